@@ -1,0 +1,1 @@
+"""intercom-resilience (public API curated in a later commit)."""
