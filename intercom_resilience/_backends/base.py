@@ -1,0 +1,114 @@
+"""The protocols between the pipeline and the state backends, and the values they exchange."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Protocol
+
+from .._core.responses import RateLimitInfo
+
+__all__ = ["CacheBackend", "CachedResponse", "Grant", "LimiterBackend", "Priority"]
+
+
+class Priority(enum.Enum):
+    """Who is asking for quota.
+
+    Interactive calls (a user is waiting) go first; background calls (bulk syncs, backfills) only
+    use the quota interactive traffic leaves, and pause when the remaining quota runs low.
+    """
+
+    INTERACTIVE = "interactive"
+    BACKGROUND = "background"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Grant:
+    """A limiter's answer to one acquire.
+
+    Attributes:
+        granted: a token was taken; the request may leave now.
+        wait: when not granted, seconds until a token is expected (``0.0`` when granted).
+        remaining: tokens left in the tighter bucket after this acquire, when known.
+    """
+
+    granted: bool
+    wait: float = 0.0
+    remaining: float | None = None
+
+
+class LimiterBackend(Protocol):
+    """Holds the app and workspace buckets of one set of credentials.
+
+    ``acquire`` never blocks: it takes a token or says how long to wait; the shell sleeps.
+    ``observe`` feeds every response back (server truth re-synchronises the buckets).
+    """
+
+    def acquire(self, priority: Priority) -> Grant:
+        """Take one token from both buckets, or say how long until one is available."""
+        ...
+
+    async def aacquire(self, priority: Priority) -> Grant:
+        """Async twin of :meth:`acquire`."""
+        ...
+
+    def observe(self, status: int | None, info: RateLimitInfo | None) -> None:
+        """Feed back a response's status and rate-limit headers (``None`` for network failures)."""
+        ...
+
+    async def aobserve(self, status: int | None, info: RateLimitInfo | None) -> None:
+        """Async twin of :meth:`observe`."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CachedResponse:
+    """A stored successful read: enough to rebuild the response the SDK parses.
+
+    Attributes:
+        status: the HTTP status (2xx).
+        headers: the response headers worth keeping (content type, rate-limit headers).
+        content: the raw body.
+        stored_at: Unix time of the fresh response.
+        request_id: Intercom's request id of the fresh response, if it had one.
+    """
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    content: bytes
+    stored_at: float
+    request_id: str | None = None
+
+
+class CacheBackend(Protocol):
+    """The stale cache's storage: an LRU bounded by entries and bytes, with a staleness window.
+
+    Keys are opaque strings made by ``_core.cache`` (they already include the credentials
+    fingerprint and the base URL). ``resources`` tags an entry with the resources it reads, so a
+    write can drop exactly the reads it made obsolete. Errors of a remote backend never propagate:
+    a broken cache degrades to "no cache".
+    """
+
+    def get(self, key: str) -> CachedResponse | None:
+        """The entry stored under *key*, if any and not older than the stale window."""
+        ...
+
+    async def aget(self, key: str) -> CachedResponse | None:
+        """Async twin of :meth:`get`."""
+        ...
+
+    def put(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
+        """Store *entry* (silently skipped when larger than the per-entry cap)."""
+        ...
+
+    async def aput(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
+        """Async twin of :meth:`put`."""
+        ...
+
+    def invalidate(self, resources: tuple[str, ...]) -> int:
+        """Drop every entry tagged with any of *resources*; returns how many were dropped."""
+        ...
+
+    async def ainvalidate(self, resources: tuple[str, ...]) -> int:
+        """Async twin of :meth:`invalidate`."""
+        ...

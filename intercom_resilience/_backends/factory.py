@@ -1,0 +1,42 @@
+"""Choosing the limiter and cache backends a client's configuration asks for."""
+
+from __future__ import annotations
+
+from .._clock import Clock
+from .._config import ResilienceConfig
+from .._events import EventLog
+from .base import CacheBackend, LimiterBackend
+
+__all__ = ["make_cache", "make_limiter"]
+
+
+def make_limiter(
+    config: ResilienceConfig, clock: Clock, scope: str, events: EventLog
+) -> LimiterBackend | None:
+    """The rate-limit backend for *scope* (``None`` when rate limiting is off)."""
+    policy = config.rate_limit
+    if not policy.enabled:
+        return None
+    if policy.backend == "redis":
+        from .redis_limiter import RedisLimiter
+
+        assert config.redis_url is not None  # enforced by ResilienceConfig
+        return RedisLimiter(policy, config.redis_url, scope, clock, events=events)
+    from .memory_limiter import MemoryLimiter
+
+    return MemoryLimiter(policy, clock, events=events)
+
+
+def make_cache(config: ResilienceConfig, clock: Clock, events: EventLog) -> CacheBackend | None:
+    """The stale-cache backend (``None`` when the stale cache is off)."""
+    policy = config.cache
+    if not policy.enabled:
+        return None
+    if policy.backend == "redis":
+        from .redis_cache import RedisCache
+
+        assert config.redis_url is not None
+        return RedisCache(policy, config.redis_url, clock, events=events)
+    from .memory_cache import MemoryCache
+
+    return MemoryCache(policy, clock, events=events)

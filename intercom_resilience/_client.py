@@ -1,0 +1,335 @@
+"""``ResilientIntercom`` and ``AsyncResilientIntercom``: the SDK's clients, with the pipeline under them.
+
+They *are* ``intercom.Intercom`` / ``intercom.AsyncIntercom`` (subclasses), built exactly as the
+SDK builds itself, with two differences: the httpx client's transport is wrapped in the resilient
+transport, and the SDK's own retry loop is switched off (it miscounts and re-sends writes; the
+pipeline owns retrying). Every namespace, method, argument, return type and exception is the SDK's.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from intercom import AsyncIntercom, Intercom
+from intercom.core.api_error import ApiError
+from intercom.core.http_client import AsyncHttpClient, HttpClient
+from intercom.environment import IntercomEnvironment
+
+from ._backends.base import Priority
+from ._clock import Clock, SystemClock
+from ._config import ResilienceConfig
+from ._core.breaker import BreakerState
+from ._core.requests import credentials_fingerprint
+from ._events import EventHook, EventLog
+from ._pagination import fix_search_pagers
+from ._pipeline import Pipeline, priority
+from ._transport import AsyncResilientTransport, ResilientTransport
+
+__all__ = ["AsyncResilientIntercom", "ResilientIntercom"]
+
+TokenArg = str | Callable[[], str] | None
+
+
+def _without_sdk_retries(request_options: Any) -> Any:
+    """The caller's request options with the SDK's own retrying forced off."""
+    if request_options is None:
+        return None
+    return {**request_options, "max_retries": 0}
+
+
+class _NoRetryHttpClient(HttpClient):
+    """The SDK's sync HTTP client with its retry loop disabled for every call."""
+
+    def request(self, *args: Any, request_options: Any = None, **kwargs: Any) -> httpx.Response:
+        return super().request(
+            *args, request_options=_without_sdk_retries(request_options), **kwargs
+        )
+
+
+class _NoRetryAsyncHttpClient(AsyncHttpClient):
+    """The SDK's async HTTP client with its retry loop disabled for every call."""
+
+    async def request(
+        self, *args: Any, request_options: Any = None, **kwargs: Any
+    ) -> httpx.Response:
+        return await super().request(
+            *args, request_options=_without_sdk_retries(request_options), **kwargs
+        )
+
+
+def _resolve_token(token: TokenArg) -> str | Callable[[], str]:
+    # The SDK reads INTERCOM_API_KEY when the module is imported; reading it per construction
+    # lets a process set it later (tests, secrets loaded at start-up).
+    resolved = token if token is not None else os.getenv("INTERCOM_API_KEY")
+    if resolved is None:
+        raise ApiError(
+            body="The client must be instantiated by either passing in token or setting "
+            "INTERCOM_API_KEY"
+        )
+    return resolved
+
+
+def _base_url(base_url: str | None, environment: IntercomEnvironment) -> str:
+    return (base_url if base_url is not None else environment.value).rstrip("/")
+
+
+def _scope(token: str | Callable[[], str], base_url: str) -> str:
+    current = token() if callable(token) else token
+    return credentials_fingerprint(f"Bearer {current}", base_url)
+
+
+def _build_pipeline(
+    token: str | Callable[[], str],
+    base_url: str,
+    config: ResilienceConfig | None,
+    clock: Clock | None,
+    event_hooks: list[EventHook] | None,
+    seed: int | None,
+) -> Pipeline:
+    """The pipeline both facades put under the SDK, with backends chosen by *config*."""
+    from ._backends.factory import make_cache, make_limiter
+
+    config = config if config is not None else ResilienceConfig.from_env()
+    clock = clock or SystemClock()
+    scope = _scope(token, base_url)
+    events = EventLog(event_hooks, {"client": scope})
+    return Pipeline(
+        config=config,
+        clock=clock,
+        token=token,
+        base_url=base_url,
+        scope=scope,
+        events=events,
+        limiter=make_limiter(config, clock, scope, events),
+        cache=make_cache(config, clock, events),
+        rng=random.Random(seed),  # noqa: S311 - jitter only
+    )
+
+
+class _ResilientMixin:
+    """What both facades add to the SDK: health, the kill switch, priorities, introspection."""
+
+    _pipeline: Pipeline
+    _scope: str
+
+    @property
+    def config(self) -> ResilienceConfig:
+        """The client's :class:`ResilienceConfig`."""
+        return self._pipeline.config
+
+    @property
+    def disabled(self) -> bool:
+        """Whether the kill switch is on."""
+        return self._pipeline.disabled
+
+    def disable(self) -> None:
+        """Turn the kill switch on: no request leaves the process.
+
+        Reads are answered from the stale cache where possible; everything else raises
+        :class:`IntercomDisabledError` at once.
+        """
+        if not self._pipeline.disabled:
+            self._pipeline.disabled = True
+            self._pipeline.events.emit("warning", "intercom.kill_switch", enabled=True)
+
+    def enable(self) -> None:
+        """Turn the kill switch off again."""
+        if self._pipeline.disabled:
+            self._pipeline.disabled = False
+            self._pipeline.events.emit("warning", "intercom.kill_switch", enabled=False)
+
+    @property
+    def breaker_state(self) -> BreakerState:
+        """The circuit breaker's state."""
+        return self._pipeline.breaker_state
+
+    @property
+    def stale_served(self) -> int:
+        """How many answers this client served from the stale cache."""
+        return self._pipeline.stale_served
+
+    @staticmethod
+    @contextmanager
+    def background() -> Iterator[None]:
+        """Mark the calls made in this block as background work (bulk syncs, backfills).
+
+        Background calls only use quota that interactive traffic leaves, and pause while the
+        remaining quota is low. The mark follows the current thread or asyncio task.
+        """
+        with priority(Priority.BACKGROUND):
+            yield
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self._pipeline.base_url!r}, "
+            f"credentials={self._scope!r})"  # the fingerprint, never the token
+        )
+
+
+def _wrap_sync_client(client: httpx.Client, inner: httpx.BaseTransport | None, pipe: Pipeline) -> None:
+    # httpx offers no public way to swap the transport of an existing client; wrapping the private
+    # attributes keeps every setting the caller chose (proxies from mounts, limits, auth, hooks).
+    client._transport = ResilientTransport(inner or client._transport, pipe)
+    for pattern, mounted in list(client._mounts.items()):
+        if mounted is not None:
+            client._mounts[pattern] = ResilientTransport(mounted, pipe)
+
+
+def _wrap_async_client(
+    client: httpx.AsyncClient, inner: httpx.AsyncBaseTransport | None, pipe: Pipeline
+) -> None:
+    client._transport = AsyncResilientTransport(inner or client._transport, pipe)
+    for pattern, mounted in list(client._mounts.items()):
+        if mounted is not None:
+            client._mounts[pattern] = AsyncResilientTransport(mounted, pipe)
+
+
+class ResilientIntercom(_ResilientMixin, Intercom):
+    """A drop-in replacement for ``intercom.Intercom`` with the resilience pipeline under it.
+
+    Takes every argument ``intercom.Intercom`` takes, with the same meaning, plus:
+
+    Args:
+        config: the policies (default: :meth:`ResilienceConfig.from_env`, i.e. the defaults
+            overridden by ``INTERCOM_RESILIENCE_*`` variables).
+        transport: an ``httpx.BaseTransport`` that replaces the network (the fake backend's).
+        clock: the source of time and sleeping (a ``VirtualClock`` in tests).
+        event_hooks: callables receiving every pipeline event (metrics, tests).
+        seed: seeds backoff jitter, for reproducible runs.
+
+    Example::
+
+        from intercom_resilience import ResilientIntercom
+
+        client = ResilientIntercom(token=os.environ["INTERCOM_ACCESS_TOKEN"])
+        contact = client.contacts.find(contact_id="6a1b...")
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        environment: IntercomEnvironment = IntercomEnvironment.US_PRODUCTION,
+        token: TokenArg = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        follow_redirects: bool | None = True,
+        httpx_client: httpx.Client | None = None,
+        config: ResilienceConfig | None = None,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
+        event_hooks: list[EventHook] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        resolved = _resolve_token(token)
+        self._pipeline = _build_pipeline(
+            resolved, _base_url(base_url, environment), config, clock, event_hooks, seed
+        )
+        self._scope = self._pipeline.scope
+        if httpx_client is None:
+            defaulted = timeout if timeout is not None else 60
+            httpx_client = (
+                httpx.Client(timeout=defaulted, follow_redirects=follow_redirects)
+                if follow_redirects is not None
+                else httpx.Client(timeout=defaulted)
+            )
+        _wrap_sync_client(httpx_client, transport, self._pipeline)
+        super().__init__(
+            base_url=base_url,
+            environment=environment,
+            token=resolved,
+            headers=headers,
+            timeout=timeout,
+            follow_redirects=follow_redirects,
+            httpx_client=httpx_client,
+        )
+        sdk_http = self._client_wrapper.httpx_client
+        self._client_wrapper.httpx_client = _NoRetryHttpClient(
+            httpx_client=sdk_http.httpx_client,
+            base_timeout=sdk_http.base_timeout,
+            base_headers=sdk_http.base_headers,
+            base_url=sdk_http.base_url,
+        )
+        self._httpx_client = httpx_client
+        fix_search_pagers(self, is_async=False)
+
+    def close(self) -> None:
+        """Close the underlying HTTP connections."""
+        self._httpx_client.close()
+
+    def __enter__(self) -> ResilientIntercom:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncResilientIntercom(_ResilientMixin, AsyncIntercom):
+    """A drop-in replacement for ``intercom.AsyncIntercom`` with the resilience pipeline under it.
+
+    Same arguments as :class:`ResilientIntercom`, with ``httpx_client: httpx.AsyncClient`` and
+    ``transport: httpx.AsyncBaseTransport``.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        environment: IntercomEnvironment = IntercomEnvironment.US_PRODUCTION,
+        token: TokenArg = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        follow_redirects: bool | None = True,
+        httpx_client: httpx.AsyncClient | None = None,
+        config: ResilienceConfig | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        event_hooks: list[EventHook] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        resolved = _resolve_token(token)
+        self._pipeline = _build_pipeline(
+            resolved, _base_url(base_url, environment), config, clock, event_hooks, seed
+        )
+        self._scope = self._pipeline.scope
+        if httpx_client is None:
+            defaulted = timeout if timeout is not None else 60
+            httpx_client = (
+                httpx.AsyncClient(timeout=defaulted, follow_redirects=follow_redirects)
+                if follow_redirects is not None
+                else httpx.AsyncClient(timeout=defaulted)
+            )
+        _wrap_async_client(httpx_client, transport, self._pipeline)
+        super().__init__(
+            base_url=base_url,
+            environment=environment,
+            token=resolved,
+            headers=headers,
+            timeout=timeout,
+            follow_redirects=follow_redirects,
+            httpx_client=httpx_client,
+        )
+        sdk_http = self._client_wrapper.httpx_client
+        self._client_wrapper.httpx_client = _NoRetryAsyncHttpClient(
+            httpx_client=sdk_http.httpx_client,
+            base_timeout=sdk_http.base_timeout,
+            base_headers=sdk_http.base_headers,
+            base_url=sdk_http.base_url,
+        )
+        self._httpx_client = httpx_client
+        fix_search_pagers(self, is_async=True)
+
+    async def aclose(self) -> None:
+        """Close the underlying HTTP connections."""
+        await self._httpx_client.aclose()
+
+    async def __aenter__(self) -> AsyncResilientIntercom:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

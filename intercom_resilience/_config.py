@@ -1,0 +1,429 @@
+"""Configuration: one frozen, validated :class:`ResilienceConfig` made of small policy objects.
+
+Each policy is an immutable value object (in the spirit of urllib3's ``Retry``): construct it with
+keyword arguments, derive variants with :meth:`replace`, and share it freely between clients and
+threads. Validation happens at construction, so a bad value fails where it was written, with a
+message naming the field (``RetryPolicy.max_delay must be >= base_delay ...``), never in the middle of
+an incident.
+
+:meth:`ResilienceConfig.from_env` reads ``INTERCOM_RESILIENCE_<SECTION>_<FIELD>`` variables, for
+example ``INTERCOM_RESILIENCE_RETRY_MAX_ATTEMPTS=5`` or ``INTERCOM_RESILIENCE_CACHE_BACKEND=redis``;
+the top-level fields are ``INTERCOM_RESILIENCE_DISABLED``, ``INTERCOM_RESILIENCE_REDIS_URL`` and
+``INTERCOM_RESILIENCE_STATUS_PAGE_URL``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, TypeVar, Union
+
+__all__ = [
+    "AlertPolicy",
+    "BreakerPolicy",
+    "CachePolicy",
+    "RateLimitPolicy",
+    "ResilienceConfig",
+    "RetryPolicy",
+    "TimeoutPolicy",
+]
+
+Backend = Literal["memory", "redis"]
+_BACKENDS: tuple[str, ...] = ("memory", "redis")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+_P = TypeVar("_P", bound="_Policy")
+
+
+class _Policy:
+    """Shared behaviour of the policy value objects: field checks and ``replace``."""
+
+    __slots__ = ()
+
+    def replace(self: _P, **changes: Any) -> _P:
+        """Return a copy with *changes* applied (validated again)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    # Small checks that name the field; each policy's __post_init__ composes them.
+    def _name(self, field: str) -> str:
+        return f"{type(self).__name__}.{field}"
+
+    def _number(self, field: str, *, minimum: float = 0.0, strict: bool = False) -> float:
+        value = getattr(self, field)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{self._name(field)} must be a number, got {value!r}")
+        if math.isnan(value) or math.isinf(value):
+            raise ValueError(f"{self._name(field)} must be finite, got {value!r}")
+        if strict and value <= minimum:
+            raise ValueError(f"{self._name(field)} must be > {minimum:g}, got {value!r}")
+        if not strict and value < minimum:
+            raise ValueError(f"{self._name(field)} must be >= {minimum:g}, got {value!r}")
+        return float(value)
+
+    def _integer(self, field: str, *, minimum: int) -> int:
+        value = getattr(self, field)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{self._name(field)} must be an integer, got {value!r}")
+        if value < minimum:
+            raise ValueError(f"{self._name(field)} must be >= {minimum}, got {value!r}")
+        return value
+
+    def _fraction(self, field: str, *, allow_zero: bool = True, allow_one: bool = True) -> float:
+        value = self._number(field)
+        if (value == 0 and not allow_zero) or value > 1 or (value == 1 and not allow_one):
+            lo = "[0" if allow_zero else "(0"
+            hi = "1]" if allow_one else "1)"
+            raise ValueError(f"{self._name(field)} must be in {lo}, {hi}, got {value!r}")
+        return value
+
+    def _flag(self, field: str) -> None:
+        if not isinstance(getattr(self, field), bool):
+            raise ValueError(f"{self._name(field)} must be a bool, got {getattr(self, field)!r}")
+
+    def _backend(self, field: str) -> None:
+        if getattr(self, field) not in _BACKENDS:
+            raise ValueError(
+                f"{self._name(field)} must be one of {', '.join(_BACKENDS)}, "
+                f"got {getattr(self, field)!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RetryPolicy(_Policy):
+    """How failed attempts are retried.
+
+    Backoff is exponential with full jitter: attempt *n* waits a random time in
+    ``[0, min(max_delay, base_delay * 2**(n-1))]``. Server-given waits (``Retry-After``, then
+    ``X-RateLimit-Reset``) are honoured but never beyond ``max_server_wait``.
+
+    Attributes:
+        enabled: retry at all.
+        max_attempts: attempts per call, the first included.
+        base_delay: seconds; the first backoff's upper bound.
+        max_delay: seconds; the cap on any computed backoff.
+        max_server_wait: seconds; the cap on waits taken from response headers.
+        deadline: seconds; the overall time budget of one call, waits included.
+        budget_ratio: retries may add at most this share of the request rate.
+        budget_floor: retries always allowed per budget window, however quiet the traffic.
+        budget_window: seconds of history the retry budget looks at.
+    """
+
+    enabled: bool = True
+    max_attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    max_server_wait: float = 60.0
+    deadline: float = 90.0
+    budget_ratio: float = 0.1
+    budget_floor: int = 10
+    budget_window: float = 60.0
+
+    def __post_init__(self) -> None:
+        self._flag("enabled")
+        self._integer("max_attempts", minimum=1)
+        base = self._number("base_delay")
+        if self._number("max_delay") < base:
+            raise ValueError(
+                f"RetryPolicy.max_delay must be >= base_delay ({base!r}), got {self.max_delay!r}"
+            )
+        self._number("max_server_wait")
+        self._number("deadline", strict=True)
+        self._fraction("budget_ratio")
+        self._integer("budget_floor", minimum=0)
+        self._number("budget_window", strict=True)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RateLimitPolicy(_Policy):
+    """Client-side pacing against Intercom's quotas.
+
+    Intercom allows ``app_per_minute`` requests per app and ``workspace_per_minute`` per workspace,
+    enforced evenly over fixed ``window`` -second windows (10,000 and 25,000 a minute, 10 s). Each
+    attempt, retries included, spends one token from both.
+
+    Attributes:
+        enabled: pace requests at all.
+        app_per_minute: the app's quota.
+        workspace_per_minute: the workspace's quota (shared by every app of the workspace).
+        window: seconds; the length of Intercom's enforcement window.
+        burst: share of one window's quota that may leave at once, without pacing.
+        max_wait: seconds a caller may wait for a token before ``RateLimitedError``.
+        background_reserve: share of each window that background calls leave to interactive ones.
+        backend: ``memory`` (this process) or ``redis`` (shared by every process of the fleet).
+        redis_fallback_share: share of the quota a process uses on its own while Redis is down.
+    """
+
+    enabled: bool = True
+    app_per_minute: int = 10_000
+    workspace_per_minute: int = 25_000
+    window: float = 10.0
+    burst: float = 0.1
+    max_wait: float = 30.0
+    background_reserve: float = 0.2
+    backend: Backend = "memory"
+    redis_fallback_share: float = 0.25
+
+    def __post_init__(self) -> None:
+        self._flag("enabled")
+        self._integer("app_per_minute", minimum=1)
+        self._integer("workspace_per_minute", minimum=1)
+        window = self._number("window", strict=True)
+        if window > 60:
+            raise ValueError(f"RateLimitPolicy.window must be <= 60 seconds, got {window!r}")
+        self._fraction("burst", allow_zero=False)
+        self._number("max_wait")
+        self._fraction("background_reserve", allow_one=False)
+        self._backend("backend")
+        self._fraction("redis_fallback_share", allow_zero=False)
+
+    def window_quota(self, per_minute: int) -> int:
+        """Requests allowed in one window for a quota of *per_minute* (never below one)."""
+        return max(1, int(per_minute * self.window / 60.0))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BreakerPolicy(_Policy):
+    """The circuit breaker: closed, open, half-open.
+
+    The circuit opens when, over the last ``window`` seconds, at least ``min_calls`` calls were
+    made and the share of them that failed (transport errors and 5xx only) reaches
+    ``failure_ratio``. After ``cooldown`` seconds it lets ``half_open_calls`` trial calls through;
+    if they all succeed it closes, if one fails it opens again.
+    """
+
+    enabled: bool = True
+    window: float = 30.0
+    min_calls: int = 10
+    failure_ratio: float = 0.5
+    cooldown: float = 15.0
+    half_open_calls: int = 3
+
+    def __post_init__(self) -> None:
+        self._flag("enabled")
+        self._number("window", strict=True)
+        self._integer("min_calls", minimum=1)
+        self._fraction("failure_ratio", allow_zero=False)
+        self._number("cooldown", strict=True)
+        self._integer("half_open_calls", minimum=1)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CachePolicy(_Policy):
+    """The stale-cache fallback: the last good answer to every read, served during outages.
+
+    Attributes:
+        enabled: keep and serve stale reads at all.
+        max_entries: LRU capacity.
+        stale_window: seconds after which a stored answer is too old to serve.
+        max_bytes: total budget for stored response bodies.
+        max_entry_bytes: bodies larger than this are not stored.
+        backend: ``memory`` or ``redis`` (shared by every process).
+    """
+
+    enabled: bool = True
+    max_entries: int = 10_000
+    stale_window: float = 3600.0
+    max_bytes: int = 64 * 1024 * 1024
+    max_entry_bytes: int = 1024 * 1024
+    backend: Backend = "memory"
+
+    def __post_init__(self) -> None:
+        self._flag("enabled")
+        self._integer("max_entries", minimum=1)
+        self._number("stale_window", strict=True)
+        self._integer("max_bytes", minimum=1)
+        entry = self._integer("max_entry_bytes", minimum=1)
+        if entry > self.max_bytes:
+            raise ValueError(
+                f"CachePolicy.max_entry_bytes must be <= max_bytes ({self.max_bytes}), got {entry}"
+            )
+        self._backend("backend")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TimeoutPolicy(_Policy):
+    """Timeouts of one attempt, in seconds (the SDK's own ``timeout`` still bounds the read)."""
+
+    connect: float = 5.0
+    read: float = 30.0
+    write: float = 30.0
+    pool: float = 10.0
+
+    def __post_init__(self) -> None:
+        for field in ("connect", "read", "write", "pool"):
+            self._number(field, strict=True)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AlertPolicy(_Policy):
+    """Health window and alert thresholds (defaults from Intercom's production checklist).
+
+    Attributes:
+        window: seconds of recent traffic that health and alerts look at.
+        errors_per_window: more 5xx/transport errors than this → P1 "API unreachable".
+        rate_limited_per_window: more 429s than this → P2 "rate limited".
+        latency_p95_ms: p95 latency above this → P2 "high latency".
+        webhook_failures_per_window: more signature failures than this → P3.
+        max_request_ids: request ids kept per incident (the oldest are dropped and counted).
+        max_recent_failures: failures kept in the client's recent-failure record.
+    """
+
+    window: float = 60.0
+    errors_per_window: int = 10
+    rate_limited_per_window: int = 5
+    latency_p95_ms: float = 3000.0
+    webhook_failures_per_window: int = 0
+    max_request_ids: int = 1000
+    max_recent_failures: int = 200
+
+    def __post_init__(self) -> None:
+        self._number("window", strict=True)
+        self._integer("errors_per_window", minimum=0)
+        self._integer("rate_limited_per_window", minimum=0)
+        self._number("latency_p95_ms", strict=True)
+        self._integer("webhook_failures_per_window", minimum=0)
+        self._integer("max_request_ids", minimum=1)
+        self._integer("max_recent_failures", minimum=1)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ResilienceConfig(_Policy):
+    """Every policy of the pipeline, in one frozen object.
+
+    Example::
+
+        config = ResilienceConfig(
+            retry=RetryPolicy(max_attempts=5),
+            rate_limit=RateLimitPolicy(app_per_minute=1_000, backend="redis"),
+            redis_url="redis://cache:6379/0",
+        )
+
+    Attributes:
+        retry, rate_limit, breaker, cache, timeouts, alerts: the policies.
+        redis_url: where the ``redis`` backends live (required when one is selected).
+        disabled: start with the kill switch on (no request leaves the process).
+        status_page_url: Intercom's Statuspage host, for ``triage`` and ``preflight``.
+    """
+
+    SECTIONS: ClassVar[tuple[str, ...]] = (
+        "retry",
+        "rate_limit",
+        "breaker",
+        "cache",
+        "timeouts",
+        "alerts",
+    )
+    ENV_PREFIX: ClassVar[str] = "INTERCOM_RESILIENCE_"
+
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    rate_limit: RateLimitPolicy = dataclasses.field(default_factory=RateLimitPolicy)
+    breaker: BreakerPolicy = dataclasses.field(default_factory=BreakerPolicy)
+    cache: CachePolicy = dataclasses.field(default_factory=CachePolicy)
+    timeouts: TimeoutPolicy = dataclasses.field(default_factory=TimeoutPolicy)
+    alerts: AlertPolicy = dataclasses.field(default_factory=AlertPolicy)
+    redis_url: str | None = None
+    disabled: bool = False
+    status_page_url: str = "https://www.intercomstatus.com"
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for section in self.SECTIONS:
+            expected = hints[section]
+            if not isinstance(getattr(self, section), expected):
+                raise ValueError(
+                    f"ResilienceConfig.{section} must be a {expected.__name__}, "
+                    f"got {getattr(self, section)!r}"
+                )
+        self._flag("disabled")
+        uses_redis = self.rate_limit.backend == "redis" or self.cache.backend == "redis"
+        if self.redis_url is not None and not isinstance(self.redis_url, str):
+            raise ValueError(f"ResilienceConfig.redis_url must be a string, got {self.redis_url!r}")
+        if uses_redis and not self.redis_url:
+            raise ValueError(
+                "ResilienceConfig.redis_url is required when a backend is 'redis' "
+                "(set INTERCOM_RESILIENCE_REDIS_URL)"
+            )
+        if not isinstance(self.status_page_url, str) or not self.status_page_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError(
+                "ResilienceConfig.status_page_url must be an http(s) URL, "
+                f"got {self.status_page_url!r}"
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ResilienceConfig:
+        """Build a configuration from ``INTERCOM_RESILIENCE_*`` variables over the defaults.
+
+        Unknown ``INTERCOM_RESILIENCE_*`` names raise ``ValueError`` (a typo must not be silently
+        ignored), as do values that do not parse; both name the variable.
+        """
+        env = os.environ if environ is None else environ
+        ours = {k: v for k, v in env.items() if k.startswith(cls.ENV_PREFIX)}
+        known: set[str] = set()
+        sections: dict[str, Any] = {}
+        hints = typing.get_type_hints(cls)
+        for section in cls.SECTIONS:
+            policy_cls = hints[section]
+            policy_hints = typing.get_type_hints(policy_cls)
+            changes: dict[str, Any] = {}
+            for field in dataclasses.fields(policy_cls):
+                name = f"{cls.ENV_PREFIX}{section.upper()}_{field.name.upper()}"
+                known.add(name)
+                if name in ours:
+                    changes[field.name] = _parse_env(name, ours[name], policy_hints[field.name])
+            sections[section] = policy_cls(**changes)
+        top: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            if field.name in cls.SECTIONS:
+                continue
+            name = f"{cls.ENV_PREFIX}{field.name.upper()}"
+            known.add(name)
+            if name in ours:
+                top[field.name] = _parse_env(name, ours[name], hints[field.name])
+        unknown = sorted(set(ours) - known)
+        if unknown:
+            raise ValueError(f"unknown configuration variable(s): {', '.join(unknown)}")
+        return cls(**sections, **top)
+
+
+def _parse_env(name: str, raw: str, annotation: Any) -> Any:
+    """Parse one environment value by its field's type; errors name the variable."""
+    text = raw.strip()
+    options = _optional_inner(annotation)
+    if options is not None:
+        if text == "" or text.lower() == "none":
+            return None
+        annotation = options
+    if annotation is bool:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+    if annotation is int:
+        try:
+            return int(text.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if annotation is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    return text
+
+
+def _optional_inner(annotation: Any) -> Any | None:
+    """``X | None`` → ``X``; anything else → ``None``."""
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return None

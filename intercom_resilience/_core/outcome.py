@@ -1,0 +1,78 @@
+"""The outcome of one attempt, as the pure decisions see it: no httpx objects, no I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from .responses import RateLimitInfo, parse_json_body, parse_rate_limit, request_id_from
+
+__all__ = ["Failure", "Outcome"]
+
+
+class Failure(enum.Enum):
+    """How an attempt failed, in the terms that decide whether it may be retried."""
+
+    #: The server answered (any status); see ``Outcome.status``.
+    NONE = "none"
+    #: No connection was made: the request certainly did not reach Intercom.
+    CONNECT = "connect"
+    #: The request may have been sent but no (complete) response came back.
+    AMBIGUOUS = "ambiguous"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt produced.
+
+    Attributes:
+        status: the HTTP status, or ``None`` when no response arrived.
+        headers: the response headers, lower-cased (empty when no response arrived).
+        body: the parsed JSON body, or ``None`` (empty, HTML, or not JSON).
+        failure: how a network failure happened (``NONE`` when a response arrived).
+        error_name: the exception's class name for a network failure (for logs).
+        duration: seconds the attempt took.
+    """
+
+    status: int | None
+    headers: Mapping[str, str]
+    body: Any | None
+    failure: Failure
+    error_name: str | None
+    duration: float
+
+    @classmethod
+    def from_response(
+        cls, status: int, headers: Mapping[str, str], content: bytes, duration: float
+    ) -> Outcome:
+        """Describe a response. The body is parsed only when it can matter (not for 2xx)."""
+        body = None if 200 <= status < 300 else parse_json_body(content)
+        return cls(status, headers, body, Failure.NONE, None, duration)
+
+    @classmethod
+    def from_error(cls, error: BaseException, *, connect: bool, duration: float) -> Outcome:
+        """Describe a network failure; *connect* is true when nothing can have been sent."""
+        failure = Failure.CONNECT if connect else Failure.AMBIGUOUS
+        return cls(None, {}, None, failure, type(error).__name__, duration)
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx response."""
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def is_outage(self) -> bool:
+        """A failure that says Intercom (or the way to it) is unwell: 5xx or a network failure."""
+        return self.failure is not Failure.NONE or (self.status is not None and self.status >= 500)
+
+    @property
+    def request_id(self) -> str | None:
+        """Intercom's request id for this response, if any."""
+        return request_id_from(self.headers, self.body)
+
+    @property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """The response's rate-limit headers, if any."""
+        return parse_rate_limit(self.headers)

@@ -1,0 +1,149 @@
+"""What does a response say? Request ids, rate-limit headers and server-given waits.
+
+Every parser here is total: whatever bytes or headers arrive (HTML from a gateway, an empty body,
+``Retry-After: soon``, a reset time in 1970 or in 3000), it returns a value or ``None`` and never
+raises. The network is not to be trusted, and a broken header must never crash the pipeline or make
+a client sleep for hours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "RateLimitInfo",
+    "error_codes",
+    "parse_json_body",
+    "parse_rate_limit",
+    "parse_retry_after",
+    "request_id_from",
+]
+
+_MAX_REQUEST_ID_LENGTH = 128
+
+
+def parse_json_body(content: bytes) -> Any | None:
+    """The decoded JSON of *content*, or ``None`` when it is empty, not JSON, or not UTF-8."""
+    # Gateways answer with HTML: skip the decoder for anything that cannot be a JSON document.
+    if content.lstrip()[:1] not in (b"{", b"["):
+        return None
+    try:
+        return json.loads(content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def _clean_request_id(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or len(value) > _MAX_REQUEST_ID_LENGTH or not value.isprintable():
+        return None
+    return value
+
+
+def request_id_from(headers: Mapping[str, str], body: Any | None) -> str | None:
+    """Intercom's request id: the ``request_id`` of an ``error.list`` body, else ``X-Request-Id``.
+
+    The body wins because Intercom documents it there; the header is read because gateways and some
+    endpoints send one. Values that are not short printable strings are ignored.
+    """
+    if isinstance(body, Mapping):
+        found = _clean_request_id(body.get("request_id"))
+        if found is not None:
+            return found
+    return _clean_request_id(headers.get("x-request-id"))
+
+
+def error_codes(body: Any | None) -> tuple[str, ...]:
+    """The ``code`` of each error in an ``error.list`` body (empty for anything else)."""
+    if not isinstance(body, Mapping):
+        return ()
+    errors = body.get("errors")
+    if not isinstance(errors, list):
+        return ()
+    return tuple(
+        e["code"] for e in errors if isinstance(e, Mapping) and isinstance(e.get("code"), str)
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """The ``X-RateLimit-*`` headers of one response, validated.
+
+    Attributes:
+        limit: requests allowed in the current window (Intercom sends the per-window figure).
+        remaining: requests left in the current window.
+        reset_at: Unix time at which the window resets.
+    """
+
+    limit: int | None
+    remaining: int | None
+    reset_at: float | None
+
+
+def _non_negative_int(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
+    """Parse ``X-RateLimit-Limit/-Remaining/-Reset``; ``None`` when none of them is usable.
+
+    A remaining count above the limit is clamped to the limit (a header never creates quota).
+    """
+    limit = _non_negative_int(headers.get("x-ratelimit-limit"))
+    remaining = _non_negative_int(headers.get("x-ratelimit-remaining"))
+    reset_raw = headers.get("x-ratelimit-reset")
+    reset_at: float | None = None
+    if reset_raw is not None:
+        try:
+            reset = float(reset_raw.strip())
+        except ValueError:
+            reset = math.nan
+        if math.isfinite(reset) and reset > 0:
+            reset_at = reset
+    if limit is None and remaining is None and reset_at is None:
+        return None
+    if limit is not None and remaining is not None:
+        remaining = min(remaining, limit)
+    return RateLimitInfo(limit=limit, remaining=remaining, reset_at=reset_at)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    Returns ``None`` for a missing or unparseable value and ``0.0`` for a date in the past. The
+    result is not capped here: callers clamp it to their policy's maximum.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if parsed.tzinfo is None:
+            return None
+        try:
+            seconds = parsed.timestamp() - now
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)

@@ -1,0 +1,251 @@
+"""The exceptions a resilient client raises.
+
+Callers keep every ``except`` clause they wrote for the official SDK: HTTP errors are still the SDK's
+own types (``NotFoundError``, ``UnauthorizedError``, the plain ``ApiError`` for 429 and 5xx, ...),
+and network failures are still ``httpx`` exceptions. What the library adds is a ``request_id`` on all
+of them, and its own errors for the decisions it takes (refusing to exceed the quota, failing fast
+while the circuit is open, refusing to re-send a write whose outcome is unknown)::
+
+    Exception
+    ├── intercom.core.api_error.ApiError            SDK; gains .request_id (from body or header)
+    │   ├── BadRequestError, UnauthorizedError,     SDK's typed errors, unchanged
+    │   │   ForbiddenError, NotFoundError, ...
+    │   ├── RateLimitedError  ────────────────┐     no token within max_wait/deadline (status 429)
+    │   ├── CircuitOpenError  ────────────────┤     failing fast while Intercom is down
+    │   └── IntercomDisabledError ────────────┤     the kill switch is on
+    └── IntercomResilienceError  ◄────────────┘     base of every error the library itself raises
+        ├── OutcomeUnknownError                     a write may or may not have happened
+        └── IntercomNetworkError (+ httpx.TransportError)
+            ├── IntercomConnectError    (+ httpx.ConnectError)
+            ├── IntercomConnectTimeout  (+ httpx.ConnectTimeout)
+            ├── IntercomReadTimeout     (+ httpx.ReadTimeout)
+            ├── IntercomWriteTimeout    (+ httpx.WriteTimeout)
+            ├── IntercomPoolTimeout     (+ httpx.PoolTimeout)
+            ├── IntercomReadError       (+ httpx.ReadError)
+            ├── IntercomWriteError      (+ httpx.WriteError)
+            └── IntercomRemoteProtocolError (+ httpx.RemoteProtocolError)
+
+Network errors carry ``request_id = None``: no response, no id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from intercom.core.api_error import ApiError
+
+from ._core.responses import request_id_from
+
+__all__ = [
+    "CircuitOpenError",
+    "IntercomConnectError",
+    "IntercomConnectTimeout",
+    "IntercomDisabledError",
+    "IntercomNetworkError",
+    "IntercomPoolTimeout",
+    "IntercomReadError",
+    "IntercomReadTimeout",
+    "IntercomRemoteProtocolError",
+    "IntercomResilienceError",
+    "IntercomWriteError",
+    "IntercomWriteTimeout",
+    "OutcomeUnknownError",
+    "RateLimitedError",
+    "install_request_id_on_api_error",
+    "wrap_transport_error",
+]
+
+
+class _RequestIdFromResponse:
+    """``ApiError.request_id``: read from the error's body and headers on first access.
+
+    A non-data descriptor (no ``__set__``): an instance attribute of the same name wins, so a future
+    SDK that sets ``self.request_id`` itself keeps working, and so do our own subclasses.
+    """
+
+    def __get__(self, instance: ApiError | None, owner: type[ApiError]) -> Any:
+        if instance is None:
+            return self
+        body: Any = instance.body
+        if hasattr(body, "model_dump"):  # the SDK parses some error bodies into pydantic models
+            body = body.model_dump()
+        headers = instance.headers or {}
+        lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+        return request_id_from(lowered, body)
+
+
+def install_request_id_on_api_error() -> None:
+    """Give the SDK's ``ApiError`` (and so every typed subclass) a ``request_id`` attribute.
+
+    Additive and idempotent: the SDK builds its errors deep inside generated code, so a property
+    on the base class is the one place that covers every endpoint, pager and raw response.
+    """
+    if "request_id" not in vars(ApiError):
+        ApiError.request_id = _RequestIdFromResponse()  # type: ignore[attr-defined]
+
+
+class IntercomResilienceError(Exception):
+    """Base class of every error that intercom-resilience itself raises.
+
+    Attributes:
+        request_id: Intercom's request id of the response behind the error, or ``None``.
+    """
+
+    request_id: str | None = None
+
+
+class _LibraryApiError(ApiError, IntercomResilienceError):
+    """An error of ours that callers catching the SDK's ``ApiError`` must also catch."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code=status_code, headers=headers or {}, body=message)
+        self.message = message
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        suffix = f" (request_id={self.request_id})" if self.request_id else ""
+        return f"{self.message}{suffix}"
+
+
+class RateLimitedError(_LibraryApiError):
+    """No rate-limit token could be had within the allowed wait.
+
+    Raised before anything is sent, so nothing counts against Intercom's quota. It is an
+    ``ApiError`` with ``status_code == 429`` so handlers written for Intercom's own 429 keep working.
+
+    Attributes:
+        retry_at: Unix time at which a token is expected to be available.
+    """
+
+    def __init__(
+        self, message: str, *, retry_at: float | None, request_id: str | None = None
+    ) -> None:
+        super().__init__(message, status_code=429, request_id=request_id)
+        self.retry_at = retry_at
+
+
+class CircuitOpenError(_LibraryApiError):
+    """Intercom is failing and the circuit breaker is open: the call failed fast, unsent.
+
+    Attributes:
+        retry_at: Unix time at which the breaker lets a trial call through.
+    """
+
+    def __init__(
+        self, message: str, *, retry_at: float | None, request_id: str | None = None
+    ) -> None:
+        super().__init__(message, status_code=None, request_id=request_id)
+        self.retry_at = retry_at
+
+
+class IntercomDisabledError(_LibraryApiError):
+    """The kill switch is on and no stale answer was available: nothing was sent."""
+
+    def __init__(self, message: str = "the Intercom integration is disabled") -> None:
+        super().__init__(message, status_code=None)
+
+
+class OutcomeUnknownError(IntercomResilienceError):
+    """A non-idempotent write failed in a way that leaves its outcome unknown.
+
+    The request may have been processed (a lost response, a 5xx after commit), so it was not sent
+    again: re-sending could create a duplicate. Check the resource before retrying by hand.
+
+    Attributes:
+        method: the HTTP method of the write.
+        path: the path template of the write.
+        status_code: the status of the failed response, or ``None`` for a network failure.
+        request_id: Intercom's request id when a response arrived, else ``None``.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        reason: str = "",
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.status_code = status_code
+        self.request_id = request_id
+        what = f"status {status_code}" if status_code is not None else reason or "network failure"
+        rid = request_id if request_id is not None else "none (no response received)"
+        super().__init__(
+            f"outcome of {method} {path} is unknown after {what}; it was not re-sent to avoid "
+            f"a duplicate write (request_id={rid})"
+        )
+
+
+class IntercomNetworkError(IntercomResilienceError, httpx.TransportError):
+    """A network failure talking to Intercom; also the matching ``httpx`` exception."""
+
+    def __init__(self, message: str, *, request: httpx.Request | None = None) -> None:
+        httpx.TransportError.__init__(self, message, request=request)
+        self.request_id = None
+
+
+class IntercomConnectError(IntercomNetworkError, httpx.ConnectError):
+    """Could not connect (nothing was sent)."""
+
+
+class IntercomConnectTimeout(IntercomNetworkError, httpx.ConnectTimeout):
+    """Timed out while connecting (nothing was sent)."""
+
+
+class IntercomReadTimeout(IntercomNetworkError, httpx.ReadTimeout):
+    """Timed out waiting for the response (the request may have been processed)."""
+
+
+class IntercomWriteTimeout(IntercomNetworkError, httpx.WriteTimeout):
+    """Timed out while sending the request."""
+
+
+class IntercomPoolTimeout(IntercomNetworkError, httpx.PoolTimeout):
+    """No connection could be had from the pool in time (nothing was sent)."""
+
+
+class IntercomReadError(IntercomNetworkError, httpx.ReadError):
+    """The connection failed while reading the response."""
+
+
+class IntercomWriteError(IntercomNetworkError, httpx.WriteError):
+    """The connection failed while sending the request."""
+
+
+class IntercomRemoteProtocolError(IntercomNetworkError, httpx.RemoteProtocolError):
+    """The server broke the protocol, typically by dropping the connection mid-response."""
+
+
+# Most specific first: ConnectTimeout is a TimeoutException, not a ConnectError, and so on.
+_WRAPPERS: tuple[tuple[type[httpx.TransportError], type[IntercomNetworkError]], ...] = (
+    (httpx.ConnectTimeout, IntercomConnectTimeout),
+    (httpx.ReadTimeout, IntercomReadTimeout),
+    (httpx.WriteTimeout, IntercomWriteTimeout),
+    (httpx.PoolTimeout, IntercomPoolTimeout),
+    (httpx.ConnectError, IntercomConnectError),
+    (httpx.ReadError, IntercomReadError),
+    (httpx.WriteError, IntercomWriteError),
+    (httpx.RemoteProtocolError, IntercomRemoteProtocolError),
+)
+
+
+def wrap_transport_error(error: httpx.TransportError) -> IntercomNetworkError:
+    """The library's twin of an ``httpx`` transport error (same ``httpx`` class, plus ours)."""
+    if isinstance(error, IntercomNetworkError):
+        return error
+    request = getattr(error, "_request", None)
+    for httpx_type, ours in _WRAPPERS:
+        if isinstance(error, httpx_type):
+            return ours(str(error) or type(error).__name__, request=request)
+    return IntercomNetworkError(str(error) or type(error).__name__, request=request)

@@ -1,0 +1,81 @@
+"""Structured events: what the pipeline tells the application, through structlog.
+
+The library logs; the application configures logging. When the application has configured
+structlog, events go through its processors. When it has not, they go to the standard library's
+``logging`` under the ``intercom_resilience`` logger instead of structlog's default printer, so an
+application that configured nothing sees nothing for successful calls (per-attempt events are
+``debug``; retries, stale serves, breaker transitions and alerts are ``warning``).
+
+Every event passes :func:`redact` first: the pipeline never puts a token in an event, and this is
+the second lock on that door.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+__all__ = ["LOGGER_NAME", "EventHook", "EventLog", "redact"]
+
+LOGGER_NAME = "intercom_resilience"
+
+#: A hook receives every event the pipeline emits: ``hook(event_name, fields)``.
+EventHook = Callable[[str, Mapping[str, Any]], None]
+
+_SENSITIVE_KEYS = frozenset({"authorization", "token", "access_token", "api_key", "secret"})
+_BEARER = re.compile(r"(?i)bearer\s+\S+")
+
+_stdlib_logger = logging.getLogger(LOGGER_NAME)
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+_LEVELS["error"] = logging.ERROR
+
+
+def redact(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: mask sensitive keys and any ``Bearer …`` value."""
+    for key, value in list(event_dict.items()):
+        if key.lower() in _SENSITIVE_KEYS:
+            event_dict[key] = "[redacted]"
+        elif isinstance(value, str) and "earer" in value:
+            event_dict[key] = _BEARER.sub("Bearer [redacted]", value)
+    return event_dict
+
+
+class EventLog:
+    """Emits the pipeline's events to structlog (or ``logging``) and to registered hooks.
+
+    Args:
+        hooks: callables that receive every event (metrics exporters, tests).
+        context: fields bound to every event of this client (e.g. the credentials fingerprint).
+    """
+
+    __slots__ = ("_context", "hooks")
+
+    def __init__(
+        self, hooks: list[EventHook] | None = None, context: Mapping[str, Any] | None = None
+    ) -> None:
+        self.hooks: list[EventHook] = list(hooks or [])
+        self._context: dict[str, Any] = dict(context or {})
+
+    def emit(self, level: str, event: str, **fields: Any) -> None:
+        """Emit *event* at *level* (``debug``, ``info``, ``warning`` or ``error``)."""
+        for hook in self.hooks:
+            try:
+                hook(event, fields)
+            except Exception:  # a broken metrics hook must never break a call
+                _stdlib_logger.exception("intercom_resilience event hook failed")
+        if structlog.is_configured():
+            data = redact(None, level, {**self._context, **fields})
+            getattr(structlog.get_logger(LOGGER_NAME), level)(event, **data)
+            return
+        numeric = _LEVELS[level]
+        if not _stdlib_logger.isEnabledFor(numeric):
+            return  # the common case for successful calls: nothing to format
+        data = redact(None, level, {**self._context, **fields})
+        rendered = " ".join(f"{k}={v!r}" for k, v in data.items())
+        _stdlib_logger.log(numeric, "%s %s", event, rendered, extra={"event_fields": data})

@@ -1,0 +1,179 @@
+"""The resilient httpx transports: the only place in the library that does I/O and sleeps.
+
+httpx's extension point is the transport, so the whole pipeline lives here, wrapped around the
+real one (or the fake backend's). Both shells are deliberately thin and line-for-line parallel:
+every decision is a :class:`~._pipeline.Pipeline` method, and the shells only perform what it asks
+for (send, sleep, read and write the cache, acquire rate-limit tokens). tenacity drives the retry
+loop, with the pipeline's decisions as its ``retry`` and ``wait`` strategies and the injected
+clock as its sleep.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import tenacity
+
+from ._errors import RateLimitedError
+from ._pipeline import Call, Conclusion, Pipeline
+
+__all__ = ["AsyncResilientTransport", "ResilientTransport"]
+
+
+def _retrying_kwargs(pipeline: Pipeline, call: Call) -> dict[str, Any]:
+    """tenacity's strategies for one call: all decisions delegate to the pipeline."""
+
+    def retry(state: tenacity.RetryCallState) -> bool:
+        # An exception out of an attempt (a refused rate-limit token) is final.
+        return not state.outcome.failed and pipeline.should_retry(call)  # type: ignore[union-attr]
+
+    return {
+        "retry": retry,
+        "wait": lambda _state: call.next_wait,
+        "stop": tenacity.stop_never,  # attempts, deadline and budget are judged in should_retry
+        "reraise": True,
+    }
+
+
+def _final(call: Call, conclusion: Conclusion) -> httpx.Response:
+    if conclusion.error is not None:
+        raise conclusion.error
+    assert conclusion.response is not None
+    return conclusion.response
+
+
+class ResilientTransport(httpx.BaseTransport):
+    """An :class:`httpx.BaseTransport` that sends every request through the pipeline.
+
+    Args:
+        inner: the transport that really sends (``httpx.HTTPTransport``, the fake's, …).
+        pipeline: the client's pipeline.
+    """
+
+    def __init__(self, inner: httpx.BaseTransport, pipeline: Pipeline) -> None:
+        self.inner = inner
+        self.pipeline = pipeline
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send *request* through kill switch, breaker, retry, limiter and timeout."""
+        pipeline = self.pipeline
+        call = pipeline.start(request)
+        conclusion = pipeline.preflight(call)
+        if conclusion is None:
+            try:
+                tenacity.Retrying(sleep=pipeline.clock.sleep, **_retrying_kwargs(pipeline, call))(
+                    self._attempt, call
+                )
+                conclusion = pipeline.conclude(call)
+            except RateLimitedError as refused:
+                conclusion = pipeline.refused(call, refused)
+        return self._finish(call, conclusion)
+
+    def _attempt(self, call: Call) -> None:
+        pipeline, clock = self.pipeline, self.pipeline.clock
+        while not (grant := pipeline.limiter.acquire(call.priority)).granted:
+            clock.sleep(pipeline.on_limited(call, grant))
+        request = pipeline.prepare(call)
+        started = clock.monotonic()
+        try:
+            response = self.inner.handle_request(request)
+            try:
+                content = response.read()
+            finally:
+                response.close()
+        except httpx.TransportError as error:
+            pipeline.observe_error(call, error, clock.monotonic() - started)
+            pipeline.limiter.observe(None, None)
+            return
+        pipeline.observe_response(call, response, content, clock.monotonic() - started)
+        assert call.outcome is not None
+        pipeline.limiter.observe(response.status_code, call.outcome.rate_limit)
+
+    def _finish(self, call: Call, conclusion: Conclusion) -> httpx.Response:
+        cache = self.pipeline.cache
+        if conclusion.store is not None and call.cache_key is not None:
+            cache.put(call.cache_key, conclusion.store, conclusion.store_tags)
+        if conclusion.invalidate:
+            cache.invalidate(conclusion.invalidate)
+        if conclusion.stale_reason is not None and call.cache_key is not None:
+            entry = cache.get(call.cache_key)
+            if entry is not None:
+                stale = self.pipeline.stale_response(call, entry, conclusion)
+                if stale is not None:
+                    return stale
+        if conclusion.response is None or conclusion.stale_reason is not None:
+            self.pipeline.record_unserved(call, conclusion)
+        return _final(call, conclusion)
+
+    def close(self) -> None:
+        """Close the inner transport."""
+        self.inner.close()
+
+
+class AsyncResilientTransport(httpx.AsyncBaseTransport):
+    """The async twin of :class:`ResilientTransport` (same pipeline, awaiting instead of blocking).
+
+    Args:
+        inner: the transport that really sends.
+        pipeline: the client's pipeline.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, pipeline: Pipeline) -> None:
+        self.inner = inner
+        self.pipeline = pipeline
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send *request* through kill switch, breaker, retry, limiter and timeout."""
+        pipeline = self.pipeline
+        call = pipeline.start(request)
+        conclusion = pipeline.preflight(call)
+        if conclusion is None:
+            try:
+                await tenacity.AsyncRetrying(
+                    sleep=pipeline.clock.asleep, **_retrying_kwargs(pipeline, call)
+                )(self._attempt, call)
+                conclusion = pipeline.conclude(call)
+            except RateLimitedError as refused:
+                conclusion = pipeline.refused(call, refused)
+        return await self._finish(call, conclusion)
+
+    async def _attempt(self, call: Call) -> None:
+        pipeline, clock = self.pipeline, self.pipeline.clock
+        while not (grant := await pipeline.limiter.aacquire(call.priority)).granted:
+            await clock.asleep(pipeline.on_limited(call, grant))
+        request = pipeline.prepare(call)
+        started = clock.monotonic()
+        try:
+            response = await self.inner.handle_async_request(request)
+            try:
+                content = await response.aread()
+            finally:
+                await response.aclose()
+        except httpx.TransportError as error:
+            pipeline.observe_error(call, error, clock.monotonic() - started)
+            await pipeline.limiter.aobserve(None, None)
+            return
+        pipeline.observe_response(call, response, content, clock.monotonic() - started)
+        assert call.outcome is not None
+        await pipeline.limiter.aobserve(response.status_code, call.outcome.rate_limit)
+
+    async def _finish(self, call: Call, conclusion: Conclusion) -> httpx.Response:
+        cache = self.pipeline.cache
+        if conclusion.store is not None and call.cache_key is not None:
+            await cache.aput(call.cache_key, conclusion.store, conclusion.store_tags)
+        if conclusion.invalidate:
+            await cache.ainvalidate(conclusion.invalidate)
+        if conclusion.stale_reason is not None and call.cache_key is not None:
+            entry = await cache.aget(call.cache_key)
+            if entry is not None:
+                stale = self.pipeline.stale_response(call, entry, conclusion)
+                if stale is not None:
+                    return stale
+        if conclusion.response is None or conclusion.stale_reason is not None:
+            self.pipeline.record_unserved(call, conclusion)
+        return _final(call, conclusion)
+
+    async def aclose(self) -> None:
+        """Close the inner transport."""
+        await self.inner.aclose()
