@@ -1,1 +1,82 @@
-"""intercom-resilience (public API curated in a later commit)."""
+"""intercom-resilience: the official Intercom SDK, with a resilience pipeline under it.
+
+Use :class:`ResilientIntercom` (or :class:`AsyncResilientIntercom`) wherever you used
+``intercom.Intercom``; nothing else in your code changes. Every request then passes a rate limiter
+that keeps you inside Intercom's quotas, retries that never duplicate a write, a circuit
+breaker, and a stale-cache fallback that keeps reads answering during outages.
+"""
+
+from __future__ import annotations
+
+from ._backends.base import Priority
+from ._callinfo import CallInfo, CapturedCalls, capture_calls
+from ._client import AsyncResilientIntercom, ResilientIntercom
+from ._clock import Clock, SystemClock, VirtualClock
+from ._config import (
+    AlertPolicy,
+    BreakerPolicy,
+    CachePolicy,
+    RateLimitPolicy,
+    ResilienceConfig,
+    RetryPolicy,
+    TimeoutPolicy,
+)
+from ._core.breaker import BreakerState
+from ._errors import (
+    CircuitOpenError,
+    IntercomConnectError,
+    IntercomConnectTimeout,
+    IntercomDisabledError,
+    IntercomNetworkError,
+    IntercomPoolTimeout,
+    IntercomReadError,
+    IntercomReadTimeout,
+    IntercomRemoteProtocolError,
+    IntercomResilienceError,
+    IntercomWriteError,
+    IntercomWriteTimeout,
+    OutcomeUnknownError,
+    RateLimitedError,
+    install_request_id_on_api_error,
+)
+from ._pipeline import StaleReason
+
+install_request_id_on_api_error()
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AlertPolicy",
+    "AsyncResilientIntercom",
+    "BreakerPolicy",
+    "BreakerState",
+    "CachePolicy",
+    "CallInfo",
+    "CapturedCalls",
+    "CircuitOpenError",
+    "Clock",
+    "IntercomConnectError",
+    "IntercomConnectTimeout",
+    "IntercomDisabledError",
+    "IntercomNetworkError",
+    "IntercomPoolTimeout",
+    "IntercomReadError",
+    "IntercomReadTimeout",
+    "IntercomRemoteProtocolError",
+    "IntercomResilienceError",
+    "IntercomWriteError",
+    "IntercomWriteTimeout",
+    "OutcomeUnknownError",
+    "Priority",
+    "RateLimitPolicy",
+    "RateLimitedError",
+    "ResilienceConfig",
+    "ResilientIntercom",
+    "RetryPolicy",
+    "StaleReason",
+    "SystemClock",
+    "TimeoutPolicy",
+    "VirtualClock",
+    "__version__",
+    "capture_calls",
+]

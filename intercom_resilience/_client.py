@@ -1,4 +1,4 @@
-"""``ResilientIntercom`` and ``AsyncResilientIntercom``: the SDK's clients, with the pipeline under them.
+"""``ResilientIntercom`` and ``AsyncResilientIntercom``: the SDK's clients over the pipeline.
 
 They *are* ``intercom.Intercom`` / ``intercom.AsyncIntercom`` (subclasses), built exactly as the
 SDK builds itself, with two differences: the httpx client's transport is wrapped in the resilient
@@ -107,7 +107,7 @@ def _build_pipeline(
         events=events,
         limiter=make_limiter(config, clock, scope, events),
         cache=make_cache(config, clock, events),
-        rng=random.Random(seed),  # noqa: S311 - jitter only
+        rng=random.Random(seed),
     )
 
 
@@ -171,7 +171,9 @@ class _ResilientMixin:
         )
 
 
-def _wrap_sync_client(client: httpx.Client, inner: httpx.BaseTransport | None, pipe: Pipeline) -> None:
+def _wrap_sync_client(
+    client: httpx.Client, inner: httpx.BaseTransport | None, pipe: Pipeline
+) -> None:
     # httpx offers no public way to swap the transport of an existing client; wrapping the private
     # attributes keeps every setting the caller chose (proxies from mounts, limits, auth, hooks).
     client._transport = ResilientTransport(inner or client._transport, pipe)

@@ -3,8 +3,8 @@
 Each policy is an immutable value object (in the spirit of urllib3's ``Retry``): construct it with
 keyword arguments, derive variants with :meth:`replace`, and share it freely between clients and
 threads. Validation happens at construction, so a bad value fails where it was written, with a
-message naming the field (``RetryPolicy.max_delay must be >= base_delay ...``), never in the middle of
-an incident.
+message naming the field (``RetryPolicy.max_delay must be >= base_delay ...``), never in the
+middle of an incident.
 
 :meth:`ResilienceConfig.from_env` reads ``INTERCOM_RESILIENCE_<SECTION>_<FIELD>`` variables, for
 example ``INTERCOM_RESILIENCE_RETRY_MAX_ATTEMPTS=5`` or ``INTERCOM_RESILIENCE_CACHE_BACKEND=redis``;

@@ -1,10 +1,11 @@
 """The exceptions a resilient client raises.
 
-Callers keep every ``except`` clause they wrote for the official SDK: HTTP errors are still the SDK's
-own types (``NotFoundError``, ``UnauthorizedError``, the plain ``ApiError`` for 429 and 5xx, ...),
-and network failures are still ``httpx`` exceptions. What the library adds is a ``request_id`` on all
-of them, and its own errors for the decisions it takes (refusing to exceed the quota, failing fast
-while the circuit is open, refusing to re-send a write whose outcome is unknown)::
+Callers keep every ``except`` clause they wrote for the official SDK: HTTP errors are still the
+SDK's own types (``NotFoundError``, ``UnauthorizedError``, the plain ``ApiError`` for 429 and
+5xx, ...), and network failures are still ``httpx`` exceptions. What the library adds is a
+``request_id`` on all of them, and its own errors for the decisions it takes (refusing to exceed
+the quota, failing fast while the circuit is open, refusing to re-send a write whose outcome is
+unknown)::
 
     Exception
     ├── intercom.core.api_error.ApiError            SDK; gains .request_id (from body or header)
@@ -119,7 +120,8 @@ class RateLimitedError(_LibraryApiError):
     """No rate-limit token could be had within the allowed wait.
 
     Raised before anything is sent, so nothing counts against Intercom's quota. It is an
-    ``ApiError`` with ``status_code == 429`` so handlers written for Intercom's own 429 keep working.
+    ``ApiError`` with ``status_code == 429``, so handlers written for Intercom's own 429 keep
+    working.
 
     Attributes:
         retry_at: Unix time at which a token is expected to be available.

@@ -212,7 +212,7 @@ class Pipeline:
         self.stale_served = 0
         self.transitions: list[Transition] = []
         self._token = token
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._scopes: dict[str, str] = {}
 
@@ -333,7 +333,9 @@ class Pipeline:
         """Record an attempt that got a response."""
         call.response = response
         call.error = None
-        self._observe(call, Outcome.from_response(response.status_code, response.headers, content, duration))
+        self._observe(
+            call, Outcome.from_response(response.status_code, response.headers, content, duration)
+        )
 
     def observe_error(self, call: Call, error: httpx.TransportError, duration: float) -> None:
         """Record an attempt that failed on the network."""
@@ -377,7 +379,7 @@ class Pipeline:
     # ----------------------------------------------------------------------------- retry
 
     def should_retry(self, call: Call) -> bool:
-        """After an attempt: retry? (also chooses ``call.next_wait``). Used as tenacity's ``retry``."""
+        """After an attempt: retry? (tenacity's ``retry``; also sets ``call.next_wait``)."""
         verdict = call.verdict
         if verdict is Verdict.ROTATE_TOKEN:
             call.next_wait = 0.0

@@ -4,9 +4,9 @@ Pure functions of the request's kind, the attempt's outcome and the policy. The 
 to tenacity as its ``retry``/``wait``/``stop`` strategies; nothing here sleeps.
 
 The rule that matters most: an attempt that may have reached Intercom (5xx, read timeout, dropped
-connection) is repeated only when repeating cannot change the outcome (GET, HEAD, PUT, DELETE and the
-read-only ``POST`` search/list endpoints). A create, reply or event whose fate is unknown is never
-re-sent: that is how duplicate conversations are born.
+connection) is repeated only when repeating cannot change the outcome (GET, HEAD, PUT, DELETE and
+the read-only ``POST`` search/list endpoints). A create, reply or event whose fate is unknown is
+never re-sent: that is how duplicate conversations are born.
 """
 
 from __future__ import annotations
@@ -34,16 +34,14 @@ class Verdict(enum.Enum):
     #: Not processed, or safe to repeat: try again (if attempts, deadline and budget allow).
     RETRY = "retry"
     #: 401 with a token callable: fetch a fresh token and try once more.
-    ROTATE_TOKEN = "rotate_token"
+    ROTATE_TOKEN = "rotate_token"  # noqa: S105 - a verdict, not a credential
     #: A non-idempotent write that may have been processed: do not repeat, tell the caller.
     OUTCOME_UNKNOWN = "outcome_unknown"
     #: An answer (4xx) or an unretryable failure: hand it to the caller as it is.
     FAIL = "fail"
 
 
-def judge(
-    kind: RequestKind, outcome: Outcome, *, can_rotate_token: bool, rotated: bool
-) -> Verdict:
+def judge(kind: RequestKind, outcome: Outcome, *, can_rotate_token: bool, rotated: bool) -> Verdict:
     """Classify an attempt's *outcome* for a request of *kind*.
 
     Args:
