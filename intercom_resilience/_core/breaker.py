@@ -105,7 +105,8 @@ class CircuitBreaker:
         self._counter.add(now, "calls")
         if failed:
             self._counter.add(now, "failures")
-        if self.state is BreakerState.CLOSED:
+        # Only a failure can open the circuit: a success never makes things look worse.
+        if failed and self.state is BreakerState.CLOSED:
             totals = self._counter.totals(now)
             calls, failures = totals["calls"], totals["failures"]
             if calls >= self.policy.min_calls and failures >= self.policy.failure_ratio * calls:

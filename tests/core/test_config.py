@@ -96,7 +96,14 @@ def test_invalid_values_name_the_field(policy: type, field: str, value: object) 
 
 def test_every_field_has_an_invalid_case() -> None:
     covered = {(p.__name__, f) for p, f, _ in INVALID}
-    for policy in (RetryPolicy, RateLimitPolicy, BreakerPolicy, CachePolicy, TimeoutPolicy, AlertPolicy):
+    for policy in (
+        RetryPolicy,
+        RateLimitPolicy,
+        BreakerPolicy,
+        CachePolicy,
+        TimeoutPolicy,
+        AlertPolicy,
+    ):
         for field in dataclasses.fields(policy):
             assert (policy.__name__, field.name) in covered, f"{policy.__name__}.{field.name}"
 

@@ -50,7 +50,9 @@ def test_path_template(path: str, template: str) -> None:
         ("post", "/companies/list", True, True, None),
     ],
 )
-def test_classify(method: str, path: str, read: bool, idempotent: bool, resource: str | None) -> None:
+def test_classify(
+    method: str, path: str, read: bool, idempotent: bool, resource: str | None
+) -> None:
     kind = classify(method, path)
     assert (kind.is_read, kind.is_idempotent, kind.resource) == (read, idempotent, resource)
 
@@ -90,7 +92,11 @@ def test_parse_json_body_is_total(content: bytes) -> None:
 
 def test_rate_limit_headers() -> None:
     info = parse_rate_limit(
-        {"x-ratelimit-limit": "1666", "x-ratelimit-remaining": "10", "x-ratelimit-reset": "1700000010"}
+        {
+            "x-ratelimit-limit": "1666",
+            "x-ratelimit-remaining": "10",
+            "x-ratelimit-reset": "1700000010",
+        }
     )
     assert info is not None
     assert (info.limit, info.remaining, info.reset_at) == (1666, 10, 1700000010.0)

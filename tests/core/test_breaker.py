@@ -1,0 +1,96 @@
+"""The circuit breaker state machine, checked against a model with hypothesis."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from intercom_resilience import BreakerPolicy, BreakerState
+from intercom_resilience._core.breaker import CircuitBreaker
+
+POLICY = BreakerPolicy(
+    window=30.0, min_calls=5, failure_ratio=0.5, cooldown=10.0, half_open_calls=2
+)
+
+# Steps: ("allow", gap) asks permission; ("record", gap, result) records an attempt's result,
+# where result is True (outage), False (success) or None (neutral: 4xx handled as success by the
+# pipeline is False; 429 is None).
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("allow"), st.floats(min_value=0, max_value=12)),
+        st.tuples(
+            st.just("record"),
+            st.floats(min_value=0, max_value=3),
+            st.sampled_from([True, False, None]),
+        ),
+    ),
+    max_size=200,
+)
+
+
+@settings(max_examples=300)
+@given(steps)
+def test_breaker_invariants(script: list[tuple]) -> None:
+    breaker = CircuitBreaker(POLICY)
+    now = 0.0
+    for step in script:
+        now += step[1]
+        before = breaker.state
+        if step[0] == "allow":
+            allowed, transition = breaker.allow(now)
+            if before is BreakerState.CLOSED:
+                assert allowed and transition is None
+            if before is BreakerState.OPEN and allowed:
+                # only after the cool-down, and only through half-open
+                assert transition is not None and transition.state is BreakerState.HALF_OPEN
+            if breaker.state is BreakerState.OPEN:
+                assert not allowed
+        else:
+            result = step[2]
+            transition = breaker.record(now, failed=result)
+            if transition is not None and transition.state is BreakerState.OPEN:
+                # never opens on successes or neutral results
+                assert result is True
+            if result is None and before is not BreakerState.HALF_OPEN:
+                assert transition is None
+        if breaker.state is BreakerState.OPEN:
+            assert breaker.retry_at is not None and breaker.retry_at > now - POLICY.cooldown - 1e-9
+
+
+@given(st.lists(st.sampled_from([False, None]), max_size=300))
+def test_never_opens_without_outages(results: list[bool | None]) -> None:
+    breaker = CircuitBreaker(POLICY)
+    for i, result in enumerate(results):
+        breaker.record(float(i), failed=result)
+        assert breaker.allow(float(i))[0]
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_full_cycle() -> None:
+    breaker = CircuitBreaker(POLICY)
+    for i in range(4):
+        assert breaker.record(float(i) * 0.1, failed=True) is None  # below min_calls
+    opened = breaker.record(0.5, failed=True)
+    assert opened is not None and opened.state is BreakerState.OPEN
+    assert breaker.allow(5.0) == (False, None)
+    allowed, moved = breaker.allow(10.6)
+    assert allowed and moved is not None and moved.state is BreakerState.HALF_OPEN
+    assert breaker.allow(10.7)[0]  # second trial slot
+    assert not breaker.allow(10.8)[0]  # no third
+    assert breaker.record(11.0, failed=False) is None
+    closed = breaker.record(11.1, failed=False)
+    assert closed is not None and closed.state is BreakerState.CLOSED
+    # and a failed trial re-opens
+    for i in range(5):
+        breaker.record(12.0 + i * 0.1, failed=True)
+    assert breaker.state is BreakerState.OPEN
+    breaker.allow(30.0)
+    reopened = breaker.record(30.1, failed=True)
+    assert reopened is not None and reopened.state is BreakerState.OPEN
+
+
+def test_disabled_breaker_always_allows() -> None:
+    breaker = CircuitBreaker(POLICY.replace(enabled=False))
+    for i in range(50):
+        breaker.record(float(i), failed=True)
+    assert breaker.allow(50.0) == (True, None)
