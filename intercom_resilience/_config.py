@@ -194,6 +194,14 @@ class BreakerPolicy(_Policy):
     made and the share of them that failed (transport errors and 5xx only) reaches
     ``failure_ratio``. After ``cooldown`` seconds it lets ``half_open_calls`` trial calls through;
     if they all succeed it closes, if one fails it opens again.
+
+    Attributes:
+        enabled: break the circuit at all.
+        window: seconds of attempt history the failure share is computed over.
+        min_calls: attempts needed in the window before the circuit may open.
+        failure_ratio: share of failed attempts (network errors, 5xx) that opens the circuit.
+        cooldown: seconds the circuit stays open before trial calls.
+        half_open_calls: trial calls that must all succeed to close the circuit.
     """
 
     enabled: bool = True
@@ -247,7 +255,14 @@ class CachePolicy(_Policy):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TimeoutPolicy(_Policy):
-    """Timeouts of one attempt, in seconds (the SDK's own ``timeout`` still bounds the read)."""
+    """Timeouts of one attempt, in seconds (a shorter ``timeout`` given to the SDK still wins).
+
+    Attributes:
+        connect: seconds to establish a connection.
+        read: seconds to wait for the response.
+        write: seconds to send the request.
+        pool: seconds to wait for a free connection from the pool.
+    """
 
     connect: float = 5.0
     read: float = 30.0
@@ -304,7 +319,12 @@ class ResilienceConfig(_Policy):
         )
 
     Attributes:
-        retry, rate_limit, breaker, cache, timeouts, alerts: the policies.
+        retry: the :class:`RetryPolicy`.
+        rate_limit: the :class:`RateLimitPolicy`.
+        breaker: the :class:`BreakerPolicy`.
+        cache: the :class:`CachePolicy`.
+        timeouts: the :class:`TimeoutPolicy`.
+        alerts: the :class:`AlertPolicy`.
         redis_url: where the ``redis`` backends live (required when one is selected).
         disabled: start with the kill switch on (no request leaves the process).
         status_page_url: Intercom's Statuspage host, for ``triage`` and ``preflight``.

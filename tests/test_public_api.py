@@ -48,3 +48,19 @@ def test_readme_holds_the_command_ci_runs() -> None:
     assert "pytest" in command.group(1)
     assert "test_command" in ci and 'bash -c "$test_command"' in ci
     assert "intercom-resilience demo" in readme
+
+
+def test_configuration_reference_is_current() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen", ROOT / "scripts" / "gen_config_docs.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rendered = module.render()
+    assert (ROOT / "docs" / "configuration.md").read_text() == rendered, (
+        "docs/configuration.md is stale: run python scripts/gen_config_docs.py"
+    )
+    for line in rendered.splitlines():
+        if line.startswith("| `"):
+            assert not line.rstrip().endswith("|  |"), f"undocumented field: {line}"
