@@ -87,9 +87,8 @@ def render() -> str:
         docs = _attribute_docs(policy)
         for field in dataclasses.fields(policy):
             variable = f"{prefix}{section.upper()}_{field.name.upper()}"
-            out.append(
-                f"| `{field.name}` | {_default(field)} | `{variable}` | {docs.get(field.name, '')} |"
-            )
+            meaning = docs.get(field.name, "")
+            out.append(f"| `{field.name}` | {_default(field)} | `{variable}` | {meaning} |")
     return "\n".join(out) + "\n"
 
 
