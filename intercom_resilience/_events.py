@@ -30,6 +30,9 @@ _SENSITIVE_KEYS = frozenset({"authorization", "token", "access_token", "api_key"
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
 
 _stdlib_logger = logging.getLogger(LOGGER_NAME)
+# A library never decides where its logs go: without this, Python's last-resort handler would
+# print our warnings to stderr in applications that configured no logging at all.
+_stdlib_logger.addHandler(logging.NullHandler())
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 _LEVELS["error"] = logging.ERROR
 
