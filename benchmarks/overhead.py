@@ -57,7 +57,7 @@ def main() -> None:
     clients = {"raw SDK": raw, "facade, pass-through": passthrough, "facade, full pipeline": full}
     timings: dict[str, list[float]] = {name: [] for name in clients}
 
-    for name, client in clients.items():  # warm up imports, pools and caches
+    for client in clients.values():  # warm up imports, pools and caches
         _per_call(lambda c=client: c.contacts.find(contact_id=contact_id), 50)
     for _ in range(args.rounds):
         for name, client in clients.items():
