@@ -1,0 +1,758 @@
+"""Health, alerts and incident recording, derived from the client's recent traffic.
+
+The pipeline tells a :class:`HealthMonitor` what happened (each upstream attempt, each call refused
+locally, each stale serve, breaker transitions, the kill switch, token rotations, webhook signature
+failures); the monitor keeps bounded windowed state and answers three questions without touching the
+network:
+
+* **How healthy is the integration?** :meth:`HealthMonitor.health` returns a frozen
+  :class:`HealthStatus` (``healthy`` / ``degraded`` / ``unhealthy``, latency percentiles, the
+  reasons, the active alerts).
+* **Should somebody be told?** Alert rules with the production checklist's thresholds (all from
+  :class:`~intercom_resilience.AlertPolicy`) are evaluated after every record. An alert fires once
+  when its condition starts to hold and resolves when it stops; both are delivered to ``on_alert``
+  and logged at warning level (``alert.fired``, ``alert.resolved``).
+* **What happened?** The first alert opens an :class:`~._incidents.Incident`; the last one to
+  resolve closes it (``incident.opened``, ``incident.closed``). The monitor also keeps a bounded
+  record of recent failures with their Intercom request ids.
+
+=========================  ========  =================================================
+rule                       severity  fires when, over the last ``AlertPolicy.window``
+=========================  ========  =================================================
+``api_unreachable``        P1        more than ``errors_per_window`` 5xx/network errors
+``circuit_open``           P1        the circuit breaker is open or half-open
+``auth_failure``           P1        Intercom's latest authenticated answer was a 401
+``rate_limited``           P2        more than ``rate_limited_per_window`` 429s and
+                                     calls refused by the local rate limiter
+``high_latency``           P2        p95 latency above ``latency_p95_ms`` (at least
+                                     ``min_latency_samples`` attempts)
+``webhook_signature``      P3        more than ``webhook_failures_per_window`` webhook
+                                     signature failures
+=========================  ========  =================================================
+
+Windowed conditions clear as time passes, which the monitor only notices when it is asked: every
+``record_*`` call and :meth:`HealthMonitor.health` re-evaluate, and :meth:`HealthMonitor.evaluate`
+does so on its own (for a periodic tick when traffic may stop).
+
+Thread-safe: one lock guards the state. Callbacks and log events run after the lock is released, so
+an ``on_alert`` callback may call :meth:`HealthMonitor.health` freely.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Literal
+
+from ._clock import Clock
+from ._config import AlertPolicy
+from ._core.window import SlidingCounter
+from ._events import LOGGER_NAME, EventLog
+from ._incidents import (
+    Alert,
+    FailureRecord,
+    Incident,
+    IncidentRecorder,
+    Severity,
+    TimelineEntry,
+    format_utc,
+    is_failure,
+    scrub,
+)
+
+__all__ = [
+    "RATE_LIMIT_REASONS",
+    "RULE_KEYS",
+    "Alert",
+    "AlertEvent",
+    "HealthMonitor",
+    "HealthStatus",
+    "Latency",
+    "Severity",
+    "Status",
+]
+
+#: ``healthy``, ``degraded`` or ``unhealthy``.
+Status = Literal["healthy", "degraded", "unhealthy"]
+
+#: ``record_refused`` reasons that mean "refused by the local rate limiter".
+RATE_LIMIT_REASONS = frozenset({"rate_limited", "limiter_wait"})
+
+# "Most recent calls fail" needs a few calls before a share means anything.
+_MIN_CALLS_FOR_SHARE = 3
+# State changes (breaker, kill switch, rotation) seen before an incident opens are kept this long
+# and this many, so the incident's timeline starts where the trouble did.
+_MAX_PENDING_CHANGES = 64
+
+_stdlib_logger = logging.getLogger(LOGGER_NAME)
+
+
+def _nearest_rank(ordered: list[float], percent: int) -> float:
+    """The nearest-rank percentile of an ascending, non-empty list (integer maths, no drift)."""
+    rank = max(1, (percent * len(ordered) + 99) // 100)
+    return ordered[rank - 1]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Latency:
+    """Latency percentiles of the attempts in the health window, in milliseconds.
+
+    Attributes:
+        p50: the median (``None`` with no attempts in the window).
+        p95: the 95th percentile, nearest rank (``None`` with no attempts).
+        samples: attempts the figures are computed from.
+    """
+
+    p50: float | None = None
+    p95: float | None = None
+    samples: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (milliseconds rounded to 0.1)."""
+        return {
+            "p50": None if self.p50 is None else round(self.p50, 1),
+            "p95": None if self.p95 is None else round(self.p95, 1),
+            "samples": self.samples,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HealthStatus:
+    """The integration's health, from recent traffic (no network call was made to compute it).
+
+    Attributes:
+        status: ``unhealthy`` (authentication fails, the breaker is open, most recent calls fail,
+            or a P1 alert is active), ``degraded`` (rate-limited, serving stale, slow, kill switch
+            on, breaker half-open, or another alert active), else ``healthy``.
+        latency_ms: p50 and p95 of the attempts in the window.
+        authenticated: ``False`` after a 401, ``True`` after any other answer from Intercom,
+            ``None`` until Intercom has answered.
+        rate_limit_remaining: the latest ``X-RateLimit-Remaining`` (``None`` if unknown).
+        error: a summary of the latest failure in the window (never contains a credential).
+        breaker: the circuit breaker's state (``closed``, ``open``, ``half_open``).
+        stale_served: reads answered from the stale cache in the window.
+        alerts: the active alerts, most severe first.
+        checked_at: Unix time of this snapshot.
+        disabled: the kill switch is on.
+        reasons: why the status is not ``healthy``, for people.
+        incident_id: the open incident, if any.
+    """
+
+    status: Status
+    latency_ms: Latency
+    authenticated: bool | None
+    rate_limit_remaining: int | None
+    error: str | None
+    breaker: str
+    stale_served: int
+    alerts: tuple[Alert, ...]
+    checked_at: float
+    disabled: bool = False
+    reasons: tuple[str, ...] = ()
+    incident_id: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """``status == "healthy"``."""
+        return self.status == "healthy"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (``checked_at`` and alert times as UTC ISO-8601)."""
+        return {
+            "status": self.status,
+            "latency_ms": self.latency_ms.to_dict(),
+            "authenticated": self.authenticated,
+            "rate_limit_remaining": self.rate_limit_remaining,
+            "error": self.error,
+            "breaker": self.breaker,
+            "stale_served": self.stale_served,
+            "alerts": [
+                {
+                    "rule": alert.rule,
+                    "severity": alert.severity.value,
+                    "title": alert.title,
+                    "detail": alert.detail,
+                    "fired_at": format_utc(alert.fired_at),
+                }
+                for alert in self.alerts
+            ],
+            "checked_at": format_utc(self.checked_at),
+            "disabled": self.disabled,
+            "reasons": list(self.reasons),
+            "incident_id": self.incident_id,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """What an ``on_alert`` callback receives.
+
+    Attributes:
+        kind: ``fired`` or ``resolved``.
+        alert: the alert (with ``resolved_at`` set when resolved).
+        at: Unix time of the event.
+        incident_id: the incident the alert belongs to.
+    """
+
+    kind: Literal["fired", "resolved"]
+    alert: Alert
+    at: float
+    incident_id: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Signals:
+    """What the rules look at: one evaluation's view of the window."""
+
+    policy: AlertPolicy
+    errors: int
+    rate_limited: int
+    throttled: int
+    webhook_failures: int
+    slow: bool
+    p95_ms: Callable[[], float | None]
+    authenticated: bool | None
+    breaker: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Rule:
+    """An alert rule: *check* returns the detail while the condition holds, else ``None``."""
+
+    key: str
+    severity: Severity
+    title: str
+    check: Callable[[_Signals], str | None]
+
+
+def _api_unreachable(s: _Signals) -> str | None:
+    limit = s.policy.errors_per_window
+    if s.errors > limit:
+        window = f"{s.policy.window:g}s"
+        return f"{s.errors} 5xx/network errors in the last {window} (more than {limit})"
+    return None
+
+
+def _circuit_open(s: _Signals) -> str | None:
+    if s.breaker in ("open", "half_open"):
+        return f"circuit breaker {s.breaker}: calls fail fast or are served stale"
+    return None
+
+
+def _auth_failure(s: _Signals) -> str | None:
+    if s.authenticated is False:
+        return "Intercom answered 401: the token is invalid, expired or revoked"
+    return None
+
+
+def _rate_limited(s: _Signals) -> str | None:
+    limit = s.policy.rate_limited_per_window
+    total = s.rate_limited + s.throttled
+    if total > limit:
+        return (
+            f"{s.rate_limited} 429 response(s) and {s.throttled} call(s) refused by the rate "
+            f"limiter in the last {s.policy.window:g}s (more than {limit})"
+        )
+    return None
+
+
+def _high_latency(s: _Signals) -> str | None:
+    if s.slow:
+        p95 = s.p95_ms()
+        shown = "?" if p95 is None else f"{p95:.0f}"
+        return f"p95 latency {shown} ms over {s.policy.latency_p95_ms:g} ms"
+    return None
+
+
+def _webhook_signature(s: _Signals) -> str | None:
+    limit = s.policy.webhook_failures_per_window
+    if s.webhook_failures > limit:
+        return (
+            f"{s.webhook_failures} webhook signature failure(s) in the last "
+            f"{s.policy.window:g}s (more than {limit})"
+        )
+    return None
+
+
+_RULES: tuple[_Rule, ...] = (
+    _Rule("api_unreachable", Severity.P1, "API unreachable", _api_unreachable),
+    _Rule("circuit_open", Severity.P1, "circuit open", _circuit_open),
+    _Rule("auth_failure", Severity.P1, "auth failure", _auth_failure),
+    _Rule("rate_limited", Severity.P2, "rate limited", _rate_limited),
+    _Rule("high_latency", Severity.P2, "high latency", _high_latency),
+    _Rule("webhook_signature", Severity.P3, "webhook signature failures", _webhook_signature),
+)
+
+#: The rule keys, in evaluation order.
+RULE_KEYS: tuple[str, ...] = tuple(rule.key for rule in _RULES)
+
+_Notice = tuple[str, str, dict[str, Any]]
+
+
+class HealthMonitor:
+    """Health, alerts and incidents for one client (see the module docstring).
+
+    Args:
+        policy: the window and thresholds.
+        clock: the source of time (``monotonic`` for windows, ``time`` for records).
+        on_alert: called with an :class:`AlertEvent` when an alert fires or resolves. Exceptions
+            it raises are logged and swallowed: a broken pager must not break API calls.
+        events: where ``alert.*`` and ``incident.*`` events go (a default :class:`EventLog`).
+        max_samples: latency samples kept (the newest; bounds memory at any traffic).
+        max_incidents: closed incidents kept in :attr:`incidents` (the newest).
+        min_latency_samples: attempts in the window before p95 can count as slow.
+    """
+
+    def __init__(
+        self,
+        policy: AlertPolicy,
+        clock: Clock,
+        on_alert: Callable[[AlertEvent], None] | None = None,
+        events: EventLog | None = None,
+        *,
+        max_samples: int = 2048,
+        max_incidents: int = 50,
+        min_latency_samples: int = 5,
+    ) -> None:
+        for name, value in (
+            ("max_samples", max_samples),
+            ("max_incidents", max_incidents),
+            ("min_latency_samples", min_latency_samples),
+        ):
+            if value < 1:
+                raise ValueError(f"HealthMonitor.{name} must be >= 1, got {value!r}")
+        self.policy = policy
+        self.clock = clock
+        self.on_alert = on_alert
+        self.events = events or EventLog()
+        self._max_samples = max_samples
+        self._min_latency_samples = min_latency_samples
+        self._lock = threading.Lock()
+        self._counter = SlidingCounter(
+            policy.window, ("errors", "rate_limited", "throttled", "stale", "webhook")
+        )
+        # (monotonic time, milliseconds, outage?) per attempt, oldest first, with running counts
+        # of the outages and of the samples over the latency threshold, so that every record is
+        # O(1) and only health() sorts.
+        self._samples: deque[tuple[float, float, bool]] = deque()
+        self._outages = 0
+        self._slow = 0
+        self._failures: deque[tuple[float, FailureRecord]] = deque(
+            maxlen=policy.max_recent_failures
+        )
+        self._changes: deque[tuple[float, TimelineEntry]] = deque(maxlen=_MAX_PENDING_CHANGES)
+        self._active: dict[str, Alert] = {}
+        self._recorder: IncidentRecorder | None = None
+        self._past: deque[Incident] = deque(maxlen=max_incidents)
+        self._sequence = 0
+        self._authenticated: bool | None = None
+        self._remaining: int | None = None
+        self._breaker = "closed"
+        self._disabled = False
+        self._last_error: tuple[float, str] | None = None
+
+    # ------------------------------------------------------------------------------ recording
+
+    def record_attempt(
+        self,
+        *,
+        method: str,
+        template: str,
+        status: int | None,
+        duration: float,
+        request_id: str | None,
+        error: str | None,
+        attempt: int,
+    ) -> None:
+        """Record one upstream attempt (every attempt, retries included).
+
+        Args:
+            method: the HTTP method.
+            template: the path template (``/contacts/{id}``), never the raw path.
+            status: the HTTP status, ``None`` for a network failure.
+            duration: seconds the attempt took.
+            request_id: Intercom's request id, if the response had one.
+            error: a short summary of what went wrong (an error code, an exception's name).
+            attempt: 1 for the first attempt of a call, 2 for its first retry, …
+        """
+        outage = status is None or status >= 500
+        with self._lock:
+            mono, wall = self.clock.monotonic(), self.clock.time()
+            self._add_sample(mono, max(duration, 0.0) * 1000.0, outage)
+            if outage:
+                self._counter.add(mono, "errors")
+            if status == 429:
+                self._counter.add(mono, "rate_limited")
+            if status is not None and status < 500:
+                # Gateways answer 5xx without looking at credentials; anything else did.
+                self._authenticated = status != 401
+            if is_failure(status):
+                summary = scrub(error) if error else None
+                record = FailureRecord(request_id, status, method, template, wall, attempt, summary)
+                self._failures.append((mono, record))
+                self._last_error = (mono, _error_summary(record))
+                if self._recorder is not None:
+                    self._recorder.failure(record)
+            notices = self._evaluate(mono, wall)
+        self._dispatch(notices)
+
+    def record_refused(
+        self, reason: str, *, method: str | None = None, template: str | None = None
+    ) -> None:
+        """Record a call refused locally (rate limiter, open breaker, kill switch).
+
+        Args:
+            reason: why; ``rate_limited``/``limiter_wait`` count as rate limiting (see
+                :data:`RATE_LIMIT_REASONS`), others (``circuit_open``, ``disabled``) only as
+                refusals.
+            method, template: the call's endpoint, counted as affected during an incident.
+        """
+        with self._lock:
+            mono, wall = self.clock.monotonic(), self.clock.time()
+            if reason in RATE_LIMIT_REASONS:
+                self._counter.add(mono, "throttled")
+            if self._recorder is not None:
+                self._recorder.refused(method, template)
+            notices = self._evaluate(mono, wall)
+        self._dispatch(notices)
+
+    def record_stale_served(
+        self, template: str, age: float, request_id: str | None, *, method: str | None = None
+    ) -> None:
+        """Record a read answered from the stale cache.
+
+        Args:
+            template: the read's path template.
+            age: seconds since the answer was fresh.
+            request_id: the request id of the failure that caused the fallback, if any.
+            method: the read's HTTP method.
+        """
+        del template, age, method  # the pipeline logs them; health only needs the count
+        with self._lock:
+            mono, wall = self.clock.monotonic(), self.clock.time()
+            self._counter.add(mono, "stale")
+            if self._recorder is not None:
+                self._recorder.stale(request_id)
+            notices = self._evaluate(mono, wall)
+        self._dispatch(notices)
+
+    def record_breaker(self, state: str, reason: str) -> None:
+        """Record a circuit breaker transition to *state* (``closed``/``open``/``half_open``)."""
+        self._change("breaker", f"circuit {state}: {reason}", breaker=state)
+
+    def record_kill_switch(self, enabled: bool) -> None:
+        """Record the kill switch turned on (*enabled*: no request leaves) or off."""
+        detail = (
+            "kill switch on: integration disabled" if enabled else "kill switch off: re-enabled"
+        )
+        self._change("kill_switch", detail, disabled=enabled)
+
+    def record_token_rotation(self) -> None:
+        """Record that the token callable was called again after a 401 (rotation)."""
+        self._change("token_rotation", "token rotated after a 401")
+
+    def record_rate_limit_remaining(self, remaining: int | None) -> None:
+        """Record the latest ``X-RateLimit-Remaining`` (``None`` when a response had none)."""
+        with self._lock:
+            if remaining is not None:
+                self._remaining = remaining
+
+    def record_webhook_failure(self) -> None:
+        """Record a webhook whose signature did not verify."""
+        with self._lock:
+            mono, wall = self.clock.monotonic(), self.clock.time()
+            self._counter.add(mono, "webhook")
+            notices = self._evaluate(mono, wall)
+        self._dispatch(notices)
+
+    def evaluate(self) -> None:
+        """Re-evaluate the alert rules now (windowed alerts resolve as their window empties)."""
+        with self._lock:
+            notices = self._evaluate(self.clock.monotonic(), self.clock.time())
+        self._dispatch(notices)
+
+    # ------------------------------------------------------------------------------ reading
+
+    def health(self, breaker_state: str | None = None) -> HealthStatus:
+        """The current health, from recent traffic (passive: no network).
+
+        Args:
+            breaker_state: the breaker's state as the pipeline knows it now (it moves to
+                half-open lazily); ``None`` uses the last :meth:`record_breaker`.
+        """
+        with self._lock:
+            mono, wall = self.clock.monotonic(), self.clock.time()
+            if breaker_state is not None:
+                self._breaker = breaker_state
+            notices = self._evaluate(mono, wall)
+            status = self._status(mono, wall)
+        self._dispatch(notices)
+        return status
+
+    @property
+    def current_incident(self) -> Incident | None:
+        """A snapshot of the open incident, if any."""
+        with self._lock:
+            return None if self._recorder is None else self._recorder.snapshot()
+
+    @property
+    def incidents(self) -> tuple[Incident, ...]:
+        """Past incidents (the newest ``max_incidents``) and the open one, oldest first."""
+        with self._lock:
+            current = () if self._recorder is None else (self._recorder.snapshot(),)
+            return (*self._past, *current)
+
+    @property
+    def recent_failures(self) -> tuple[FailureRecord, ...]:
+        """The newest ``AlertPolicy.max_recent_failures`` failed attempts, oldest first."""
+        with self._lock:
+            return tuple(record for _, record in self._failures)
+
+    @property
+    def active_alerts(self) -> tuple[Alert, ...]:
+        """The alerts firing now, most severe first."""
+        with self._lock:
+            return self._sorted_active()
+
+    # ------------------------------------------------------------------------------ internals
+
+    def _add_sample(self, mono: float, ms: float, outage: bool) -> None:
+        if len(self._samples) >= self._max_samples:
+            self._drop_oldest_sample()
+        self._samples.append((mono, ms, outage))
+        self._outages += outage
+        self._slow += ms > self.policy.latency_p95_ms
+
+    def _drop_oldest_sample(self) -> None:
+        _, ms, outage = self._samples.popleft()
+        self._outages -= outage
+        self._slow -= ms > self.policy.latency_p95_ms
+
+    def _expire(self, mono: float) -> None:
+        horizon = mono - self.policy.window
+        while self._samples and self._samples[0][0] <= horizon:
+            self._drop_oldest_sample()
+
+    def _is_slow(self) -> bool:
+        count = len(self._samples)
+        if count < self._min_latency_samples:
+            return False
+        # Nearest-rank p95 exceeds the threshold exactly when more than the top 5% of samples
+        # (count - rank + 1 of them) do: an O(1) test instead of a sort per record.
+        rank = (95 * count + 99) // 100
+        return self._slow >= count - rank + 1
+
+    def _percentiles(self) -> Latency:
+        if not self._samples:
+            return Latency()
+        ordered = sorted(ms for _, ms, _ in self._samples)
+        return Latency(_nearest_rank(ordered, 50), _nearest_rank(ordered, 95), len(ordered))
+
+    def _change(
+        self, kind: str, detail: str, *, breaker: str | None = None, disabled: bool | None = None
+    ) -> None:
+        with self._lock:
+            mono, wall = self.clock.monotonic(), self.clock.time()
+            if breaker is not None:
+                self._breaker = breaker
+            if disabled is not None:
+                self._disabled = disabled
+            entry = TimelineEntry(wall, kind, scrub(detail))
+            if self._recorder is not None:
+                self._recorder.add_entry(entry.at, entry.kind, entry.detail)
+            else:
+                self._changes.append((mono, entry))
+            notices = self._evaluate(mono, wall)
+        self._dispatch(notices)
+
+    def _signals(self, mono: float) -> _Signals:
+        self._expire(mono)
+        totals = self._counter.totals(mono)
+
+        def p95() -> float | None:
+            return self._percentiles().p95
+
+        return _Signals(
+            policy=self.policy,
+            errors=int(totals["errors"]),
+            rate_limited=int(totals["rate_limited"]),
+            throttled=int(totals["throttled"]),
+            webhook_failures=int(totals["webhook"]),
+            slow=self._is_slow(),
+            p95_ms=p95,
+            authenticated=self._authenticated,
+            breaker=self._breaker,
+        )
+
+    def _evaluate(self, mono: float, wall: float) -> list[_Notice]:
+        """Fire and resolve alerts; open and close the incident. Caller holds the lock."""
+        signals = self._signals(mono)
+        notices: list[_Notice] = []
+        fired: list[Alert] = []
+        resolved: list[Alert] = []
+        for rule in _RULES:
+            detail = rule.check(signals)
+            active = self._active.get(rule.key)
+            if detail is not None and active is None:
+                fired.append(Alert(rule.key, rule.severity, rule.title, scrub(detail), wall))
+            elif detail is None and active is not None:
+                resolved.append(dataclasses.replace(active, resolved_at=wall))
+        # Fire before resolving, so that an alert handing over to another continues the incident.
+        if fired and self._recorder is None:
+            notices.append(self._open_incident(mono, wall, fired))
+        recorder = self._recorder
+        for alert in fired:
+            self._active[alert.rule] = alert
+            if recorder is not None:
+                recorder.alert_fired(alert)
+            notices.append(("alert.fired", "fired", self._alert_fields(alert)))
+        for alert in resolved:
+            del self._active[alert.rule]
+            if recorder is not None:
+                recorder.alert_resolved(alert)
+            notices.append(("alert.resolved", "resolved", self._alert_fields(alert)))
+        if recorder is not None and not self._active:
+            notices.append(self._close_incident(wall, recorder))
+        return notices
+
+    def _alert_fields(self, alert: Alert) -> dict[str, Any]:
+        return {
+            "alert": alert,
+            "rule": alert.rule,
+            "severity": alert.severity.value,
+            "title": alert.title,
+            "detail": alert.detail,
+            "incident_id": None if self._recorder is None else self._recorder.id,
+        }
+
+    def _open_incident(self, mono: float, wall: float, fired: list[Alert]) -> _Notice:
+        self._sequence += 1
+        stamp = format_utc(wall)[:19].replace("-", "").replace(":", "")
+        recorder = IncidentRecorder(
+            f"inc-{stamp}Z-{self._sequence}", wall, self.policy.max_request_ids
+        )
+        horizon = mono - self.policy.window
+        # The failures and state changes that led to the first alert belong to the incident:
+        # the postmortem needs their request ids and the breaker opening that preceded it.
+        for seen, record in self._failures:
+            if seen > horizon:
+                recorder.failure(record)
+        for seen, entry in self._changes:
+            if seen > horizon:
+                recorder.add_entry(entry.at, entry.kind, entry.detail)
+        self._changes.clear()
+        worst = Severity.worst(alert.severity for alert in fired)
+        titles = ", ".join(alert.title for alert in fired)
+        recorder.add_entry(wall, "incident.opened", f"incident opened: {titles}")
+        self._recorder = recorder
+        return (
+            "incident.opened",
+            "",
+            {"incident_id": recorder.id, "severity": None if worst is None else worst.value},
+        )
+
+    def _close_incident(self, wall: float, recorder: IncidentRecorder) -> _Notice:
+        recorder.close(wall)
+        incident = recorder.snapshot()
+        self._past.append(incident)
+        self._recorder = None
+        severity = incident.severity
+        return (
+            "incident.closed",
+            "",
+            {
+                "incident_id": incident.id,
+                "severity": None if severity is None else severity.value,
+                "duration": incident.duration,
+                "failed_attempts": incident.failed_attempts,
+                "request_ids": len(incident.request_ids) + incident.request_ids_dropped,
+            },
+        )
+
+    def _sorted_active(self) -> tuple[Alert, ...]:
+        return tuple(sorted(self._active.values(), key=lambda a: (a.severity.rank, a.fired_at)))
+
+    def _status(self, mono: float, wall: float) -> HealthStatus:
+        """Build the snapshot. Caller holds the lock and has just evaluated (samples expired)."""
+        window = f"{self.policy.window:g}s"
+        totals = self._counter.totals(mono)
+        latency = self._percentiles()
+        alerts = self._sorted_active()
+        bad: list[str] = []
+        if self._authenticated is False:
+            bad.append("authentication failed (401)")
+        if self._breaker == "open":
+            bad.append("circuit open")
+        count = len(self._samples)
+        if count >= _MIN_CALLS_FOR_SHARE and self._outages * 2 > count:
+            bad.append(f"{self._outages} of {count} recent attempts failed")
+        meh: list[str] = []
+        for alert in alerts:
+            (bad if alert.severity is Severity.P1 else meh).append(
+                f"{alert.severity.value} alert: {alert.title}"
+            )
+        if totals["rate_limited"]:
+            meh.append(f"{totals['rate_limited']:.0f} 429 response(s) in the last {window}")
+        if totals["throttled"]:
+            meh.append(f"{totals['throttled']:.0f} call(s) refused by the rate limiter")
+        if totals["stale"]:
+            meh.append(f"{totals['stale']:.0f} read(s) served stale in the last {window}")
+        if self._is_slow() and latency.p95 is not None:
+            meh.append(f"p95 latency {latency.p95:.0f} ms over {self.policy.latency_p95_ms:g} ms")
+        if self._breaker == "half_open":
+            meh.append("circuit half-open: testing recovery")
+        if self._disabled:
+            meh.append("kill switch on: no request leaves the process")
+        status: Status = "unhealthy" if bad else "degraded" if meh else "healthy"
+        error = None
+        if self._last_error is not None and self._last_error[0] > mono - self.policy.window:
+            error = self._last_error[1]
+        return HealthStatus(
+            status=status,
+            latency_ms=latency,
+            authenticated=self._authenticated,
+            rate_limit_remaining=self._remaining,
+            error=error,
+            breaker=self._breaker,
+            stale_served=int(totals["stale"]),
+            alerts=alerts,
+            checked_at=wall,
+            disabled=self._disabled,
+            reasons=tuple(dict.fromkeys(bad + meh)),
+            incident_id=None if self._recorder is None else self._recorder.id,
+        )
+
+    def _dispatch(self, notices: list[_Notice]) -> None:
+        """Log and deliver, outside the lock (a callback may read the monitor)."""
+        for event, kind, fields in notices:
+            alert = fields.pop("alert", None)
+            self.events.emit("warning", event, **fields)
+            if alert is None or self.on_alert is None:
+                continue
+            at = alert.fired_at if alert.resolved_at is None else alert.resolved_at
+            payload = AlertEvent(
+                "fired" if kind == "fired" else "resolved", alert, at, fields["incident_id"]
+            )
+            try:
+                self.on_alert(payload)
+            except Exception:
+                _stdlib_logger.exception("intercom_resilience on_alert callback failed")
+
+    def __repr__(self) -> str:
+        return (
+            f"HealthMonitor(breaker={self._breaker!r}, active_alerts={sorted(self._active)!r}, "
+            f"incident={None if self._recorder is None else self._recorder.id!r})"
+        )
+
+
+def _error_summary(record: FailureRecord) -> str:
+    status = "network error" if record.status is None else str(record.status)
+    text = f"{record.method} {record.template}: {status}"
+    if record.error:
+        text += f" {record.error}"
+    if record.request_id:
+        text += f" (request id {record.request_id})"
+    return scrub(text)
