@@ -1,0 +1,123 @@
+"""Shared fixtures for the fake backend's tests.
+
+Every response that the official SDK receives from the fake goes through :class:`SchemaChecker`,
+which validates its body against the vendored Intercom 2.16 schema of that operation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import intercom
+import pytest
+from jsonschema import Draft202012Validator
+
+from intercom_resilience.testing import FakeIntercom, VirtualClock
+
+# The plugin's fixtures, imported so that these tests also run where the package is not installed
+# (without the pytest11 entry point); when it is, these definitions simply shadow the plugin's.
+from intercom_resilience.testing.pytest_plugin import (  # noqa: F401
+    intercom_async_client,
+    intercom_client,
+    intercom_fake,
+)
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas" / "intercom-2.16-responses.json"
+
+
+@cache
+def _document() -> dict[str, Any]:
+    return json.loads(SCHEMAS.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+@cache
+def validator(operation: str, status: str) -> Draft202012Validator:
+    """The validator for one response of one operation (``"GET /me"``, ``"200"``)."""
+    document = _document()
+    schemas = document["operations"][operation]
+    schema = schemas.get(status)
+    if schema is None and int(status) >= 400:
+        schema = {"$ref": "#/$defs/error"}
+    if schema is None:
+        raise KeyError(f"no schema for {operation} {status}")
+    return Draft202012Validator({"$defs": document["$defs"], **schema})
+
+
+def validate_body(method: str, template: str, status: int, body: Any) -> None:
+    """Validate *body* against the 2.16 schema of ``method template`` answering *status*."""
+    validator(f"{method} {template}", str(status)).validate(body)
+
+
+class SchemaChecker:
+    """An httpx response hook: validates every JSON body from the fake against the schemas."""
+
+    def __init__(self, fake: FakeIntercom) -> None:
+        self.fake = fake
+        self.validated: list[tuple[str, str, int]] = []
+
+    def check(self, response: httpx.Response) -> None:
+        request_id = response.headers.get("x-request-id")
+        entry = next((e for e in reversed(self.fake.journal.entries())
+                      if e.request_id == request_id), None)
+        assert entry is not None, f"response without a journalled request id: {response}"
+        if response.status_code == 202:
+            assert response.content == b""
+        elif entry.template is None:
+            assert response.status_code == 404
+            validator("GET /me", "404").validate(response.json())  # the generic error schema
+        else:
+            validate_body(entry.method, entry.template, response.status_code, response.json())
+        self.validated.append((entry.method, entry.template or entry.path, response.status_code))
+
+    def __call__(self, response: httpx.Response) -> None:
+        response.read()
+        self.check(response)
+
+    async def acheck(self, response: httpx.Response) -> None:
+        """The async flavour of the hook."""
+        await response.aread()
+        self.check(response)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    """The virtual clock the fake runs on."""
+    return VirtualClock()
+
+
+@pytest.fixture
+def fake(clock: VirtualClock) -> FakeIntercom:
+    """A fresh fake on the virtual clock."""
+    return FakeIntercom(clock=clock)
+
+
+@pytest.fixture
+def checker(fake: FakeIntercom) -> SchemaChecker:
+    """Validates every response body the SDK receives."""
+    return SchemaChecker(fake)
+
+
+@pytest.fixture(params=["in-process", "http"])
+def sdk(request: pytest.FixtureRequest, fake: FakeIntercom, checker: SchemaChecker
+        ) -> Iterator[intercom.Intercom]:
+    """The official SDK against the fake, in process and over real HTTP on localhost."""
+    hooks: dict[str, list[Any]] = {"response": [checker]}
+    if request.param == "in-process":
+        with httpx.Client(transport=fake.transport(), event_hooks=hooks) as http:
+            yield intercom.Intercom(token="fake-token", httpx_client=http)
+        return
+    with fake.serve_in_thread() as url, httpx.Client(event_hooks=hooks, timeout=10) as http:
+        yield intercom.Intercom(token="fake-token", base_url=url, httpx_client=http)
+
+
+@pytest.fixture
+def raw(fake: FakeIntercom) -> Iterator[httpx.Client]:
+    """Bare httpx against the fake, authenticated with the default token."""
+    with httpx.Client(transport=fake.transport(), base_url="https://api.intercom.io",
+                      headers={"Authorization": "Bearer fake-token"}) as client:
+        yield client
