@@ -62,8 +62,9 @@ class SchemaChecker:
 
     def check(self, response: httpx.Response) -> None:
         request_id = response.headers.get("x-request-id")
-        entry = next((e for e in reversed(self.fake.journal.entries())
-                      if e.request_id == request_id), None)
+        entry = next(
+            (e for e in reversed(self.fake.journal.entries()) if e.request_id == request_id), None
+        )
         assert entry is not None, f"response without a journalled request id: {response}"
         if response.status_code == 202:
             assert response.content == b""
@@ -103,8 +104,9 @@ def checker(fake: FakeIntercom) -> SchemaChecker:
 
 
 @pytest.fixture(params=["in-process", "http"])
-def sdk(request: pytest.FixtureRequest, fake: FakeIntercom, checker: SchemaChecker
-        ) -> Iterator[intercom.Intercom]:
+def sdk(
+    request: pytest.FixtureRequest, fake: FakeIntercom, checker: SchemaChecker
+) -> Iterator[intercom.Intercom]:
     """The official SDK against the fake, in process and over real HTTP on localhost."""
     hooks: dict[str, list[Any]] = {"response": [checker]}
     if request.param == "in-process":
@@ -118,6 +120,9 @@ def sdk(request: pytest.FixtureRequest, fake: FakeIntercom, checker: SchemaCheck
 @pytest.fixture
 def raw(fake: FakeIntercom) -> Iterator[httpx.Client]:
     """Bare httpx against the fake, authenticated with the default token."""
-    with httpx.Client(transport=fake.transport(), base_url="https://api.intercom.io",
-                      headers={"Authorization": "Bearer fake-token"}) as client:
+    with httpx.Client(
+        transport=fake.transport(),
+        base_url="https://api.intercom.io",
+        headers={"Authorization": "Bearer fake-token"},
+    ) as client:
         yield client

@@ -72,8 +72,9 @@ def test_tokens_never_appear_in_journal_or_reprs(fake: FakeIntercom) -> None:
     _get(fake, secret + "-wrong")
     fake.revoke_token(secret)
     _get(fake, secret)
-    dumped = repr(fake) + repr(fake.tokens) + repr(fake.journal.entries()) + repr(
-        fake.tokens.tokens())
+    dumped = (
+        repr(fake) + repr(fake.tokens) + repr(fake.journal.entries()) + repr(fake.tokens.tokens())
+    )
     assert secret not in dumped
     assert fingerprint(secret) in dumped
     entries = fake.journal.filter(token_fingerprint=fingerprint(secret))

@@ -12,8 +12,12 @@ from intercom_resilience.testing import FakeIntercom, VirtualClock
 
 @pytest.fixture
 def client(fake: FakeIntercom) -> httpx.Client:
-    return httpx.Client(transport=fake.transport(), base_url="https://api.intercom.io",
-                        headers={"Authorization": "Bearer fake-token"}, timeout=5.0)
+    return httpx.Client(
+        transport=fake.transport(),
+        base_url="https://api.intercom.io",
+        headers={"Authorization": "Bearer fake-token"},
+        timeout=5.0,
+    )
 
 
 def test_fail_next_matches_path_and_method(fake: FakeIntercom, client: httpx.Client) -> None:
@@ -32,8 +36,7 @@ def test_fail_next_matches_path_and_method(fake: FakeIntercom, client: httpx.Cli
     assert fake.journal.count(fault="fail_next") == 2
 
 
-def test_fail_next_429_carries_rate_limit_headers(fake: FakeIntercom, client: httpx.Client
-                                                  ) -> None:
+def test_fail_next_429_carries_rate_limit_headers(fake: FakeIntercom, client: httpx.Client) -> None:
     fake.faults.fail_next(1, status=429)
     response = client.get("/me")
     assert response.status_code == 429
@@ -49,8 +52,9 @@ def test_custom_code_and_message(fake: FakeIntercom, client: httpx.Client) -> No
     assert error == {"code": "server_error", "message": "kaboom"}
 
 
-def test_latency_sleeps_on_the_fakes_clock(fake: FakeIntercom, clock: VirtualClock,
-                                           client: httpx.Client) -> None:
+def test_latency_sleeps_on_the_fakes_clock(
+    fake: FakeIntercom, clock: VirtualClock, client: httpx.Client
+) -> None:
     fake.faults.latency(2.5, path="/me", times=2)
     before = clock.time()
     assert client.get("/me").status_code == 200
@@ -72,8 +76,9 @@ def test_latency_beyond_the_read_timeout_is_a_read_timeout_after_the_write(
     assert len(fake.workspace().contacts) == 1  # the server did the work anyway
 
 
-def test_outage_until_the_clock_passes(fake: FakeIntercom, clock: VirtualClock,
-                                       client: httpx.Client) -> None:
+def test_outage_until_the_clock_passes(
+    fake: FakeIntercom, clock: VirtualClock, client: httpx.Client
+) -> None:
     fake.faults.outage(seconds=60)
     assert {client.get("/me").status_code for _ in range(3)} == {503}
     assert client.post("/contacts", json={"email": "o@example.com"}).status_code == 503
@@ -85,8 +90,9 @@ def test_outage_until_the_clock_passes(fake: FakeIntercom, clock: VirtualClock,
     assert not fake.faults.active
 
 
-def test_outage_with_refused_connections(fake: FakeIntercom, clock: VirtualClock,
-                                         client: httpx.Client) -> None:
+def test_outage_with_refused_connections(
+    fake: FakeIntercom, clock: VirtualClock, client: httpx.Client
+) -> None:
     fake.faults.outage(seconds=10, refuse=True)
     with pytest.raises(httpx.ConnectError):
         client.get("/me")
@@ -116,7 +122,7 @@ def test_gateway_html_page(fake: FakeIntercom, client: httpx.Client, status: int
     assert response.headers["content-type"] == "text/html"
     assert response.text.startswith("<html>")
     assert "request_id" not in response.text
-    with pytest.raises(ValueError):  # noqa: PT011 - json.JSONDecodeError, whatever its message
+    with pytest.raises(ValueError):  # json.JSONDecodeError, whatever its message
         response.json()
     with httpx.Client(transport=fake.transport()) as http:
         fake.faults.gateway_error(1, status=status)
@@ -127,11 +133,13 @@ def test_gateway_html_page(fake: FakeIntercom, client: httpx.Client, status: int
     assert isinstance(error.value.body, str)
 
 
-def test_lost_response_commits_the_write(fake: FakeIntercom, clock: VirtualClock,
-                                         client: httpx.Client) -> None:
+def test_lost_response_commits_the_write(
+    fake: FakeIntercom, clock: VirtualClock, client: httpx.Client
+) -> None:
     contact = client.post("/contacts", json={"email": "l@example.com"}).json()
-    conversation = client.post("/conversations", json={
-        "from": {"type": "user", "id": contact["id"]}, "body": "hi"}).json()
+    conversation = client.post(
+        "/conversations", json={"from": {"type": "user", "id": contact["id"]}, "body": "hi"}
+    ).json()
     admin_id = next(iter(fake.workspace().admins))
     fake.faults.lose_response(path="/conversations/*/reply", method="POST", times=1)
     reply = {"message_type": "comment", "type": "admin", "admin_id": admin_id, "body": "hello"}
@@ -154,8 +162,11 @@ def test_chaos_is_seeded_and_mixed(clock: VirtualClock) -> None:
         fake = FakeIntercom(clock=VirtualClock())
         fake.faults.chaos(rate=0.3, seed=seed)
         outcomes = []
-        with httpx.Client(transport=fake.transport(), base_url="https://x",
-                          headers={"Authorization": "Bearer fake-token"}) as client:
+        with httpx.Client(
+            transport=fake.transport(),
+            base_url="https://x",
+            headers={"Authorization": "Bearer fake-token"},
+        ) as client:
             for _ in range(200):
                 try:
                     outcomes.append(str(client.get("/me").status_code))
@@ -192,9 +203,12 @@ def test_clear_removes_every_fault(fake: FakeIntercom, client: httpx.Client) -> 
 def test_faults_over_real_http(fake: FakeIntercom) -> None:
     fake.faults.fail_next(1, status=500, path="/me").reset_connections(1, path="/me")
     fake.faults.gateway_error(1, status=502, path="/me").lose_response(path="/contacts")
-    with fake.serve_in_thread() as url, httpx.Client(
-        base_url=url, headers={"Authorization": "Bearer fake-token"}, timeout=5.0
-    ) as client:
+    with (
+        fake.serve_in_thread() as url,
+        httpx.Client(
+            base_url=url, headers={"Authorization": "Bearer fake-token"}, timeout=5.0
+        ) as client,
+    ):
         assert client.get("/me").status_code == 500
         with pytest.raises(httpx.RemoteProtocolError):
             client.get("/me")

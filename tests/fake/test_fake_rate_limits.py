@@ -10,9 +10,12 @@ from intercom.core.api_error import ApiError
 from intercom_resilience.testing import FakeIntercom, VirtualClock
 
 
-def _client(fake: FakeIntercom, token: str = "fake-token") -> httpx.Client:
-    return httpx.Client(transport=fake.transport(), base_url="https://api.intercom.io",
-                        headers={"Authorization": f"Bearer {token}"})
+def _client(fake: FakeIntercom, token: str = "fake-token") -> httpx.Client:  # noqa: S107
+    return httpx.Client(
+        transport=fake.transport(),
+        base_url="https://api.intercom.io",
+        headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 def test_window_quota_headers_and_429(clock: VirtualClock) -> None:
@@ -23,7 +26,19 @@ def test_window_quota_headers_and_429(clock: VirtualClock) -> None:
         responses = [client.get("/me") for _ in range(12)]
     assert [r.status_code for r in responses] == [200] * 10 + [429] * 2
     assert [int(r.headers["x-ratelimit-remaining"]) for r in responses] == [
-        9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0, 0]
+        9,
+        8,
+        7,
+        6,
+        5,
+        4,
+        3,
+        2,
+        1,
+        0,
+        0,
+        0,
+    ]
     assert {r.headers["x-ratelimit-limit"] for r in responses} == {"10"}
     assert {int(r.headers["x-ratelimit-reset"]) for r in responses} == {window_end}
     refused = responses[-1].json()
@@ -50,8 +65,9 @@ def test_default_quotas_are_intercoms(fake: FakeIntercom) -> None:
 
 
 def test_two_apps_exhaust_the_shared_workspace_quota(clock: VirtualClock) -> None:
-    fake = FakeIntercom(clock=clock, token="a-token", app="app-a", app_quota=60,
-                        workspace_quota=90)  # 10 per app, 15 per workspace per window
+    fake = FakeIntercom(
+        clock=clock, token="a-token", app="app-a", app_quota=60, workspace_quota=90
+    )  # 10 per app, 15 per workspace per window
     fake.add_token("b-token", app="app-b")
     with _client(fake, "a-token") as a, _client(fake, "b-token") as b:
         first = [a.get("/me") for _ in range(10)]

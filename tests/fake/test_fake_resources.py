@@ -45,8 +45,14 @@ def test_admins_and_teams(sdk: intercom.Intercom, checker: SchemaChecker) -> Non
 
 
 def test_contact_lifecycle(sdk: intercom.Intercom, checker: SchemaChecker) -> None:
-    created = sdk.contacts.create(request={"email": "ada@example.com", "external_id": "u-1",
-                                           "name": "Ada", "custom_attributes": {"plan": "pro"}})
+    created = sdk.contacts.create(
+        request={
+            "email": "ada@example.com",
+            "external_id": "u-1",
+            "name": "Ada",
+            "custom_attributes": {"plan": "pro"},
+        }
+    )
     assert created.id
     assert created.role == "user"
     assert created.email_domain == "example.com"
@@ -106,13 +112,21 @@ def test_conversations(sdk: intercom.Intercom, fake: FakeIntercom, checker: Sche
     assert conversation.source.body == "<p>Help!</p>"
     assert conversation.contacts is not None
     assert [c.id for c in conversation.contacts.contacts or []] == [contact.id]
-    replied = sdk.conversations.reply(message.conversation_id, request={
-        "message_type": "comment", "type": "admin", "admin_id": admin.id, "body": "On it"})
+    replied = sdk.conversations.reply(
+        message.conversation_id,
+        request={"message_type": "comment", "type": "admin", "admin_id": admin.id, "body": "On it"},
+    )
     parts = replied.conversation_parts.conversation_parts if replied.conversation_parts else []
     assert [p.body for p in parts or []] == ["<p>On it</p>"]
-    sdk.conversations.reply(message.conversation_id, request={
-        "message_type": "comment", "type": "user", "intercom_user_id": contact.id,
-        "body": "Thanks"})
+    sdk.conversations.reply(
+        message.conversation_id,
+        request={
+            "message_type": "comment",
+            "type": "user",
+            "intercom_user_id": contact.id,
+            "body": "Thanks",
+        },
+    )
     tag = sdk.tags.create(request={"name": "vip"})
     tagged = sdk.tags.tag_conversation(message.conversation_id, tag_id=tag.id, admin_id=admin.id)
     assert tagged.name == "vip"
@@ -128,15 +142,20 @@ def test_conversations(sdk: intercom.Intercom, fake: FakeIntercom, checker: Sche
         sdk.conversations.find("123")
     with pytest.raises(NotFoundError):
         sdk.conversations.create(from_={"type": "user", "id": "nope"}, body="x")
-    assert fake.journal.count(method="POST", path="/conversations/*/reply",
-                              changed_state=True) == 2
+    assert fake.journal.count(method="POST", path="/conversations/*/reply", changed_state=True) == 2
     assert any(t == "/conversations/{conversation_id}/reply" for _, t, _ in checker.validated)
 
 
 def test_companies(sdk: intercom.Intercom) -> None:
-    company = sdk.companies.create_or_update(request={
-        "company_id": "acme", "name": "Acme", "plan": "pro", "size": 40,
-        "custom_attributes": {"region": "eu"}})
+    company = sdk.companies.create_or_update(
+        request={
+            "company_id": "acme",
+            "name": "Acme",
+            "plan": "pro",
+            "size": 40,
+            "custom_attributes": {"region": "eu"},
+        }
+    )
     assert company.name == "Acme"
     assert company.plan is not None
     assert company.plan.name == "pro"
@@ -177,8 +196,14 @@ def test_data_events(sdk: intercom.Intercom, fake: FakeIntercom) -> None:
     contact = _user(sdk, "e@example.com", external_id="ext-e")
     now = int(fake.clock.time())
     for offset in (0, 60, 120):
-        sdk.events.create(request={"event_name": "ordered", "created_at": now + offset,
-                                   "id": contact.id, "metadata": {"sku": "x"}})
+        sdk.events.create(
+            request={
+                "event_name": "ordered",
+                "created_at": now + offset,
+                "id": contact.id,
+                "metadata": {"sku": "x"},
+            }
+        )
     sdk.events.create(request={"event_name": "logged-in", "created_at": now, "user_id": "ext-e"})
     summary = sdk.events.list(type="user", intercom_user_id=contact.id, summary=True)
     counts = {e.name: e.count for e in summary.events or [] if e}
@@ -214,7 +239,11 @@ def test_unknown_path_is_an_error_list_404(fake: FakeIntercom, raw: httpx.Client
         ("POST", "/contacts", b"[1, 2]"),
         ("POST", "/contacts", b'{"email": 42}'),
         ("PUT", "/contacts/x", b'{"custom_attributes": [1]}'),
-        ("POST", "/contacts/search", b'{"query": {"field": "email", "operator": "??", "value": 1}}'),
+        (
+            "POST",
+            "/contacts/search",
+            b'{"query": {"field": "email", "operator": "??", "value": 1}}',
+        ),
         ("POST", "/contacts/search", b'{"query": {}, "pagination": {"per_page": "ten"}}'),
         ("POST", "/conversations", b'{"from": "me", "body": "x"}'),
         ("POST", "/events", b'{"event_name": "x", "created_at": "now"}'),
@@ -226,8 +255,7 @@ def test_malformed_requests_get_parameter_invalid(
     fake: FakeIntercom, raw: httpx.Client, method: str, path: str, body: bytes
 ) -> None:
     fake.workspace().create_contact({"email": "x@example.com"}, 0)
-    response = raw.request(method, path, content=body,
-                           headers={"Content-Type": "application/json"})
+    response = raw.request(method, path, content=body, headers={"Content-Type": "application/json"})
     if path == "/contacts/x":
         # The contact does not exist: 404 wins over the body, as the lookup happens first.
         assert response.status_code in {400, 404}
@@ -239,8 +267,9 @@ def test_malformed_requests_get_parameter_invalid(
 
 
 async def test_async_sdk_in_process(fake: FakeIntercom, checker: SchemaChecker) -> None:
-    async with httpx.AsyncClient(transport=fake.async_transport(),
-                                 event_hooks={"response": [checker.acheck]}) as http:
+    async with httpx.AsyncClient(
+        transport=fake.async_transport(), event_hooks={"response": [checker.acheck]}
+    ) as http:
         client = intercom.AsyncIntercom(token="fake-token", httpx_client=http)
         contact = await client.contacts.create(request={"email": "async@example.com"})
         found = await client.contacts.find(contact.id)
@@ -254,8 +283,12 @@ def test_request_ids_are_deterministic_per_seed(clock: object) -> None:
     def ids(seed: int) -> list[str]:
         fake = FakeIntercom(seed=seed)
         with httpx.Client(transport=fake.transport(), base_url="http://fake") as client:
-            return [client.get("/me", headers={"Authorization": "Bearer fake-token"})
-                    .headers["x-request-id"] for _ in range(3)]
+            return [
+                client.get("/me", headers={"Authorization": "Bearer fake-token"}).headers[
+                    "x-request-id"
+                ]
+                for _ in range(3)
+            ]
 
     assert ids(1) == ids(1)
     assert ids(1) != ids(2)

@@ -27,8 +27,12 @@ def people(fake: FakeIntercom) -> dict[str, str]:
     start = 1_700_000_000 // DAY * DAY
     ids = {}
     for name, email, role, day, plan in PEOPLE:
-        body: dict[str, Any] = {"name": name, "email": email, "role": role,
-                                "signed_up_at": start + day * DAY + 3600}
+        body: dict[str, Any] = {
+            "name": name,
+            "email": email,
+            "role": role,
+            "signed_up_at": start + day * DAY + 3600,
+        }
         if plan:
             body["custom_attributes"] = {"plan": plan}
         ids[name] = ws.create_contact(body, 0).id
@@ -62,23 +66,43 @@ START = 1_700_000_000 // DAY * DAY
         ({"field": "email", "operator": "$", "value": ".org"}, ["Dan"]),
         ({"field": "custom_attributes.plan", "operator": "=", "value": "pro"}, ["Ada", "Dan"]),
         ({"field": "tag_id", "operator": "IN", "value": ["nope"]}, []),
-        ({"operator": "AND", "value": [
-            {"field": "role", "operator": "=", "value": "user"},
-            {"field": "email", "operator": "~", "value": "acme"}]}, ["Ada"]),
-        ({"operator": "OR", "value": [
-            {"field": "name", "operator": "=", "value": "Bob"},
-            {"operator": "AND", "value": [
-                {"field": "custom_attributes.plan", "operator": "=", "value": "pro"},
-                {"field": "email", "operator": "$", "value": ".org"}]}]}, ["Bob", "Dan"]),
+        (
+            {
+                "operator": "AND",
+                "value": [
+                    {"field": "role", "operator": "=", "value": "user"},
+                    {"field": "email", "operator": "~", "value": "acme"},
+                ],
+            },
+            ["Ada"],
+        ),
+        (
+            {
+                "operator": "OR",
+                "value": [
+                    {"field": "name", "operator": "=", "value": "Bob"},
+                    {
+                        "operator": "AND",
+                        "value": [
+                            {"field": "custom_attributes.plan", "operator": "=", "value": "pro"},
+                            {"field": "email", "operator": "$", "value": ".org"},
+                        ],
+                    },
+                ],
+            },
+            ["Bob", "Dan"],
+        ),
     ],
 )
-def test_operators(raw: httpx.Client, people: dict[str, str], query: dict[str, Any],
-                   expected: list[str]) -> None:
+def test_operators(
+    raw: httpx.Client, people: dict[str, str], query: dict[str, Any], expected: list[str]
+) -> None:
     assert _names(raw, query) == expected
 
 
-def test_tag_search_finds_tagged_contacts(fake: FakeIntercom, raw: httpx.Client,
-                                          people: dict[str, str]) -> None:
+def test_tag_search_finds_tagged_contacts(
+    fake: FakeIntercom, raw: httpx.Client, people: dict[str, str]
+) -> None:
     tag_id = next(iter(fake.workspace().tags))
     assert _names(raw, {"field": "tag_id", "operator": "=", "value": tag_id}) == ["Bob"]
 
@@ -93,16 +117,34 @@ def test_tag_search_finds_tagged_contacts(fake: FakeIntercom, raw: httpx.Client,
         ({"field": "password", "operator": "=", "value": "x"}, "not a searchable field"),
         ({"field": "name", "operator": "="}, "value"),
         ({"operator": "AND", "value": []}, "non-empty"),
-        ({"operator": "OR", "value": [{"field": "name", "operator": "=", "value": str(i)}
-                                      for i in range(16)]}, "at most 15"),
-        ({"operator": "AND", "value": [{"operator": "OR", "value": [
-            {"operator": "AND", "value": [{"field": "id", "operator": "=", "value": "x"}]}]}]},
-         "nest"),
+        (
+            {
+                "operator": "OR",
+                "value": [{"field": "name", "operator": "=", "value": str(i)} for i in range(16)],
+            },
+            "at most 15",
+        ),
+        (
+            {
+                "operator": "AND",
+                "value": [
+                    {
+                        "operator": "OR",
+                        "value": [
+                            {
+                                "operator": "AND",
+                                "value": [{"field": "id", "operator": "=", "value": "x"}],
+                            }
+                        ],
+                    }
+                ],
+            },
+            "nest",
+        ),
         ("name = Ada", "object"),
     ],
 )
-def test_invalid_queries_are_parameter_invalid(raw: httpx.Client, query: Any, message: str
-                                               ) -> None:
+def test_invalid_queries_are_parameter_invalid(raw: httpx.Client, query: Any, message: str) -> None:
     response = raw.post("/contacts/search", json={"query": query})
     assert response.status_code == 400
     error = response.json()["errors"][0]
@@ -130,9 +172,10 @@ def test_three_page_cursor_walk_over_real_http(fake: FakeIntercom) -> None:
     ws = fake.workspace()
     ids = [ws.create_contact({"email": f"p{i}@example.com"}, i).id for i in range(7)]
     ws.create_contact({"role": "lead", "email": "lead@example.com"}, 8)
-    with fake.serve_in_thread() as url, httpx.Client(
-        base_url=url, headers={"Authorization": "Bearer fake-token"}
-    ) as client:
+    with (
+        fake.serve_in_thread() as url,
+        httpx.Client(base_url=url, headers={"Authorization": "Bearer fake-token"}) as client,
+    ):
         pages = list(_walk(client, per_page=3))
     assert [len(p["data"]) for p in pages] == [3, 3, 1]
     assert [p["pages"]["page"] for p in pages] == [1, 2, 3]
@@ -150,8 +193,11 @@ def test_conversation_search(fake: FakeIntercom, raw: httpx.Client) -> None:
     first, _ = ws.create_conversation({"from": {"type": "user", "id": a.id}, "body": "refund"}, 10)
     ws.create_conversation({"from": {"type": "user", "id": b.id}, "body": "hello"}, 20)
     admin_id = next(iter(ws.admins))
-    ws.reply(first.id, {"type": "admin", "admin_id": admin_id, "message_type": "comment",
-                        "body": "ok"}, 30)
+    ws.reply(
+        first.id,
+        {"type": "admin", "admin_id": admin_id, "message_type": "comment", "body": "ok"},
+        30,
+    )
 
     def ids(query: dict[str, Any]) -> list[str]:
         response = raw.post("/conversations/search", json={"query": query})
@@ -169,8 +215,8 @@ def test_sdk_search_returns_typed_contacts(fake: FakeIntercom, people: dict[str,
     with httpx.Client(transport=fake.transport()) as http:
         sdk = intercom.Intercom(token="fake-token", httpx_client=http)
         page = sdk.contacts.search(
-            query={"field": "email", "operator": "~", "value": "acme"},
-            pagination={"per_page": 1})
+            query={"field": "email", "operator": "~", "value": "acme"}, pagination={"per_page": 1}
+        )
     assert [c.name for c in page.items or []] == ["Ada"]
     assert page.response is not None
     assert page.response.pages is not None
