@@ -593,12 +593,14 @@ class IncidentRecorder:
 
     def snapshot(self) -> Incident:
         """A frozen copy of the incident as it stands."""
-        entries = list(self._entries)
+        entries: list[TimelineEntry] = []
         if self.first_failure_at is not None:
             entries.append(TimelineEntry(self.first_failure_at, "failure.first", "first failure"))
         if self.last_failure_at is not None and self.last_failure_at != self.first_failure_at:
             entries.append(TimelineEntry(self.last_failure_at, "failure.last", "last failure"))
-        # A stable sort keeps recording order for entries of the same instant.
+        entries += self._entries
+        # A stable sort keeps recording order for entries of the same instant, and a failure
+        # comes before what it caused at that instant (the alert, the breaker opening).
         entries.sort(key=lambda entry: entry.at)
         return Incident(
             id=self.id,

@@ -30,7 +30,7 @@ def _key(secret: str | bytes) -> bytes:
     return secret if isinstance(secret, bytes) else secret.encode("utf-8")
 
 
-def webhook_signature(body: bytes, secret: str | bytes) -> str:
+def webhook_signature(body: bytes | bytearray | memoryview, secret: str | bytes) -> str:
     """The ``X-Hub-Signature`` value Intercom would send for *body* (``sha1=<hex>``).
 
     Useful to sign test notifications, and what the fake backend sends.
@@ -38,11 +38,13 @@ def webhook_signature(body: bytes, secret: str | bytes) -> str:
     return f"{_ALGORITHM}=" + hmac.new(_key(secret), bytes(body), hashlib.sha1).hexdigest()
 
 
-def verify_webhook_signature(body: bytes, header: str | None, secret: str) -> bool:
+def verify_webhook_signature(
+    body: bytes | bytearray | memoryview, header: str | None, secret: str
+) -> bool:
     """Does *header* carry a valid signature of *body* made with *secret*?
 
     Args:
-        body: the raw request body, exactly as received.
+        body: the raw request body, exactly as received (any bytes-like object).
         header: the ``X-Hub-Signature`` value (``sha1=<hex>``), or ``None`` when absent.
         secret: the app's client secret (an empty secret verifies nothing).
 

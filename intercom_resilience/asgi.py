@@ -9,7 +9,7 @@ Starlette or FastAPI, or serve it on its own with any ASGI server::
 
     client = ResilientIntercom(token=...)
     app = FastAPI()
-    app.mount("/health", health_endpoint(client))
+    app.add_route("/health", health_endpoint(client))   # or app.mount("/health", ...)
 
 ``GET`` (or ``HEAD``) answers ``200`` when the integration is healthy and ``503`` otherwise (a
 load balancer or orchestrator then sees the dependency's trouble), with the body::
@@ -33,7 +33,7 @@ from typing import Any, Protocol, runtime_checkable
 from ._health import HealthStatus
 from ._incidents import format_utc
 
-__all__ = ["ASGIApp", "SupportsHealth", "health_endpoint"]
+__all__ = ["ASGIApp", "HealthEndpoint", "SupportsHealth", "health_endpoint"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -57,29 +57,22 @@ HealthSource = SupportsHealth | Callable[[], HealthStatus | Awaitable[HealthStat
 _ALLOWED = ("GET", "HEAD")
 
 
-def health_endpoint(source: HealthSource) -> ASGIApp:
-    """An ASGI app that reports *source*'s health as JSON (200 healthy, 503 otherwise).
+class HealthEndpoint:
+    """The ASGI application :func:`health_endpoint` returns.
 
-    Args:
-        source: an object with a ``health()`` method (a ``ResilientIntercom``, a
-            ``HealthMonitor``), or a zero-argument callable returning a :class:`HealthStatus`
-            (it may be a coroutine function).
-
-    The app answers every path it is mounted on; methods other than GET and HEAD get 405. If
-    ``health()`` itself raises, the answer is 503 with ``status: unhealthy`` and the exception's
-    type, never its message (which could hold data the endpoint should not publish).
+    A class instance rather than a function, so that Starlette's and FastAPI's ``Route`` treat it
+    as an ASGI app (they would call a plain function with a ``Request``): it can be routed at an
+    exact path (``Route("/health", endpoint)``, no redirect to ``/health/``) or mounted
+    (``app.mount("/health", endpoint)``).
     """
-    if isinstance(source, SupportsHealth):
-        probe: Callable[[], Any] = source.health
-    elif callable(source):
-        probe = source
-    else:
-        raise TypeError(
-            "health_endpoint() needs an object with a health() method or a callable returning "
-            f"a HealthStatus, got {type(source).__name__}"
-        )
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    __slots__ = ("_probe",)
+
+    def __init__(self, probe: Callable[[], Any]) -> None:
+        self._probe = probe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one ASGI connection (see :func:`health_endpoint`)."""
         kind = scope.get("type")
         if kind == "lifespan":
             await _lifespan(receive, send)
@@ -90,10 +83,33 @@ def health_endpoint(source: HealthSource) -> ASGIApp:
         if method not in _ALLOWED:
             await _respond(send, 405, {"detail": "method not allowed"}, allow=True, head=False)
             return
-        code, body = await _report(probe)
+        code, body = await _report(self._probe)
         await _respond(send, code, body, allow=False, head=method == "HEAD")
 
-    return app
+    def __repr__(self) -> str:
+        return f"HealthEndpoint({self._probe!r})"
+
+
+def health_endpoint(source: HealthSource) -> HealthEndpoint:
+    """An ASGI app that reports *source*'s health as JSON (200 healthy, 503 otherwise).
+
+    Args:
+        source: an object with a ``health()`` method (a ``ResilientIntercom``, a
+            ``HealthMonitor``), or a zero-argument callable returning a :class:`HealthStatus`
+            (it may be a coroutine function).
+
+    The app answers every path it is given; methods other than GET and HEAD get 405. If
+    ``health()`` itself raises, the answer is 503 with ``status: unhealthy`` and the exception's
+    type, never its message (which could hold data the endpoint should not publish).
+    """
+    if isinstance(source, SupportsHealth):
+        return HealthEndpoint(source.health)
+    if callable(source):
+        return HealthEndpoint(source)
+    raise TypeError(
+        "health_endpoint() needs an object with a health() method or a callable returning "
+        f"a HealthStatus, got {type(source).__name__}"
+    )
 
 
 async def _report(probe: Callable[[], Any]) -> tuple[int, dict[str, Any]]:
