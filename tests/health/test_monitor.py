@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -396,7 +397,11 @@ def test_a_broken_callback_does_not_break_recording(
     assert "on_alert callback failed" in caplog.text
 
 
-def test_events_are_warnings(clock: VirtualClock, caplog: pytest.LogCaptureFixture) -> None:
+def test_events_are_warnings(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another test may have configured structlog for the session; this one reads stdlib logging.
+    monkeypatch.setattr(structlog, "is_configured", lambda: False)
     monitor = HealthMonitor(AlertPolicy(), clock, events=EventLog())
     with caplog.at_level("DEBUG", logger="intercom_resilience"):
         attempt(monitor, 401)
