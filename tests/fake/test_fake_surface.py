@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -86,19 +89,47 @@ def test_cli_help_and_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert bad.value.code == 2
 
 
-def test_module_serves_over_http() -> None:
-    script = (
-        "import threading, httpx, intercom_resilience.testing._server as s\n"
-        "from intercom_resilience.testing import FakeIntercom\n"
-        "fake = FakeIntercom(token='cli-token', app_quota=60)\n"
-        "with s.serve_in_thread(fake) as url:\n"
-        "    r = httpx.get(url + '/me', headers={'Authorization': 'Bearer cli-token'})\n"
-        "    print(r.status_code, r.headers['x-ratelimit-limit'])\n"
-    )
-    result = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
-    )
-    assert result.stdout.split() == ["200", "10"], result.stderr
+def test_cli_serve_runs_a_server() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "intercom_resilience.testing",
+        "serve",
+        "--port",
+        str(port),
+        "--token",
+        "cli-secret",
+        "--app-quota",
+        "120",
+        "--log-level",
+        "warning",
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                response = httpx.get(
+                    f"http://127.0.0.1:{port}/me", headers={"Authorization": "Bearer cli-secret"}
+                )
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.communicate()[1]
+                assert time.monotonic() < deadline, "the fake server did not start"
+                time.sleep(0.05)
+        assert response.status_code == 200
+        assert response.headers["x-ratelimit-limit"] == "20"
+        denied = httpx.get(
+            f"http://127.0.0.1:{port}/me", headers={"Authorization": "Bearer fake-token"}
+        )
+        assert denied.status_code == 401
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
 
 
 def test_exports_are_sorted_and_complete() -> None:
