@@ -26,9 +26,12 @@ from ._config import ResilienceConfig
 from ._core.breaker import BreakerState
 from ._core.requests import credentials_fingerprint
 from ._events import EventHook, EventLog
+from ._health import AlertEvent, HealthMonitor, HealthStatus
+from ._incidents import FailureRecord, Incident
 from ._pagination import fix_search_pagers
 from ._pipeline import Pipeline, priority
 from ._transport import AsyncResilientTransport, ResilientTransport
+from ._webhooks import verify_webhook_signature
 
 __all__ = ["AsyncResilientIntercom", "ResilientIntercom"]
 
@@ -89,6 +92,7 @@ def _build_pipeline(
     config: ResilienceConfig | None,
     clock: Clock | None,
     event_hooks: list[EventHook] | None,
+    on_alert: Callable[[AlertEvent], None] | None,
     seed: int | None,
 ) -> Pipeline:
     """The pipeline both facades put under the SDK, with backends chosen by *config*."""
@@ -107,6 +111,7 @@ def _build_pipeline(
         events=events,
         limiter=make_limiter(config, clock, scope, events),
         cache=make_cache(config, clock, events),
+        monitor=HealthMonitor(config.alerts, clock, on_alert=on_alert, events=events),
         rng=random.Random(seed),
     )
 
@@ -133,15 +138,41 @@ class _ResilientMixin:
         Reads are answered from the stale cache where possible; everything else raises
         :class:`IntercomDisabledError` at once.
         """
-        if not self._pipeline.disabled:
-            self._pipeline.disabled = True
-            self._pipeline.events.emit("warning", "intercom.kill_switch", enabled=True)
+        self._pipeline.set_disabled(True)
 
     def enable(self) -> None:
         """Turn the kill switch off again."""
-        if self._pipeline.disabled:
-            self._pipeline.disabled = False
-            self._pipeline.events.emit("warning", "intercom.kill_switch", enabled=False)
+        self._pipeline.set_disabled(False)
+
+    def health(self) -> HealthStatus:
+        """The client's health from its recent traffic (passive: sends nothing).
+
+        ``unhealthy`` when authentication fails, the circuit is open or most recent calls fail;
+        ``degraded`` when rate-limited, serving stale answers or slow; else ``healthy``.
+        """
+        return self._pipeline.monitor.health(self._pipeline.breaker_state.value)
+
+    @property
+    def incidents(self) -> tuple[Incident, ...]:
+        """Closed incidents (the newest kept), oldest first."""
+        return self._pipeline.monitor.incidents
+
+    @property
+    def current_incident(self) -> Incident | None:
+        """A snapshot of the open incident, if any."""
+        return self._pipeline.monitor.current_incident
+
+    @property
+    def recent_failures(self) -> tuple[FailureRecord, ...]:
+        """The most recent failed attempts: request id, status, method, path, time, attempt."""
+        return self._pipeline.monitor.recent_failures
+
+    def verify_webhook(self, body: bytes, header: str | None, secret: str) -> bool:
+        """:func:`verify_webhook_signature`, counting failures toward the P3 alert."""
+        valid = verify_webhook_signature(body, header, secret)
+        if not valid:
+            self._pipeline.monitor.record_webhook_failure()
+        return valid
 
     @property
     def breaker_state(self) -> BreakerState:
@@ -202,6 +233,7 @@ class ResilientIntercom(_ResilientMixin, Intercom):
         transport: an ``httpx.BaseTransport`` that replaces the network (the fake backend's).
         clock: the source of time and sleeping (a ``VirtualClock`` in tests).
         event_hooks: callables receiving every pipeline event (metrics, tests).
+        on_alert: called when an alert fires or resolves (page someone, post to chat).
         seed: seeds backoff jitter, for reproducible runs.
 
     Example::
@@ -226,11 +258,12 @@ class ResilientIntercom(_ResilientMixin, Intercom):
         transport: httpx.BaseTransport | None = None,
         clock: Clock | None = None,
         event_hooks: list[EventHook] | None = None,
+        on_alert: Callable[[AlertEvent], None] | None = None,
         seed: int | None = None,
     ) -> None:
         resolved = _resolve_token(token)
         self._pipeline = _build_pipeline(
-            resolved, _base_url(base_url, environment), config, clock, event_hooks, seed
+            resolved, _base_url(base_url, environment), config, clock, event_hooks, on_alert, seed
         )
         self._scope = self._pipeline.scope
         if httpx_client is None:
@@ -259,6 +292,18 @@ class ResilientIntercom(_ResilientMixin, Intercom):
         )
         self._httpx_client = httpx_client
         fix_search_pagers(self, is_async=False)
+
+    def check_health(self) -> HealthStatus:
+        """Probe Intercom with ``GET /me`` through the pipeline, then report :meth:`health`.
+
+        The probe's outcome (a 401, an outage, a 429) is recorded like any call's; it never
+        raises.
+        """
+        try:
+            self.admins.identify()
+        except Exception:
+            self._pipeline.events.emit("debug", "health.probe_failed")
+        return self.health()
 
     def close(self) -> None:
         """Close the underlying HTTP connections."""
@@ -292,11 +337,12 @@ class AsyncResilientIntercom(_ResilientMixin, AsyncIntercom):
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
         event_hooks: list[EventHook] | None = None,
+        on_alert: Callable[[AlertEvent], None] | None = None,
         seed: int | None = None,
     ) -> None:
         resolved = _resolve_token(token)
         self._pipeline = _build_pipeline(
-            resolved, _base_url(base_url, environment), config, clock, event_hooks, seed
+            resolved, _base_url(base_url, environment), config, clock, event_hooks, on_alert, seed
         )
         self._scope = self._pipeline.scope
         if httpx_client is None:
@@ -325,6 +371,14 @@ class AsyncResilientIntercom(_ResilientMixin, AsyncIntercom):
         )
         self._httpx_client = httpx_client
         fix_search_pagers(self, is_async=True)
+
+    async def check_health(self) -> HealthStatus:
+        """Probe Intercom with ``GET /me`` through the pipeline, then report :meth:`health`."""
+        try:
+            await self.admins.identify()
+        except Exception:
+            self._pipeline.events.emit("debug", "health.probe_failed")
+        return self.health()
 
     async def aclose(self) -> None:
         """Close the underlying HTTP connections."""

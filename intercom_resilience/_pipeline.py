@@ -30,6 +30,7 @@ from ._config import ResilienceConfig
 from ._core.breaker import BreakerState, CircuitBreaker, Transition
 from ._core.outcome import Outcome
 from ._core.requests import RequestKind, classify, credentials_fingerprint
+from ._core.responses import error_codes
 from ._core.retry import RetryBudget, Verdict, backoff, judge, server_wait
 from ._errors import (
     CircuitOpenError,
@@ -40,8 +41,16 @@ from ._errors import (
     wrap_transport_error,
 )
 from ._events import EventLog
+from ._health import HealthMonitor
 
 __all__ = ["Call", "Conclusion", "Pipeline", "StaleReason"]
+
+
+def _first_code(outcome: Outcome) -> str | None:
+    """The first ``error.list`` code of a failed response, as a short error summary."""
+    codes = error_codes(outcome.body)
+    return codes[0] if codes else None
+
 
 #: Headers of a fresh read worth keeping in the stale cache.
 _KEPT_HEADERS = ("content-type", "x-request-id")
@@ -181,6 +190,7 @@ class Pipeline:
         events: where events go.
         limiter: the rate-limit backend (``None``: no client-side limiting).
         cache: the stale-cache backend (``None``: no stale fallback).
+        monitor: the health monitor (a default one over ``config.alerts`` when ``None``).
         rng: randomness for backoff jitter (seed it for reproducible tests).
     """
 
@@ -195,6 +205,7 @@ class Pipeline:
         events: EventLog | None = None,
         limiter: LimiterBackend | None = None,
         cache: CacheBackend | None = None,
+        monitor: HealthMonitor | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
@@ -204,11 +215,14 @@ class Pipeline:
         self.events = events or EventLog()
         self.limiter: LimiterBackend = limiter or _NoLimiter()
         self.cache: CacheBackend = cache or _NoCache()
+        self.monitor = monitor or HealthMonitor(config.alerts, clock, events=self.events)
         self.breaker = CircuitBreaker(config.breaker)
         self.budget = RetryBudget(
             config.retry.budget_ratio, config.retry.budget_floor, config.retry.budget_window
         )
         self.disabled = config.disabled
+        if self.disabled:
+            self.monitor.record_kill_switch(True)
         self.stale_served = 0
         self.transitions: list[Transition] = []
         self._token = token
@@ -263,7 +277,7 @@ class Pipeline:
     def preflight(self, call: Call) -> Conclusion | None:
         """The kill switch and the breaker: may this call go out at all?"""
         if self.disabled:
-            self.events.emit("debug", "intercom.refused", reason="disabled", **self._where(call))
+            self._refuse(call, StaleReason.DISABLED)
             return Conclusion(error=IntercomDisabledError(), stale_reason=StaleReason.DISABLED)
         now = self.clock.monotonic()
         with self._lock:
@@ -271,6 +285,7 @@ class Pipeline:
             retry_at = self.breaker.retry_at
         self._note_transition(transition)
         if not allowed:
+            self._refuse(call, StaleReason.CIRCUIT_OPEN)
             wall_retry_at = None if retry_at is None else self.clock.time() + (retry_at - now)
             error = CircuitOpenError(
                 f"circuit open: Intercom is failing; {call.kind.method} {call.kind.template} "
@@ -308,7 +323,8 @@ class Pipeline:
             request.headers["authorization"] = f"Bearer {new_token}"
             call.scope = self.scope_of(request)
             call.rotated = True
-            self.events.emit("warning", "intercom.token_rotated", **self._where(call))
+            self.events.emit("warning", "call.token_rotated", **self._where(call))
+            self.monitor.record_token_rotation()
         timeouts = self.config.timeouts
         current = request.extensions.get("timeout") or {}
         left = max(call.deadline - self.clock.monotonic(), 0.001)
@@ -366,7 +382,7 @@ class Pipeline:
         self._note_transition(transition)
         self.events.emit(
             "debug",
-            "intercom.attempt",
+            "call.attempt",
             **self._where(call),
             attempt=call.attempts,
             status=outcome.status,
@@ -375,6 +391,18 @@ class Pipeline:
             request_id=outcome.request_id,
             verdict=call.verdict.value,
         )
+        self.monitor.record_attempt(
+            method=call.kind.method,
+            template=call.kind.template,
+            status=outcome.status,
+            duration=outcome.duration,
+            request_id=outcome.request_id,
+            error=outcome.error_name or _first_code(outcome),
+            attempt=call.attempts,
+        )
+        info = outcome.rate_limit
+        if info is not None:
+            self.monitor.record_rate_limit_remaining(info.remaining)
 
     # ----------------------------------------------------------------------------- retry
 
@@ -397,12 +425,12 @@ class Pipeline:
             return False
         with self._lock:
             if not self.budget.try_spend(now):
-                self.events.emit("warning", "intercom.retry_budget_exhausted", **self._where(call))
+                self.events.emit("warning", "retry_budget.exhausted", **self._where(call))
                 return False
         call.next_wait = wait
         self.events.emit(
             "warning",
-            "intercom.retry",
+            "call.retry",
             **self._where(call),
             attempt=call.attempts,
             status=call.outcome.status,
@@ -467,6 +495,8 @@ class Pipeline:
     def refused(self, call: Call, error: IntercomResilienceError | BaseException) -> Conclusion:
         """A call stopped before (another) attempt: the limiter refused a token."""
         reason = StaleReason.LIMITER_WAIT if isinstance(error, RateLimitedError) else None
+        if reason is not None:
+            self._refuse(call, reason)
         self._record(call, status=None, request_id=None)
         return Conclusion(error=error, stale_reason=reason if call.kind.is_read else None)
 
@@ -496,9 +526,12 @@ class Pipeline:
         )
         with self._lock:
             self.stale_served += 1
+        self.monitor.record_stale_served(
+            call.kind.template, age, conclusion.failure_request_id, method=call.kind.method
+        )
         self.events.emit(
             "warning",
-            "intercom.stale_served",
+            "call.stale_served",
             **self._where(call),
             reason=reason.value,
             age_s=round(age, 3),
@@ -561,13 +594,29 @@ class Pipeline:
         with self._lock:
             self.transitions.append(transition)
             del self.transitions[: -self.config.alerts.max_recent_failures]
+        self.monitor.record_breaker(transition.state.value, transition.reason)
         self.events.emit(
             "warning",
-            "intercom.breaker",
+            "breaker.transition",
             previous=transition.previous.value,
             state=transition.state.value,
             reason=transition.reason,
         )
+
+    def _refuse(self, call: Call, reason: StaleReason) -> None:
+        self.events.emit("debug", "call.refused", reason=reason.value, **self._where(call))
+        self.monitor.record_refused(
+            reason.value, method=call.kind.method, template=call.kind.template
+        )
+
+    def set_disabled(self, disabled: bool) -> None:
+        """Turn the kill switch on (*disabled*) or off; a no-op when already so."""
+        with self._lock:
+            if self.disabled == disabled:
+                return
+            self.disabled = disabled
+        self.events.emit("warning", "kill_switch.changed", disabled=disabled)
+        self.monitor.record_kill_switch(disabled)
 
     @staticmethod
     def _where(call: Call) -> dict[str, Any]:
