@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -44,6 +45,43 @@ from ._events import EventLog
 from ._health import HealthMonitor
 
 __all__ = ["Call", "Conclusion", "Pipeline", "StaleReason"]
+
+
+def _never_silent(response: httpx.Response, request: httpx.Request) -> httpx.Response:
+    """A failed response the SDK will raise for, even when its body is empty.
+
+    python-intercom returns ``None`` instead of raising when *any* response, 502 included, has an
+    empty body (``if not _response.text.strip(): return None`` in 74 places), so a gateway failure
+    would look like a successful call with no data. An empty error body is replaced by an
+    ``error.list`` that says what happened, which the SDK turns into an ``ApiError``.
+    """
+    if response.content.strip():
+        return response
+    body = json.dumps(
+        {
+            "type": "error.list",
+            "request_id": response.headers.get("x-request-id"),
+            "errors": [
+                {
+                    "code": "empty_response",
+                    "message": f"HTTP {response.status_code} with an empty body",
+                }
+            ],
+        }
+    ).encode()
+    headers = [
+        (name, value)
+        for name, value in response.headers.multi_items()
+        if name.lower() not in ("content-length", "content-encoding", "content-type")
+    ]
+    headers.append(("content-type", "application/json"))
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=body,
+        request=request,
+        extensions=response.extensions,
+    )
 
 
 def _first_code(outcome: Outcome) -> str | None:
@@ -488,8 +526,11 @@ class Pipeline:
         self._record(call, status=outcome.status, request_id=request_id)
         if error is not None:
             return Conclusion(error=error, stale_reason=stale_reason, failure_request_id=request_id)
+        assert call.response is not None
         return Conclusion(
-            response=call.response, stale_reason=stale_reason, failure_request_id=request_id
+            response=_never_silent(call.response, call.request),
+            stale_reason=stale_reason,
+            failure_request_id=request_id,
         )
 
     def refused(self, call: Call, error: IntercomResilienceError | BaseException) -> Conclusion:

@@ -84,8 +84,13 @@ async def test_same_calls_return_equal_typed_objects_async(
 
 def test_sdk_typed_errors_are_kept_and_carry_request_ids(client: ResilientIntercom) -> None:
     with pytest.raises(NotFoundError) as raised:
-        client.contacts.find(contact_id="does-not-exist")
+        client.conversations.find(conversation_id="999999")
     assert raised.value.status_code == 404
+    # contacts.find has no typed 404 in the SDK: a plain ApiError, with a request id all the same
+    with pytest.raises(ApiError) as plain:
+        client.contacts.find(contact_id="does-not-exist")
+    assert plain.value.status_code == 404
+    assert plain.value.request_id
     assert isinstance(raised.value.request_id, str)
     assert raised.value.request_id
 
@@ -186,7 +191,7 @@ def test_a_user_supplied_httpx_client_keeps_its_settings(
     )
     client.admins.identify()
     assert seen == ["growth"]
-    assert "intercom.attempt" in events  # our pipeline ran under the caller's client
+    assert "call.attempt" in events  # our pipeline ran under the caller's client
 
 
 def test_every_attempt_emits_one_event_without_the_token(
@@ -201,7 +206,7 @@ def test_every_attempt_emits_one_event_without_the_token(
     )
     created = client.contacts.create(request={"email": "e@example.com"})
     client.contacts.find(contact_id=created.id)
-    attempts = [fields for name, fields in captured if name == "intercom.attempt"]
+    attempts = [fields for name, fields in captured if name == "call.attempt"]
     assert [(a["method"], a["path"], a["status"]) for a in attempts] == [
         ("POST", "/contacts", 200),
         ("GET", "/contacts/{id}", 200),
