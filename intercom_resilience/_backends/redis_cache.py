@@ -9,7 +9,8 @@ Layout (``P`` is the optional ``prefix``)
     * ``P ir:cache-tag:<tag>`` — a set of the entry names carrying the tag; its TTL is pushed to
       one stale window after the last entry joined it, so it never outlives its members.
     * ``P ir:cache-meta:lru`` — a sorted set of entry names scored by last use (Redis server
-      time, so clock skew between hosts does not matter): the LRU order.
+      time in microseconds, so clock skew between hosts does not matter; kept strictly
+      increasing by ``P ir:cache-meta:clock``): the LRU order.
     * ``P ir:cache-meta:entries`` — a hash: entry name → ``[size, [tag names]]``.
     * ``P ir:cache-meta:bytes`` — the sum of the stored entries' sizes.
 
@@ -72,33 +73,42 @@ local function forget(member, lru, meta, total)
   end
   redis.call('ZREM', lru, member)
 end
-local function now_ms()
+-- The LRU rank: server time in microseconds, made strictly increasing through a stored last
+-- stamp, so two uses within one microsecond still have an order. Formatted with %.0f because
+-- Lua would print a 16-digit number as 1.7e+15 and lose the digits that order entries.
+local function stamp(clock)
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local last = tonumber(redis.call('GET', clock) or '0')
+  if now <= last then now = last + 1 end
+  local text = string.format('%.0f', now)
+  redis.call('SET', clock, text)
+  return now, text
 end
 """
 
-# KEYS: entry, lru, meta, total, tag sets...   ARGV: value, ttl_ms, size, max_bytes,
+# KEYS: entry, lru, meta, total, clock, tag sets...   ARGV: value, ttl_ms, size, max_bytes,
 # max_entries, meta json, window_ms. Returns the number of entries evicted for the budgets.
 _PUT = (
     _FORGET
     + """
 local entry, lru, meta, total = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local ttl, window = tonumber(ARGV[2]), tonumber(ARGV[7])
-local now = now_ms()
+local now, now_text = stamp(KEYS[5])
 -- Not used for a whole window: certainly expired by TTL. Release their accounting, a bounded
 -- batch per put so a put never stalls the server.
-local expired = redis.call('ZRANGEBYSCORE', lru, '-inf', now - window, 'LIMIT', 0, 64)
+local cutoff = string.format('%.0f', now - window * 1000)
+local expired = redis.call('ZRANGEBYSCORE', lru, '-inf', '(' .. cutoff, 'LIMIT', 0, 64)
 for _, member in ipairs(expired) do
   forget(member, lru, meta, total)
   redis.call('DEL', member)
 end
 forget(entry, lru, meta, total)
 redis.call('SET', entry, ARGV[1], 'PX', ttl)
-redis.call('ZADD', lru, now, entry)
+redis.call('ZADD', lru, now_text, entry)
 redis.call('HSET', meta, entry, ARGV[6])
 redis.call('INCRBY', total, ARGV[3])
-for i = 5, #KEYS do
+for i = 6, #KEYS do
   redis.call('SADD', KEYS[i], entry)
   redis.call('PEXPIRE', KEYS[i], window)
 end
@@ -121,12 +131,15 @@ return evicted
 """
 )
 
-# KEYS: entry, lru. Returns the value and marks the entry used (if it is still accounted).
+# KEYS: entry, lru, clock. Returns the value and marks the entry used (if still accounted).
 _GET = (
     _FORGET
     + """
 local value = redis.call('GET', KEYS[1])
-if value then redis.call('ZADD', KEYS[2], 'XX', now_ms(), KEYS[1]) end
+if value then
+  local _, now_text = stamp(KEYS[3])
+  redis.call('ZADD', KEYS[2], 'XX', now_text, KEYS[1])
+end
 return value
 """
 )
@@ -226,6 +239,7 @@ class RedisCache:
         self._lru = f"{prefix}ir:cache-meta:lru"
         self._meta = f"{prefix}ir:cache-meta:entries"
         self._total = f"{prefix}ir:cache-meta:bytes"
+        self._stamp = f"{prefix}ir:cache-meta:clock"
         self._lock = threading.Lock()
         self._sync: Any = None
         self._sync_scripts: dict[str, Any] = {}
@@ -242,12 +256,14 @@ class RedisCache:
 
     def get(self, key: str) -> CachedResponse | None:
         """The entry under *key*, if present and within the stale window (``None`` on errors)."""
-        raw = self._run(lambda: self._script("get")(keys=[self._name(key), self._lru]))
+        raw = self._run(lambda: self._script("get")(keys=[self._name(key), self._lru, self._stamp]))
         return self._decode(raw)
 
     async def aget(self, key: str) -> CachedResponse | None:
         """Async twin of :meth:`get`."""
-        raw = await self._arun(lambda scripts: scripts["get"](keys=[self._name(key), self._lru]))
+        raw = await self._arun(
+            lambda scripts: scripts["get"](keys=[self._name(key), self._lru, self._stamp])
+        )
         return self._decode(raw)
 
     def put(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
@@ -347,7 +363,7 @@ class RedisCache:
         if left <= 0:
             return None
         tags = [self._tag_name(tag) for tag in dict.fromkeys(resources)]
-        keys = [self._name(key), self._lru, self._meta, self._total, *tags]
+        keys = [self._name(key), self._lru, self._meta, self._total, self._stamp, *tags]
         args: list[Any] = [
             encode_entry(entry),
             max(1, int(left * 1000)),

@@ -1,0 +1,104 @@
+"""Cache fixtures: a real Redis (own key prefix per test, cleaned after) and cache builders."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from cache_support import CacheFactory, Events
+
+from intercom_resilience._backends.base import CacheBackend
+from intercom_resilience._backends.memory_cache import MemoryCache
+from intercom_resilience._clock import VirtualClock
+from intercom_resilience._config import CachePolicy
+from intercom_resilience._events import EventLog
+
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A reachable Redis: skip outside CI when there is none, fail in CI (CI=true)."""
+    url = os.environ.get("INTERCOM_RESILIENCE_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:
+        reason = (
+            f"no Redis reachable at {url} ({type(exc).__name__}: {exc}); start one or set "
+            "INTERCOM_RESILIENCE_TEST_REDIS_URL"
+        )
+        if in_ci:
+            pytest.fail(f"CI=true requires Redis: {reason}")
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix no other test uses; every key under it is deleted afterwards."""
+    import redis
+
+    prefix = f"irtest:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def events() -> Events:
+    return []
+
+
+@pytest.fixture
+def event_log(events: Events) -> EventLog:
+    return EventLog(hooks=[lambda name, fields: events.append((name, dict(fields)))])
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def make_cache(
+    request: pytest.FixtureRequest, clock: VirtualClock, event_log: EventLog
+) -> AsyncIterator[CacheFactory]:
+    """Builds caches of either backend (the same contract tests run against both)."""
+    built: list[object] = []
+
+    if request.param == "memory":
+
+        def factory(policy: CachePolicy) -> CacheBackend:
+            return MemoryCache(policy, clock, events=event_log)
+
+        yield factory
+        return
+
+    from intercom_resilience._backends.redis_cache import RedisCache
+
+    url = request.getfixturevalue("redis_url")
+    prefix = request.getfixturevalue("redis_prefix")
+
+    def redis_factory(policy: CachePolicy) -> CacheBackend:
+        cache = RedisCache(policy, url, clock, events=event_log, prefix=prefix)
+        built.append(cache)
+        return cache
+
+    yield redis_factory
+    for cache in built:
+        assert isinstance(cache, RedisCache)
+        await cache.aclose()
