@@ -165,7 +165,7 @@ return dropped
 def _import_redis() -> Any:
     try:
         import redis
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    except ImportError as exc:
         raise ImportError(
             "The Redis cache backend needs redis-py: pip install 'intercom-resilience[redis]'"
         ) from exc

@@ -1,0 +1,157 @@
+"""The memory backend: budgets hold under any sequence of operations, the tag index never leaks."""
+
+from __future__ import annotations
+
+import threading
+
+from cache_support import Events, entry
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from intercom_resilience._backends.base import CachedResponse
+from intercom_resilience._backends.memory_cache import MemoryCache
+from intercom_resilience._clock import VirtualClock
+from intercom_resilience._config import CachePolicy
+from intercom_resilience._core.cache import entry_size
+from intercom_resilience._events import EventLog
+
+
+def check_invariants(cache: MemoryCache, policy: CachePolicy) -> None:
+    """Budgets hold, and the tag index names exactly the live entries' tags."""
+    lru = cache._lru
+    assert len(lru) <= policy.max_entries
+    assert cache.bytes_used <= policy.max_bytes
+    assert cache.bytes_used == sum(slot.size for slot in lru.values())
+    expected: dict[str, set[str]] = {}
+    for key, slot in lru.items():
+        for tag in slot.tags:
+            expected.setdefault(tag, set()).add(key)
+    assert cache._index == expected
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("put"),
+            st.integers(0, 30),  # key
+            st.integers(0, 400),  # body size
+            st.lists(st.integers(0, 8), max_size=3),  # tags
+        ),
+        st.tuples(st.just("get"), st.integers(0, 30), st.just(0), st.just([])),
+        st.tuples(st.just("invalidate"), st.just(0), st.just(0), st.lists(st.integers(0, 8))),
+        st.tuples(st.just("advance"), st.just(0), st.integers(0, 40), st.just([])),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=150)
+@given(operations, st.integers(1, 10), st.integers(400, 2_000))
+def test_budgets_and_tag_index_hold_under_any_operations(
+    ops: list[tuple[str, int, int, list[int]]], max_entries: int, max_bytes: int
+) -> None:
+    clock = VirtualClock()
+    policy = CachePolicy(
+        max_entries=max_entries, max_bytes=max_bytes, max_entry_bytes=400, stale_window=100.0
+    )
+    cache = MemoryCache(policy, clock)
+    for op, k, n, tags in ops:
+        key = f"ir:cache:{k}"
+        tag_names = tuple(f"t{t}" for t in tags)
+        if op == "put":
+            cache.put(key, CachedResponse(200, (), b"x" * n, clock.time(), None), tag_names)
+        elif op == "get":
+            cache.get(key)
+        elif op == "invalidate":
+            cache.invalidate(tag_names)
+        else:
+            clock.advance(n)
+        check_invariants(cache, policy)
+
+
+def test_tag_index_stays_bounded_under_eviction() -> None:
+    """100,000 reads with unique tags through a 100-entry cache leave at most 100 entries' tags."""
+    clock = VirtualClock()
+    policy = CachePolicy(max_entries=100)
+    cache = MemoryCache(policy, clock)
+    for i in range(100_000):
+        cache.put(f"ir:cache:{i}", entry(clock), (f"s|/contacts/{i}", "s|/contacts*"))
+    assert len(cache) == 100
+    assert cache.tag_count == 101
+    assert cache.evictions == 99_900
+    check_invariants(cache, policy)
+
+
+def test_expired_entries_are_dropped_when_looked_up() -> None:
+    clock = VirtualClock()
+    policy = CachePolicy(stale_window=10.0)
+    cache = MemoryCache(policy, clock)
+    cache.put("ir:cache:k", entry(clock), ("t",))
+    clock.advance(11.0)
+    assert len(cache) == 1  # lazily: still there until somebody asks
+    assert cache.get("ir:cache:k") is None
+    assert len(cache) == 0
+    assert cache.tag_count == 0
+
+
+def test_oversize_entries_are_reported(events: Events, event_log: EventLog) -> None:
+    clock = VirtualClock()
+    cache = MemoryCache(CachePolicy(max_entry_bytes=10, max_bytes=100), clock, events=event_log)
+    cache.put("ir:cache:k", CachedResponse(200, (), b"x" * 11, clock.time(), None), ())
+    assert events == [("cache.entry_too_large", {"size": 11, "limit": 10})]
+    assert len(cache) == 0
+
+
+def test_entry_size_counts_body_headers_and_request_id() -> None:
+    assert entry_size(b"abc", (("ab", "cd"),), "rid") == 3 + 4 + 3
+    assert entry_size(b"", (), None) == 0
+
+
+def test_stats_repr_and_clear() -> None:
+    clock = VirtualClock()
+    cache = MemoryCache(CachePolicy(max_entries=2), clock)
+    for i in range(3):
+        cache.put(f"ir:cache:{i}", entry(clock), ("t",))
+    stats = cache.stats()
+    assert stats["entries"] == 2
+    assert stats["evictions"] == 1
+    assert stats["bytes"] == cache.bytes_used > 0
+    assert "entries=2/2" in repr(cache)
+    cache.clear()
+    assert len(cache) == 0
+    assert cache.tag_count == 0
+    assert cache.bytes_used == 0
+    assert cache.evictions == 1  # clearing is not evicting
+
+
+def test_thread_safety_smoke() -> None:
+    """Several threads hammering one small cache: no exception, and the invariants still hold."""
+    clock = VirtualClock()
+    policy = CachePolicy(max_entries=50, max_bytes=20_000, max_entry_bytes=1_000)
+    cache = MemoryCache(policy, clock)
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            for i in range(3_000):
+                k = f"ir:cache:{(i * 7 + seed) % 120}"
+                tag = f"t{(i + seed) % 13}"
+                if i % 5 == 0:
+                    cache.invalidate((tag,))
+                elif i % 2:
+                    cache.put(
+                        k, CachedResponse(200, (), b"x" * (i % 900), clock.time(), None), (tag,)
+                    )
+                else:
+                    cache.get(k)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    check_invariants(cache, policy)
+    assert len(cache) > 0
