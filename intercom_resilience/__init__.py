@@ -22,6 +22,7 @@ from ._config import (
     TimeoutPolicy,
 )
 from ._core.breaker import BreakerState
+from ._core.cache import StaleReason
 from ._errors import (
     CircuitOpenError,
     IntercomConnectError,
@@ -39,7 +40,6 @@ from ._errors import (
     RateLimitedError,
     install_request_id_on_api_error,
 )
-from ._pipeline import StaleReason
 
 install_request_id_on_api_error()
 

@@ -13,7 +13,6 @@ Nothing here performs network I/O or sleeps; time comes from the injected clock.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
 import random
 import threading
@@ -29,6 +28,14 @@ from ._backends.base import CacheBackend, CachedResponse, Grant, LimiterBackend,
 from ._clock import Clock
 from ._config import ResilienceConfig
 from ._core.breaker import BreakerState, CircuitBreaker, Transition
+from ._core.cache import (
+    StaleReason,
+    cache_key,
+    is_servable,
+    read_resources,
+    stale_reason_for,
+    write_invalidations,
+)
 from ._core.outcome import Outcome
 from ._core.requests import RequestKind, classify, credentials_fingerprint
 from ._core.responses import error_codes
@@ -44,7 +51,7 @@ from ._errors import (
 from ._events import EventLog
 from ._health import HealthMonitor
 
-__all__ = ["Call", "Conclusion", "Pipeline", "StaleReason"]
+__all__ = ["Call", "Conclusion", "Pipeline"]
 
 
 def _never_silent(response: httpx.Response, request: httpx.Request) -> httpx.Response:
@@ -107,17 +114,6 @@ def priority(level: Priority) -> Iterator[None]:
         yield
     finally:
         _priority.reset(token)
-
-
-class StaleReason(enum.Enum):
-    """Why an answer came from the stale cache instead of Intercom."""
-
-    RATE_LIMITED = "rate_limited"
-    SERVER_ERROR = "server_error"
-    NETWORK_ERROR = "network_error"
-    CIRCUIT_OPEN = "circuit_open"
-    DISABLED = "disabled"
-    LIMITER_WAIT = "limiter_wait"
 
 
 @dataclasses.dataclass(slots=True)
@@ -250,10 +246,15 @@ class Pipeline:
         self.clock = clock
         self.base_url = base_url
         self.scope = scope
-        self.events = events or EventLog()
-        self.limiter: LimiterBackend = limiter or _NoLimiter()
-        self.cache: CacheBackend = cache or _NoCache()
-        self.monitor = monitor or HealthMonitor(config.alerts, clock, events=self.events)
+        self.events = events if events is not None else EventLog()
+        # `is None`, not `or`: an empty cache has len() == 0 and is falsy.
+        self.limiter: LimiterBackend = limiter if limiter is not None else _NoLimiter()
+        self.cache: CacheBackend = cache if cache is not None else _NoCache()
+        self.monitor = (
+            monitor
+            if monitor is not None
+            else HealthMonitor(config.alerts, clock, events=self.events)
+        )
         self.breaker = CircuitBreaker(config.breaker)
         self.budget = RetryBudget(
             config.retry.budget_ratio, config.retry.budget_floor, config.retry.budget_window
@@ -301,8 +302,6 @@ class Pipeline:
 
     def cache_key(self, scope: str, request: httpx.Request, kind: RequestKind) -> str:
         """The stale-cache key of a read (credentials, base URL, method, path, query, body)."""
-        from ._core.cache import cache_key
-
         return cache_key(
             scope,
             self.base_url,
@@ -544,21 +543,19 @@ class Pipeline:
     def _stale_reason(self, call: Call) -> StaleReason | None:
         outcome = call.outcome
         assert outcome is not None
-        if outcome.status is None:
-            return StaleReason.NETWORK_ERROR
-        if outcome.status == 429:
-            return StaleReason.RATE_LIMITED
-        if outcome.status >= 500 or outcome.status == 408:
-            return StaleReason.SERVER_ERROR
-        return None  # 4xx are answers: never masked by the cache
+        # 4xx other than 408/429 are answers: never masked by the cache.
+        return stale_reason_for(
+            outcome.status, timed_out=isinstance(call.error, httpx.TimeoutException)
+        )
 
     def stale_response(
         self, call: Call, entry: CachedResponse, conclusion: Conclusion
     ) -> httpx.Response | None:
         """The response to serve from *entry*, or ``None`` if it is too old to serve."""
-        age = max(0.0, self.clock.time() - entry.stored_at)
-        if age > self.config.cache.stale_window:
+        now = self.clock.time()
+        if not is_servable(entry.stored_at, now, self.config.cache.stale_window):
             return None
+        age = max(0.0, now - entry.stored_at)
         reason = conclusion.stale_reason
         assert reason is not None
         headers = [*entry.headers, (STALE_HEADER, f"{age:.3f}")]
@@ -608,13 +605,9 @@ class Pipeline:
     # ----------------------------------------------------------------------------- helpers
 
     def _read_tags(self, call: Call) -> tuple[str, ...]:
-        from ._core.cache import read_resources
-
         return read_resources(call.scope, call.kind.method, call.request.url.path)
 
     def _write_tags(self, call: Call) -> tuple[str, ...]:
-        from ._core.cache import write_invalidations
-
         return write_invalidations(call.scope, call.kind.method, call.request.url.path)
 
     def _record(self, call: Call, *, status: int | None, request_id: str | None) -> None:
