@@ -234,3 +234,24 @@ def test_invariants_hold_under_saturation(scenario: Scenario, rounds: int) -> No
         + [op for i in range(rounds) for op in (Acquire(i % 3 == 0), Retry())],
     )
     check(*play(hammered))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60), st.booleans()), max_size=30),
+    st.floats(0.01, 1.0),
+)
+def test_headers_within_one_window_only_lower_the_budget(
+    reports: list[tuple[int, int, bool]], burst: float
+) -> None:
+    lim = DualLimiter.from_policy(RateLimitPolicy(app_per_minute=360, burst=burst))  # Q = 60
+    now, reset = START_US, START_US + 10 * MICROS
+    lowest = 60
+    for remaining, attempts, background in reports:
+        lim.observe(now / MICROS, 200, RateLimitInfo(60, remaining, reset / MICROS))
+        lowest = min(lowest, remaining)
+        priority = Priority.BACKGROUND if background else Priority.INTERACTIVE
+        granted = sum(lim.acquire(now / MICROS, priority).granted for _ in range(attempts))
+        assert granted <= lowest, "a header raised the budget of its window"
+        lowest -= granted
+        now += 10_000  # 10 ms later, same server window
