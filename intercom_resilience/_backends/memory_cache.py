@@ -153,6 +153,11 @@ class MemoryCache:
     def __len__(self) -> int:
         return len(self._lru)
 
+    def __bool__(self) -> bool:
+        # With ``__len__`` alone an empty cache would be falsy, and ``cache or fallback`` would
+        # silently replace a fresh cache by the fallback.
+        return True
+
     @property
     def bytes_used(self) -> int:
         """Bytes charged against the budget by the entries currently stored."""

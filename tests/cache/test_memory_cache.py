@@ -119,6 +119,7 @@ def test_stats_repr_and_clear() -> None:
     assert "entries=2/2" in repr(cache)
     cache.clear()
     assert len(cache) == 0
+    assert cache  # an empty cache is still a cache (``cache or fallback`` must keep it)
     assert cache.tag_count == 0
     assert cache.bytes_used == 0
     assert cache.evictions == 1  # clearing is not evicting
