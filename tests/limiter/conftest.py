@@ -17,15 +17,9 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from limiter_support import RedisServer, free_port
+from limiter_support import RedisServer, free_port, redis_unavailable
 
 DEFAULT_URL = "redis://127.0.0.1:6379/15"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: the Redis tests must run in CI)")
-    pytest.skip(f"{reason}; set INTERCOM_RESILIENCE_TEST_REDIS_URL or start redis-server")
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +29,7 @@ def redis_url() -> str:
     try:
         client.ping()
     except (redis.RedisError, OSError) as error:
-        _unavailable(f"no Redis reachable at {url}: {error}")
+        redis_unavailable(f"no Redis reachable at {url}: {error}")
     finally:
         client.close()
     return url
@@ -61,7 +55,7 @@ def key_prefix(redis_client: redis.Redis) -> Iterator[str]:
 def redis_server() -> Iterator[RedisServer]:
     binary = shutil.which("redis-server")
     if binary is None:
-        _unavailable("no redis-server binary on PATH")
+        redis_unavailable("no redis-server binary on PATH")
         raise AssertionError("unreachable")  # pragma: no cover - _unavailable raises
     server = RedisServer(binary, free_port())
     server.start()

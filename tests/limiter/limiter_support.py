@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
 
+import pytest
 import redis
+
+
+def redis_unavailable(reason: str) -> None:
+    """Skip the calling test with *reason*, or fail it in CI (``CI=true``): CI must run them."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: the Redis tests must run in CI)")
+    pytest.skip(f"{reason}; set INTERCOM_RESILIENCE_TEST_REDIS_URL or start redis-server")
 
 
 def free_port() -> int:
