@@ -306,8 +306,9 @@ class ResilientIntercom(_ResilientMixin, Intercom):
         return self.health()
 
     def close(self) -> None:
-        """Close the underlying HTTP connections."""
+        """Close the underlying HTTP connections and the backends' (Redis) connections."""
         self._httpx_client.close()
+        self._pipeline.close()
 
     def __enter__(self) -> ResilientIntercom:
         return self
@@ -381,8 +382,9 @@ class AsyncResilientIntercom(_ResilientMixin, AsyncIntercom):
         return self.health()
 
     async def aclose(self) -> None:
-        """Close the underlying HTTP connections."""
+        """Close the underlying HTTP connections and the backends' (Redis) connections."""
         await self._httpx_client.aclose()
+        await self._pipeline.aclose()
 
     async def __aenter__(self) -> AsyncResilientIntercom:
         return self

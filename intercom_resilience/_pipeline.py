@@ -660,6 +660,20 @@ class Pipeline:
             "priority": call.priority.value,
         }
 
+    def close(self) -> None:
+        """Release the backends' connections (Redis clients); the pipeline is done."""
+        for backend in (self.limiter, self.cache):
+            close = getattr(backend, "close", None)
+            if close is not None:
+                close()
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        for backend in (self.limiter, self.cache):
+            aclose = getattr(backend, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
     @property
     def breaker_state(self) -> BreakerState:
         """The breaker's current state."""

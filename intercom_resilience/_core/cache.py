@@ -35,7 +35,7 @@ import re
 from functools import lru_cache
 from urllib.parse import parse_qsl
 
-from .requests import _LITERAL_SEGMENTS, classify
+from .requests import LITERAL_SEGMENTS, classify
 
 __all__ = [
     "KEY_PREFIX",
@@ -257,7 +257,7 @@ def _segments(path: str) -> list[str]:
 
 def _first_identifier(segments: list[str]) -> int | None:
     for i, segment in enumerate(segments):
-        if segment not in _LITERAL_SEGMENTS:
+        if segment not in LITERAL_SEGMENTS:
             return i
     return None
 

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 __all__ = [
     "IDEMPOTENT_METHODS",
+    "LITERAL_SEGMENTS",
     "READ_ONLY_POSTS",
     "RequestKind",
     "classify",
@@ -24,7 +25,7 @@ __all__ = [
 #: Every literal path segment of Intercom's REST API (OpenAPI description 2.16). Any other segment
 #: is an identifier. Deriving templates from the real route table, rather than guessing from the
 #: shape of a segment, keeps external ids such as ``/contacts/find_by_external_id/alice`` right.
-_LITERAL_SEGMENTS: frozenset[str] = frozenset(
+LITERAL_SEGMENTS: frozenset[str] = frozenset(
     {
         "activity_log_event_types", "activity_logs", "admins", "ai", "archive", "articles",
         "attributes", "audiences", "away", "away_status_reasons", "banners", "block", "brands",
@@ -73,7 +74,7 @@ def path_template(path: str) -> str:
     """
     path = path.split("?", 1)[0]
     segments = [s for s in path.split("/") if s]
-    return "/" + "/".join(s if s in _LITERAL_SEGMENTS else "{id}" for s in segments)
+    return "/" + "/".join(s if s in LITERAL_SEGMENTS else "{id}" for s in segments)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -123,7 +124,7 @@ def _written_resource(path: str) -> str:
     """
     segments = [s for s in path.split("/") if s]
     for i, segment in enumerate(segments):
-        if segment not in _LITERAL_SEGMENTS:
+        if segment not in LITERAL_SEGMENTS:
             return "/" + "/".join(segments[: i + 1])
     return "/" + "/".join(segments[:1])
 
