@@ -233,10 +233,9 @@ def _api_unreachable(s: _Signals) -> str | None:
     if s.errors > limit:
         window = f"{s.policy.window:g}s"
         return f"{s.errors} 5xx/network errors in the last {window} (more than {limit})"
-    return None
-
-
-def _circuit_open(s: _Signals) -> str | None:
+    # An open breaker is the same outage seen from our side: at low traffic the breaker fails
+    # calls locally before the error count passes the threshold. One alert, not two, and it stays
+    # active through half-open so that it does not flap during trial calls.
     if s.breaker in ("open", "half_open"):
         return f"circuit breaker {s.breaker}: calls fail fast or are served stale"
     return None
@@ -279,7 +278,6 @@ def _webhook_signature(s: _Signals) -> str | None:
 
 _RULES: tuple[_Rule, ...] = (
     _Rule("api_unreachable", Severity.P1, "API unreachable", _api_unreachable),
-    _Rule("circuit_open", Severity.P1, "circuit open", _circuit_open),
     _Rule("auth_failure", Severity.P1, "auth failure", _auth_failure),
     _Rule("rate_limited", Severity.P2, "rate limited", _rate_limited),
     _Rule("high_latency", Severity.P2, "high latency", _high_latency),
