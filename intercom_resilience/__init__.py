@@ -40,12 +40,25 @@ from ._errors import (
     RateLimitedError,
     install_request_id_on_api_error,
 )
+from ._health import AlertEvent, HealthStatus, Latency
+from ._incidents import (
+    Alert,
+    FailureRecord,
+    Incident,
+    Severity,
+    TimelineEntry,
+    render_postmortem,
+    render_status_update,
+)
+from ._webhooks import verify_webhook_signature
 
 install_request_id_on_api_error()
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Alert",
+    "AlertEvent",
     "AlertPolicy",
     "AsyncResilientIntercom",
     "BreakerPolicy",
@@ -55,6 +68,9 @@ __all__ = [
     "CapturedCalls",
     "CircuitOpenError",
     "Clock",
+    "FailureRecord",
+    "HealthStatus",
+    "Incident",
     "IntercomConnectError",
     "IntercomConnectTimeout",
     "IntercomDisabledError",
@@ -66,6 +82,7 @@ __all__ = [
     "IntercomResilienceError",
     "IntercomWriteError",
     "IntercomWriteTimeout",
+    "Latency",
     "OutcomeUnknownError",
     "Priority",
     "RateLimitPolicy",
@@ -73,10 +90,15 @@ __all__ = [
     "ResilienceConfig",
     "ResilientIntercom",
     "RetryPolicy",
+    "Severity",
     "StaleReason",
     "SystemClock",
+    "TimelineEntry",
     "TimeoutPolicy",
     "VirtualClock",
     "__version__",
     "capture_calls",
+    "render_postmortem",
+    "render_status_update",
+    "verify_webhook_signature",
 ]
