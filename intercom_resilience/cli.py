@@ -1,0 +1,620 @@
+"""The ``intercom-resilience`` command line: demo, triage, preflight, postmortem, fake serve.
+
+Needs the ``cli`` extra (click and rich): ``pip install 'intercom-resilience[cli]'``. Only the
+console script (and ``python -m intercom_resilience.cli``) imports this module, so without click it
+says which extra to install and exits with status 2 instead of failing with a traceback.
+
+Exit codes of ``triage``: 0 all fine, 1 a warning (degraded, rate limited, status page minor), 2 a
+configuration error (no token), 3 something failing (API unreachable or rejecting the token,
+Intercom major outage, our health endpoint down). ``preflight`` exits 1 on any failed check (2 for
+a configuration error); ``demo``, ``postmortem`` and ``fake serve`` exit 0 on success and 2 on bad
+input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+try:
+    import click
+except ImportError:  # pragma: no cover - exercised only without the extra
+    sys.stderr.write(
+        "intercom-resilience: the command line needs click and rich: "
+        "pip install 'intercom-resilience[cli]'\n"
+    )
+    raise SystemExit(2) from None
+
+from ._cli_checks import (
+    DEFAULT_BASE_URL,
+    TOKEN_VARIABLES,
+    Check,
+    Level,
+    check_api,
+    check_health_endpoint,
+    check_rate_limit,
+    check_status_page,
+    check_token_scan,
+    check_webhook,
+    exit_code,
+    resolve_token,
+)
+from ._config import ResilienceConfig
+from ._incidents import Incident, render_postmortem, render_status_update
+
+__all__ = ["cli", "main"]
+
+_DEFAULT_STATUS_URL = ResilienceConfig().status_page_url
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """Print *message* to stderr and exit with *code* (a usage or configuration error)."""
+    click.echo(f"intercom-resilience: {message}", err=True)
+    raise SystemExit(code)
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _rich_console(stream: TextIO) -> Any | None:
+    """A rich console on *stream* when it is a terminal and rich is installed, else ``None``."""
+    if not _is_tty(stream):
+        return None
+    try:
+        from rich.console import Console
+    except ImportError:  # rich missing: plain text is fine
+        return None
+    return Console(file=stream)
+
+
+def _table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A table on stdout: rich on a terminal, aligned plain text otherwise (stable for pipes)."""
+    console = _rich_console(sys.stdout)
+    if console is not None:
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left")
+        for header in headers:
+            table.add_column(header)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    click.echo(title)
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    click.echo("  ".join("-" * w for w in widths))
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+@click.group(context_settings=_CONTEXT)
+@click.version_option(package_name="intercom-resilience", prog_name="intercom-resilience")
+def cli() -> None:
+    """Resilience tooling for the Intercom API.
+
+    \b
+    Examples:
+      intercom-resilience demo                      # a day of incidents, offline, no token
+      intercom-resilience triage                    # is Intercom (or our integration) down?
+      intercom-resilience preflight --scan src/     # the production checklist
+      intercom-resilience postmortem incident.json  # render a recorded incident
+      intercom-resilience fake serve --port 8000    # a fake Intercom on localhost
+    """
+
+
+# ------------------------------------------------------------------------------------- demo
+
+
+class _PlainProgress:
+    """Progress as one line per phase (pipes, CI logs)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._index = 0
+        self._title = ""
+
+    def start_phase(self, index: int, title: str, total: int) -> None:
+        self._index, self._title = index, title
+
+    def advance(self, description: str) -> None:
+        return None
+
+    def end_phase(self, row: Any) -> None:
+        alerts = ", ".join(sorted(set(row.alerts))) or "none"
+        self._stream.write(
+            f"[{self._index}/5] {self._title}: {row.calls} calls, worst {row.status}, "
+            f"stale {row.stale_served}, 429s {row.rate_limited}, alerts: {alerts}\n"
+        )
+        self._stream.flush()
+
+
+class _RichProgress:
+    """A live rich progress bar per phase, with the latest call and health underneath."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.fields[phase]:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=console,
+        )
+        self._task: Any = None
+
+    def __enter__(self) -> _RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._progress.stop()
+
+    def start_phase(self, index: int, title: str, total: int) -> None:
+        self._task = self._progress.add_task("", total=total, phase=f"{index}/5 {title}")
+
+    def advance(self, description: str) -> None:
+        self._progress.update(self._task, advance=1, description=description[:70])
+
+    def end_phase(self, row: Any) -> None:
+        done = f"done: worst {row.status}, stale {row.stale_served}, 429s {row.rate_limited}"
+        self._progress.update(self._task, description=done)
+
+
+def _breaker_path(states: list[str]) -> str:
+    """``closed, open, half_open, open, …, closed`` → ``closed→open→half_open→closed (27)``."""
+    ordered: list[str] = []
+    for state in states:
+        if state not in ordered:
+            ordered.append(state)
+    if len(states) > 1 and states[-1] != ordered[-1]:
+        ordered.append(states[-1])
+    text = "→".join(ordered)
+    return f"{text} ({len(states) - 1} transitions)" if len(states) > len(ordered) else text
+
+
+def _alert_list(alerts: list[str]) -> str:
+    counted: dict[str, int] = {}
+    for alert in alerts:
+        counted[alert] = counted.get(alert, 0) + 1
+    return ", ".join(f"{a} ×{n}" if n > 1 else a for a, n in counted.items()) or "-"
+
+
+_COUNT_LINES = (
+    ("calls", "calls made by the integration"),
+    ("attempts", "attempts sent to Intercom"),
+    ("retries", "retries (jittered backoff, under the retry budget)"),
+    ("rate_limited_received", "429s received from Intercom"),
+    ("storm_429s_without_library", "429s the raw SDK got in the same storm"),
+    ("storm_429s_prevented", "429s prevented by the limiter"),
+    ("stale_served", "reads served from the stale cache"),
+    ("fail_fast", "calls failed fast or served stale by the open breaker"),
+    ("outcome_unknown", "writes of unknown outcome (never re-sent)"),
+    ("token_rotations", "token rotations after a 401"),
+    ("writes_issued", "writes issued by the application"),
+    ("writes_committed", "writes committed by Intercom (fake journal)"),
+    ("duplicate_writes", "duplicate writes (fake journal)"),
+)
+
+
+@cli.command(context_settings=_CONTEXT)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for reproducibility.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output only.")
+@click.option(
+    "--save-incident",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the main incident (most severe) as JSON, for `postmortem`.",
+)
+def demo(seed: int, as_json: bool, save_incident: Path | None) -> None:
+    """A day in the life of an integration, against the bundled fake Intercom.
+
+    Offline and without a token: the fake runs in process on a virtual clock shared with a
+    ResilientIntercom, so hours of traffic take seconds. Five phases: normal traffic, a 429
+    storm absorbed by the rate limiter, an outage served from the stale cache with the breaker
+    open, a token revocation fixed by rotation, and recovery. Ends with the health timeline,
+    what the library did, and the postmortem of each incident.
+
+    \b
+    Examples:
+      intercom-resilience demo
+      intercom-resilience demo --seed 7 --json | jq .counts
+      intercom-resilience demo --save-incident incident.json
+      intercom-resilience postmortem incident.json
+    """
+    from ._cli_demo import run_demo
+
+    started = time.perf_counter()
+    if as_json:
+        result = run_demo(seed)
+    else:
+        click.echo(f"A day in the life of an Intercom integration (seed {seed}, fake Intercom)\n")
+        console = _rich_console(sys.stdout)
+        if console is not None:
+            with _RichProgress(console) as progress:
+                result = run_demo(seed, progress)
+        else:
+            result = run_demo(seed, _PlainProgress(sys.stdout))
+    if save_incident is not None and result.main_incident is not None:
+        save_incident.write_text(result.main_incident.to_json() + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=False))
+        return
+    click.echo("")
+    rows = [
+        [
+            row.title,
+            row.status,
+            _breaker_path(row.breaker),
+            _alert_list(row.alerts),
+            str(row.stale_served),
+            str(row.rate_limited),
+            "-" if row.p95_ms is None else f"{row.p95_ms:.0f} ms",
+        ]
+        for row in result.phases
+    ]
+    _table(
+        "Health timeline (worst status in each phase)",
+        ["phase", "status", "breaker", "alerts", "stale served", "429s", "p95"],
+        rows,
+    )
+    click.echo("")
+    counts = result.counts
+    _table(
+        "What the library did",
+        ["count", "what"],
+        [[str(counts[key]), text] for key, text in _COUNT_LINES],
+    )
+    click.echo("")
+    health = result.health
+    click.echo(
+        f"End of day: {health.status}, breaker {health.breaker}, "
+        f"{len(result.incidents)} incident(s), all closed: "
+        f"{all(not i.is_open for i in result.incidents)}"
+    )
+    if save_incident is not None:
+        saved = result.main_incident.id if result.main_incident else "none (no incident)"
+        click.echo(f"Saved incident {saved} to {save_incident}")
+    for text in result.postmortems():
+        click.echo("\n" + "=" * 100 + "\n")
+        click.echo(text)
+    click.echo(f"(simulated a day in {time.perf_counter() - started:.1f} s)", err=True)
+
+
+# ------------------------------------------------------------------------------------- triage
+
+
+def _print_checks(title: str, checks: list[Check]) -> None:
+    _table(title, ["check", "result", "detail"], [[c.name, c.label, c.summary] for c in checks])
+
+
+def _require_token(token: str | None) -> tuple[str, str]:
+    value, source = resolve_token(token)
+    if value is None or source is None:
+        _fail(
+            f"no Intercom token: pass --token or set {' or '.join(TOKEN_VARIABLES)} (exit status 2)"
+        )
+    return value, source
+
+
+_TIMEOUT = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds per check.",
+)
+_BASE_URL = click.option(
+    "--base-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    help="Intercom API base URL (EU: https://api.eu.intercom.io; the fake: http://127.0.0.1:N).",
+)
+_STATUS_URL = click.option(
+    "--status-url",
+    default=_DEFAULT_STATUS_URL,
+    show_default=True,
+    help="Intercom's Statuspage host.",
+)
+_TOKEN = click.option(
+    "--token",
+    help=f"Access token (default: ${TOKEN_VARIABLES[0]}, then ${TOKEN_VARIABLES[1]}). "
+    "Never printed.",
+)
+
+
+@cli.command(context_settings=_CONTEXT)
+@_TOKEN
+@_BASE_URL
+@_STATUS_URL
+@click.option("--health-url", help="Our own health endpoint (intercom_resilience.asgi).")
+@_TIMEOUT
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output only.")
+def triage(
+    token: str | None,
+    base_url: str,
+    status_url: str,
+    health_url: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """The runbook's quick triage: is Intercom down, or is it us?
+
+    Checks, each with its own timeout: GET /me (HTTP status, request id), Intercom's status page
+    (indicator and unresolved incidents), rate-limit headroom (from /me's headers), and our own
+    health endpoint if --health-url is given. A check that cannot connect says UNREACHABLE.
+
+    \b
+    Exit codes (the worst finding):
+      0  all checks fine
+      1  warning: degraded, rate limited, status page minor, status page unreachable
+      2  configuration error: no token
+      3  failing: API unreachable or rejecting the token, Intercom major outage,
+         our health endpoint down or unhealthy
+
+    \b
+    Examples:
+      INTERCOM_ACCESS_TOKEN=... intercom-resilience triage
+      intercom-resilience triage --health-url https://app.example.com/health/intercom
+      intercom-resilience triage --base-url http://127.0.0.1:8000 --token fake-token --json
+    """
+    secret, source = _require_token(token)
+    probe = check_api(base_url, secret, timeout)
+    checks = [
+        probe.check,
+        check_status_page(status_url, timeout),
+        check_rate_limit(probe.headers),
+        check_health_endpoint(health_url, timeout),
+    ]
+    code = exit_code(checks)
+    if as_json:
+        report = {
+            "base_url": base_url,
+            "token_source": source,
+            "checks": [c.to_dict() for c in checks],
+            "exit_code": code,
+        }
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _print_checks(f"Intercom triage ({base_url}, token from {source})", checks)
+        worst = {0: "all fine", 1: "WARNING", 3: "FAILING"}[code]
+        failing = [c.name for c in checks if c.severity == code and code]
+        named = f": {', '.join(failing)}" if failing else ""
+        click.echo(f"\nResult: {worst}{named} (exit {code})")
+    raise SystemExit(code)
+
+
+# ------------------------------------------------------------------------------------- preflight
+
+
+@cli.command(context_settings=_CONTEXT)
+@_TOKEN
+@_BASE_URL
+@_STATUS_URL
+@click.option("--webhook-url", help="Our webhook endpoint; a ping must answer below 500.")
+@click.option("--webhook-secret", help="Sign the ping with the app's client secret.")
+@click.option(
+    "--scan",
+    "scan_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Source tree (or file) to scan for hard-coded tokens; repeatable.",
+)
+@click.option("--offline", is_flag=True, help="Only the token scan: no token needed, no network.")
+@_TIMEOUT
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output only.")
+def preflight(
+    token: str | None,
+    base_url: str,
+    status_url: str,
+    webhook_url: str | None,
+    webhook_secret: str | None,
+    scan_paths: tuple[Path, ...],
+    offline: bool,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """The production checklist, before going live. Exit 1 on any failure.
+
+    \b
+    Checks:
+      auth         PASS when GET /me answers 200
+      rate_limit   headroom: X-RateLimit-Remaining against X-RateLimit-Limit
+      status_page  Intercom's indicator (major/critical fails)
+      webhook      --webhook-url answers a ping below 500
+      token_scan   --scan PATH has no hard-coded Intercom tokens (shown masked)
+
+    \b
+    Exit codes: 0 pass (warnings allowed), 1 a check failed, 2 configuration error.
+
+    \b
+    Examples:
+      intercom-resilience preflight --scan src/ --webhook-url https://app.example.com/hooks/intercom
+      intercom-resilience preflight --offline --scan .        # in CI, no token needed
+    """
+    checks: list[Check] = []
+    if not offline:
+        secret, _source = _require_token(token)
+        probe = check_api(base_url, secret, timeout)
+        auth = probe.check
+        if auth.level is not Level.OK:
+            auth = Check(auth.name, Level.FAIL, auth.summary, auth.data)
+        checks += [
+            Check("auth", auth.level, auth.summary, auth.data),
+            check_rate_limit(probe.headers),
+            check_status_page(status_url, timeout),
+            check_webhook(webhook_url, timeout, webhook_secret),
+        ]
+    checks.append(check_token_scan(list(scan_paths)))
+    failed = [c.name for c in checks if c.level in (Level.FAIL, Level.UNREACHABLE) and c.failing]
+    code = 1 if failed else 0
+    if as_json:
+        click.echo(
+            json.dumps({"checks": [c.to_dict() for c in checks], "exit_code": code}, indent=2)
+        )
+    else:
+        rows = [[c.name, "PASS" if c.level is Level.OK else c.label, c.summary] for c in checks]
+        _table("Intercom pre-flight", ["check", "result", "detail"], rows)
+        verdict = f"FAILED: {', '.join(failed)}" if failed else "passed"
+        click.echo(f"\nPre-flight {verdict} (exit {code})")
+    raise SystemExit(code)
+
+
+# ------------------------------------------------------------------------------------- postmortem
+
+
+@cli.command(context_settings=_CONTEXT)
+@click.argument("incident_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--status-update", is_flag=True, help="A short chat status update instead.")
+@click.option(
+    "--status",
+    type=click.Choice(["investigating", "monitoring", "resolved"]),
+    help="Status of the update (default: resolved if the incident closed).",
+)
+@click.option("--title", help="Postmortem title (default: from the worst alert).")
+@click.option("--now", type=float, help="Unix time of the status update (default: now).")
+def postmortem(
+    incident_file: Path,
+    status_update: bool,
+    status: str | None,
+    title: str | None,
+    now: float | None,
+) -> None:
+    """Render a recorded incident (Incident.to_json()) as a Markdown postmortem.
+
+    \b
+    Examples:
+      intercom-resilience demo --save-incident incident.json
+      intercom-resilience postmortem incident.json > postmortem.md
+      intercom-resilience postmortem incident.json --status-update --status monitoring
+    """
+    try:
+        incident = Incident.from_json(incident_file.read_text(encoding="utf-8"))
+    except OSError as error:
+        _fail(f"cannot read {incident_file}: {error.strerror or error}")
+    except ValueError as error:
+        _fail(f"{incident_file} is not an incident file: {error}")
+    if status_update:
+        click.echo(
+            render_status_update(
+                incident,
+                now=time.time() if now is None else now,
+                status=status,  # type: ignore[arg-type]  # click.Choice guarantees the literal
+            )
+        )
+    else:
+        click.echo(render_postmortem(incident, title=title))
+
+
+# ------------------------------------------------------------------------------------- fake
+
+
+@cli.group(context_settings=_CONTEXT)
+def fake() -> None:
+    """The bundled fake Intercom backend."""
+
+
+@fake.command(context_settings=_CONTEXT)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to bind.")
+@click.option("--token", default="fake-token", show_default=True, help="The token it accepts.")
+@click.option(
+    "--app-quota",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Requests per minute per app.",
+)
+@click.option(
+    "--workspace-quota",
+    type=click.IntRange(min=1),
+    default=25_000,
+    show_default=True,
+    help="Requests per minute per workspace.",
+)
+@click.option(
+    "--window-seconds",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Rate-limit window length.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for ids and chaos.")
+@click.option("--no-rate-limits", is_flag=True, help="Never answer 429.")
+@click.option(
+    "--outage-seconds",
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Start with a full outage (503) lasting this long.",
+)
+@click.option(
+    "--chaos",
+    type=click.FloatRange(0.0, 1.0),
+    help="Fail this share of requests with a seeded mix of faults.",
+)
+@click.option("--latency", type=click.FloatRange(min=0.0), help="Delay every response (s).")
+@click.option("--log-level", default="info", show_default=True, help="uvicorn log level.")
+def serve(
+    host: str,
+    port: int,
+    token: str,
+    app_quota: int,
+    workspace_quota: int,
+    window_seconds: float,
+    seed: int,
+    no_rate_limits: bool,
+    outage_seconds: float | None,
+    chaos: float | None,
+    latency: float | None,
+    log_level: str,
+) -> None:
+    """Serve the fake Intercom on localhost until interrupted (needs the `server` extra).
+
+    \b
+    Examples:
+      intercom-resilience fake serve --port 8000
+      intercom-resilience fake serve --port 8000 --app-quota 600 --outage-seconds 60
+      intercom-resilience fake serve --chaos 0.2 --seed 3
+      # then: ResilientIntercom(token="fake-token", base_url="http://127.0.0.1:8000")
+    """
+    from .testing import DEFAULT_TOKEN, FakeIntercom, run_server
+
+    server = FakeIntercom(
+        token=token,
+        app_quota=app_quota,
+        workspace_quota=workspace_quota,
+        window_seconds=window_seconds,
+        rate_limits=not no_rate_limits,
+        seed=seed,
+    )
+    if outage_seconds is not None:
+        server.faults.outage(outage_seconds)
+    if chaos is not None:
+        server.faults.chaos(chaos, seed=seed)
+    if latency:
+        server.faults.latency(latency)
+    shown = token if token == DEFAULT_TOKEN else "the --token given"
+    click.echo(f"Fake Intercom on http://{host}:{port} (token: {shown}); Ctrl-C to stop", err=True)
+    try:
+        run_server(host, port, token, fake=server, log_level=log_level)
+    except ImportError as error:
+        _fail(str(error))
+    except KeyboardInterrupt:  # pragma: no cover - interactive stop
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console script's entry point (``intercom-resilience``)."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="intercom-resilience")
+
+
+if __name__ == "__main__":
+    main()
