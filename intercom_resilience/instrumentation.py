@@ -1,6 +1,6 @@
 """Metrics hooks: Prometheus and OpenTelemetry, fed by the pipeline's events.
 
-Both are event hooks (``callable(event_name, fields)``) and are off unless you pass one to a client::
+Both are event hooks (``callable(event_name, fields)``), off unless you pass one to a client::
 
     from intercom_resilience import ResilientIntercom
     from intercom_resilience.instrumentation import PrometheusHook
