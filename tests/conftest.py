@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -10,6 +12,44 @@ import pytest
 
 from intercom_resilience import AsyncResilientIntercom, ResilientIntercom, VirtualClock
 from intercom_resilience.testing import FakeIntercom
+
+
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A reachable Redis: skip outside CI when there is none, fail in CI (``CI=true``)."""
+    url = os.environ.get("INTERCOM_RESILIENCE_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:
+        reason = (
+            f"no Redis reachable at {url} ({type(exc).__name__}: {exc}); start one or set "
+            "INTERCOM_RESILIENCE_TEST_REDIS_URL"
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true requires Redis: {reason}")
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture
+def fresh_redis_url(redis_url: str) -> Iterator[str]:
+    """*redis_url* on a database flushed before and after the test (tests here own db 13)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield redis_url
+    client.flushdb()
+    client.close()
 
 
 @pytest.fixture

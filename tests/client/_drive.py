@@ -40,3 +40,12 @@ async def iterate(pager: Any) -> list[Any]:
     if hasattr(pager, "__aiter__"):
         return [item async for item in pager]
     return list(pager)
+
+
+async def close(*clients: ResilientIntercom | AsyncResilientIntercom) -> None:
+    """Close clients of either mode (their HTTP and Redis connections)."""
+    for client in clients:
+        if isinstance(client, AsyncResilientIntercom):
+            await client.aclose()
+        else:
+            client.close()
