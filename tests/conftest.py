@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -12,7 +11,6 @@ import pytest
 
 from intercom_resilience import AsyncResilientIntercom, ResilientIntercom, VirtualClock
 from intercom_resilience.testing import FakeIntercom
-
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
 
