@@ -60,7 +60,7 @@ __all__ = ["ACQUIRE_SCRIPT", "DEFAULT_KEY_PREFIX", "OBSERVE_SCRIPT", "RedisLimit
 DEFAULT_KEY_PREFIX = "intercom-resilience:limiter"
 #: Seconds a Redis connect or command may take before the limiter falls back (a budget check must
 #: cost far less than the request it guards).
-DEFAULT_SOCKET_TIMEOUT = 0.1
+DEFAULT_SOCKET_TIMEOUT = 0.25
 #: Seconds between attempts to reach Redis again while falling back.
 DEFAULT_RETRY_INTERVAL = 5.0
 

@@ -133,6 +133,16 @@ def test_a_slow_redis_is_treated_as_down(silent_server: int) -> None:
 # --------------------------------------------------------------------------- the shared Redis
 
 
+_made: list[RedisLimiter] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_limiters() -> Iterator[None]:
+    yield
+    while _made:
+        _made.pop().close()
+
+
 def make(
     redis_url: str,
     key_prefix: str,
@@ -141,7 +151,12 @@ def make(
     scope: str = "app",
     **kwargs: Any,
 ) -> RedisLimiter:
-    return RedisLimiter(policy, redis_url, scope, clock, key_prefix=key_prefix, **kwargs)
+    """A limiter on the shared Redis, closed after the test. A generous timeout: these tests are
+    about the shared budget, and a loaded CI machine must not push them into the fallback."""
+    kwargs.setdefault("socket_timeout", 2.0)
+    lim = RedisLimiter(policy, redis_url, scope, clock, key_prefix=key_prefix, **kwargs)
+    _made.append(lim)
+    return lim
 
 
 @st.composite
@@ -348,7 +363,7 @@ async def test_async_twins_share_the_budget_with_sync_callers(
 
 @pytest.mark.redis
 def test_a_flushed_script_cache_is_reloaded(redis_server: RedisServer) -> None:
-    lim = RedisLimiter(RateLimitPolicy(), redis_server.url, "s", SystemClock())
+    lim = RedisLimiter(RateLimitPolicy(), redis_server.url, "s", SystemClock(), socket_timeout=2.0)
     assert lim.acquire(FG).granted
     redis.Redis.from_url(redis_server.url).script_flush()
     assert lim.acquire(FG).granted
@@ -364,7 +379,13 @@ def test_redis_dying_and_returning(redis_server: RedisServer) -> None:
     # 40 per window in Redis; the local share is 25% of it: 10 per window.
     policy = RateLimitPolicy(app_per_minute=240, burst=1.0, redis_fallback_share=0.25)
     lim = RedisLimiter(
-        policy, redis_server.url, "s", clock, EventLog([recorder]), retry_interval=5.0
+        policy,
+        redis_server.url,
+        "s",
+        clock,
+        EventLog([recorder]),
+        retry_interval=5.0,
+        socket_timeout=2.0,
     )
     assert all(lim.acquire(FG).granted for _ in range(4))
     assert recorder.names == []
