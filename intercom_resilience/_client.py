@@ -202,24 +202,48 @@ class _ResilientMixin:
         )
 
 
-def _wrap_sync_client(
-    client: httpx.Client, inner: httpx.BaseTransport | None, pipe: Pipeline
+def _wrap_transports(
+    client: httpx.Client | httpx.AsyncClient,
+    inner: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+    pipeline: Pipeline,
 ) -> None:
-    # httpx offers no public way to swap the transport of an existing client; wrapping the private
-    # attributes keeps every setting the caller chose (proxies from mounts, limits, auth, hooks).
-    client._transport = ResilientTransport(inner or client._transport, pipe)
+    """Put the pipeline under *client*: its transport and every mounted one get wrapped.
+
+    httpx offers no public way to swap the transport of an existing client; wrapping the private
+    attributes keeps every setting the caller chose (proxies from mounts, limits, auth, hooks).
+    """
+    wrap: Callable[[Any], Any] = (
+        (lambda t: AsyncResilientTransport(t, pipeline))
+        if isinstance(client, httpx.AsyncClient)
+        else (lambda t: ResilientTransport(t, pipeline))
+    )
+    client._transport = wrap(inner or client._transport)
     for pattern, mounted in list(client._mounts.items()):
         if mounted is not None:
-            client._mounts[pattern] = ResilientTransport(mounted, pipe)
+            client._mounts[pattern] = wrap(mounted)
 
 
-def _wrap_async_client(
-    client: httpx.AsyncClient, inner: httpx.AsyncBaseTransport | None, pipe: Pipeline
-) -> None:
-    client._transport = AsyncResilientTransport(inner or client._transport, pipe)
-    for pattern, mounted in list(client._mounts.items()):
-        if mounted is not None:
-            client._mounts[pattern] = AsyncResilientTransport(mounted, pipe)
+def _default_httpx_client(
+    cls: type[httpx.Client] | type[httpx.AsyncClient],
+    timeout: float | None,
+    follow_redirects: bool | None,
+) -> Any:
+    """The httpx client the SDK would have built for itself (same defaults)."""
+    defaulted = timeout if timeout is not None else 60
+    if follow_redirects is None:
+        return cls(timeout=defaulted)
+    return cls(timeout=defaulted, follow_redirects=follow_redirects)
+
+
+def _disable_sdk_retries(wrapper: Any, no_retry_cls: type[Any]) -> None:
+    """Swap the SDK's HTTP client for our subclass that forces its retry loop off."""
+    sdk_http = wrapper.httpx_client
+    wrapper.httpx_client = no_retry_cls(
+        httpx_client=sdk_http.httpx_client,
+        base_timeout=sdk_http.base_timeout,
+        base_headers=sdk_http.base_headers,
+        base_url=sdk_http.base_url,
+    )
 
 
 class ResilientIntercom(_ResilientMixin, Intercom):
@@ -267,13 +291,8 @@ class ResilientIntercom(_ResilientMixin, Intercom):
         )
         self._scope = self._pipeline.scope
         if httpx_client is None:
-            defaulted = timeout if timeout is not None else 60
-            httpx_client = (
-                httpx.Client(timeout=defaulted, follow_redirects=follow_redirects)
-                if follow_redirects is not None
-                else httpx.Client(timeout=defaulted)
-            )
-        _wrap_sync_client(httpx_client, transport, self._pipeline)
+            httpx_client = _default_httpx_client(httpx.Client, timeout, follow_redirects)
+        _wrap_transports(httpx_client, transport, self._pipeline)
         super().__init__(
             base_url=base_url,
             environment=environment,
@@ -283,13 +302,7 @@ class ResilientIntercom(_ResilientMixin, Intercom):
             follow_redirects=follow_redirects,
             httpx_client=httpx_client,
         )
-        sdk_http = self._client_wrapper.httpx_client
-        self._client_wrapper.httpx_client = _NoRetryHttpClient(
-            httpx_client=sdk_http.httpx_client,
-            base_timeout=sdk_http.base_timeout,
-            base_headers=sdk_http.base_headers,
-            base_url=sdk_http.base_url,
-        )
+        _disable_sdk_retries(self._client_wrapper, _NoRetryHttpClient)
         self._httpx_client = httpx_client
         fix_search_pagers(self, is_async=False)
 
@@ -347,13 +360,8 @@ class AsyncResilientIntercom(_ResilientMixin, AsyncIntercom):
         )
         self._scope = self._pipeline.scope
         if httpx_client is None:
-            defaulted = timeout if timeout is not None else 60
-            httpx_client = (
-                httpx.AsyncClient(timeout=defaulted, follow_redirects=follow_redirects)
-                if follow_redirects is not None
-                else httpx.AsyncClient(timeout=defaulted)
-            )
-        _wrap_async_client(httpx_client, transport, self._pipeline)
+            httpx_client = _default_httpx_client(httpx.AsyncClient, timeout, follow_redirects)
+        _wrap_transports(httpx_client, transport, self._pipeline)
         super().__init__(
             base_url=base_url,
             environment=environment,
@@ -363,13 +371,7 @@ class AsyncResilientIntercom(_ResilientMixin, AsyncIntercom):
             follow_redirects=follow_redirects,
             httpx_client=httpx_client,
         )
-        sdk_http = self._client_wrapper.httpx_client
-        self._client_wrapper.httpx_client = _NoRetryAsyncHttpClient(
-            httpx_client=sdk_http.httpx_client,
-            base_timeout=sdk_http.base_timeout,
-            base_headers=sdk_http.base_headers,
-            base_url=sdk_http.base_url,
-        )
+        _disable_sdk_retries(self._client_wrapper, _NoRetryAsyncHttpClient)
         self._httpx_client = httpx_client
         fix_search_pagers(self, is_async=True)
 
