@@ -548,6 +548,23 @@ class Pipeline:
             outcome.status, timed_out=isinstance(call.error, httpx.TimeoutException)
         )
 
+    def answer(
+        self, call: Call, conclusion: Conclusion, entry: CachedResponse | None
+    ) -> httpx.Response:
+        """Finish a call: the stale answer from *entry* if one may be served, else the response
+        (or error) of the conclusion. *entry* is what the shell found under the call's key when
+        the conclusion asked for a stale lookup."""
+        if entry is not None:
+            stale = self.stale_response(call, entry, conclusion)
+            if stale is not None:
+                return stale
+        if conclusion.response is None or conclusion.stale_reason is not None:
+            self._record_unserved(call, conclusion)
+        if conclusion.error is not None:
+            raise conclusion.error
+        assert conclusion.response is not None
+        return conclusion.response
+
     def stale_response(
         self, call: Call, entry: CachedResponse, conclusion: Conclusion
     ) -> httpx.Response | None:
@@ -590,7 +607,7 @@ class Pipeline:
         )
         return response
 
-    def record_unserved(self, call: Call, conclusion: Conclusion) -> None:
+    def _record_unserved(self, call: Call, conclusion: Conclusion) -> None:
         """Note a call that ends without a stale answer (for the call-info capture)."""
         _callinfo.record(
             _callinfo.CallInfo(

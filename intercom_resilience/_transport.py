@@ -36,13 +36,6 @@ def _retrying_kwargs(pipeline: Pipeline, call: Call) -> dict[str, Any]:
     }
 
 
-def _final(call: Call, conclusion: Conclusion) -> httpx.Response:
-    if conclusion.error is not None:
-        raise conclusion.error
-    assert conclusion.response is not None
-    return conclusion.response
-
-
 class ResilientTransport(httpx.BaseTransport):
     """An :class:`httpx.BaseTransport` that sends every request through the pipeline.
 
@@ -96,15 +89,9 @@ class ResilientTransport(httpx.BaseTransport):
             cache.put(call.cache_key, conclusion.store, conclusion.store_tags)
         if conclusion.invalidate:
             cache.invalidate(conclusion.invalidate)
-        if conclusion.stale_reason is not None and call.cache_key is not None:
-            entry = cache.get(call.cache_key)
-            if entry is not None:
-                stale = self.pipeline.stale_response(call, entry, conclusion)
-                if stale is not None:
-                    return stale
-        if conclusion.response is None or conclusion.stale_reason is not None:
-            self.pipeline.record_unserved(call, conclusion)
-        return _final(call, conclusion)
+        key = call.cache_key if conclusion.stale_reason is not None else None
+        entry = cache.get(key) if key is not None else None
+        return self.pipeline.answer(call, conclusion, entry)
 
     def close(self) -> None:
         """Close the inner transport."""
@@ -164,15 +151,9 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
             await cache.aput(call.cache_key, conclusion.store, conclusion.store_tags)
         if conclusion.invalidate:
             await cache.ainvalidate(conclusion.invalidate)
-        if conclusion.stale_reason is not None and call.cache_key is not None:
-            entry = await cache.aget(call.cache_key)
-            if entry is not None:
-                stale = self.pipeline.stale_response(call, entry, conclusion)
-                if stale is not None:
-                    return stale
-        if conclusion.response is None or conclusion.stale_reason is not None:
-            self.pipeline.record_unserved(call, conclusion)
-        return _final(call, conclusion)
+        key = call.cache_key if conclusion.stale_reason is not None else None
+        entry = await cache.aget(key) if key is not None else None
+        return self.pipeline.answer(call, conclusion, entry)
 
     async def aclose(self) -> None:
         """Close the inner transport."""
