@@ -348,7 +348,10 @@ class Pipeline:
                 retry_at=retry_at,
             )
         # Never spin: a backend that says "wait 0" but refuses gets a small pause.
-        return max(grant.wait, 0.001)
+        wait = max(grant.wait, 0.001)
+        # The 429s this library prevents are these waits: make them countable.
+        self.events.emit("debug", "limiter.wait", **self._where(call), wait_s=round(wait, 4))
+        return wait
 
     # ----------------------------------------------------------------------------- attempt
 
