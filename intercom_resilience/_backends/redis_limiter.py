@@ -86,10 +86,13 @@ local function clock(arg)
   end
   return now
 end
-local function expire(key, now, until_us)
+-- Keep a key until the state in it stops mattering, plus a second; never shorten its life.
+local function expire(key, now, until_us, known)
   local ttl = math.ceil((until_us - now) / 1000) + 1000
-  local current = redis.call('PTTL', key)
-  if current > ttl then ttl = current end
+  if not known then
+    local current = redis.call('PTTL', key)
+    if current > ttl then ttl = current end
+  end
   redis.call('PEXPIRE', key, fmt(ttl))
 end
 """
@@ -181,11 +184,17 @@ local function take(b, now, count)
   b.tat = math.max(b.tat, now) + count * b.s.interval
 end
 
-local function save(b, now)
-  redis.call('HSET', b.key, 'tat', fmt(b.tat), 'head', fmt(b.head), 'total', fmt(b.total),
-    'last', fmt(now))
+local function save(b, now, server)
+  if server then
+    redis.call('HSET', b.key, 'tat', fmt(b.tat), 'head', fmt(b.head), 'total', fmt(b.total),
+      'last', fmt(now), 'sa', fmt(b.sa))
+  else
+    redis.call('HSET', b.key, 'tat', fmt(b.tat), 'head', fmt(b.head), 'total', fmt(b.total),
+      'last', fmt(now))
+  end
+  -- Every field that matters is in hand here, so no PTTL is needed to avoid shortening.
   local until_us = math.max(b.tat, (b.head + b.s.span + 1) * b.s.slot, b.sr, b.blk)
-  expire(b.key, now, until_us)
+  expire(b.key, now, until_us, true)
 end
 
 local app = load(KEYS[1], spec(5))
@@ -201,10 +210,7 @@ if carry > 0 then
   -- Calls this process admitted on its own while Redis was away: they count here too.
   take(app, now, carry)
   take(ws, now, carry)
-  if now < app.sr then
-    app.sa = math.max(0, app.sa - carry)
-    redis.call('HSET', app.key, 'sa', fmt(app.sa))
-  end
+  if now < app.sr then app.sa = math.max(0, app.sa - carry) end
 end
 
 local wait = 0
@@ -226,13 +232,10 @@ if wait == 0 then
   granted = 1
   take(app, now, 1)
   take(ws, now, 1)
-  if windowed then
-    app.sa = app.sa - 1
-    redis.call('HSET', app.key, 'sa', fmt(app.sa))
-  end
+  if windowed then app.sa = app.sa - 1 end
 end
-save(app, now)
-save(ws, now)
+save(app, now, now < app.sr)
+save(ws, now, false)
 
 local remaining = 0
 if app.blk <= now then
@@ -352,10 +355,14 @@ class RedisLimiter:
         )
         app = BucketSpec.from_policy(policy, policy.app_per_minute)
         self._window_us = app.window_us
+        # Encoded once: redis-py would otherwise encode these 15 constants on every call.
         self._static_args = [
-            repr(policy.background_reserve),
-            *_spec_args(app),
-            *_spec_args(BucketSpec.from_policy(policy, policy.workspace_per_minute)),
+            arg.encode()
+            for arg in (
+                repr(policy.background_reserve),
+                *_spec_args(app),
+                *_spec_args(BucketSpec.from_policy(policy, policy.workspace_per_minute)),
+            )
         ]
         # Fail over fast and let the fallback take the call: redis-py would otherwise retry with
         # backoff for seconds while a request waits for a budget check.
@@ -446,9 +453,9 @@ class RedisLimiter:
     def _now_arg(self) -> str:
         return "-1" if self._use_server_time else str(to_micros(self._clock.time()))
 
-    def _acquire_args(self, priority: Priority, carry: int) -> list[str]:
-        background = "1" if priority is Priority.BACKGROUND else "0"
-        return [self._now_arg(), background, str(carry), *self._static_args]
+    def _acquire_args(self, priority: Priority, carry: int) -> list[str | bytes]:
+        background = b"1" if priority is Priority.BACKGROUND else b"0"
+        return [self._now_arg(), background, str(carry).encode(), *self._static_args]
 
     def _observe_args(self, status: int | None, info: RateLimitInfo | None) -> list[str]:
         remaining = reset = limit = -1

@@ -181,14 +181,16 @@ class Bucket:
 
     def wait_us(self, now: int, background: bool) -> int:
         """Microseconds until this bucket admits one call (``0``: now). Advances the ring."""
-        self._advance(now)
         spec = self.spec
+        if now // spec.slot_us > self._head:  # the hot path stays in its slot: skip the call
+            self._advance(now)
         lag = self.tat - now
         tolerance = 0 if background else spec.tolerance_us
         wait = lag - tolerance if lag > tolerance else 0
         cap = spec.background_cap if background else spec.quota
         if self.total >= cap:
-            wait = max(wait, self._cap_wait(now, cap))
+            cap_wait = self._cap_wait(now, cap)
+            wait = max(wait, cap_wait)
         return wait
 
     def _cap_wait(self, now: int, cap: int) -> int:
@@ -207,10 +209,12 @@ class Bucket:
 
     def take(self, now: int, count: int = 1) -> None:
         """Record *count* admissions at *now* (:meth:`wait_us` checks; this does not)."""
-        self._advance(now)
+        if now // self.spec.slot_us > self._head:
+            self._advance(now)
         self._counts[self._head % self._ring] += count
         self.total += count
-        self.tat = max(self.tat, now) + count * self.spec.interval_us
+        tat = self.tat
+        self.tat = (tat if tat > now else now) + count * self.spec.interval_us
 
     def left(self) -> int:
         """Admissions the cap still allows in the current window (as of the last call)."""
@@ -292,22 +296,27 @@ class DualLimiter:
             floor = self._server_reserve() if background else 0
             if server.allow <= floor:
                 wait = max(wait, server.reset_us - t)
-        wait = max(wait, self.app.wait_us(t, background), self.workspace.wait_us(t, background))
+        app, workspace = self.app, self.workspace
+        wait = max(wait, app.wait_us(t, background), workspace.wait_us(t, background))
         if wait:
             return Grant(False, wait / MICROS, self._remaining(t, windowed))
-        self.app.take(t)
-        self.workspace.take(t)
+        app.take(t)
+        workspace.take(t)
         if windowed:
             server.allow -= 1
         return Grant(True, 0.0, self._remaining(t, windowed))
 
     def _remaining(self, t: int, windowed: bool) -> float:
-        if self.server.blocked_until > t:
+        server = self.server
+        if server.blocked_until > t:
             return 0.0
-        left = min(self.app.left(), self.workspace.left())
-        if windowed:
-            left = min(left, self.server.allow)
-        return float(max(left, 0))
+        app, workspace = self.app, self.workspace
+        left = app.spec.quota - app.total
+        other = workspace.spec.quota - workspace.total
+        left = min(left, other)
+        if windowed and server.allow < left:
+            left = server.allow
+        return float(left) if left > 0 else 0.0
 
     def consume(self, now: float, count: int = 1) -> None:
         """Record *count* calls that left without asking this limiter (they were admitted by
