@@ -538,8 +538,11 @@ class IncidentRecorder:
 
     def alert_resolved(self, alert: Alert) -> None:
         """Note that *alert* (with its ``resolved_at``) resolved."""
-        for i, known in enumerate(self._alerts):
-            if known.rule == alert.rule and known.fired_at == alert.fired_at:
+        # The newest still-active firing of that rule: a rule can fire, resolve and fire again
+        # within one incident, even at the same instant, so fired_at alone is ambiguous.
+        for i in range(len(self._alerts) - 1, -1, -1):
+            known = self._alerts[i]
+            if known.rule == alert.rule and known.active:
                 self._alerts[i] = alert
                 break
         at = alert.fired_at if alert.resolved_at is None else alert.resolved_at

@@ -545,3 +545,19 @@ def test_repr_is_informative(clock: VirtualClock, rec: Recorder) -> None:
     monitor = make(clock, rec)
     attempt(monitor, 401)
     assert "auth_failure" in repr(monitor)
+
+
+def test_a_rule_firing_twice_at_one_instant_resolves_both(clock: VirtualClock, rec: Recorder) -> None:
+    """Regression (found by the alert state machine, seed 5): the second firing of a rule at the
+    same instant stayed 'active' in the closed incident, because resolution matched the first."""
+    monitor = make(clock, rec)
+    monitor.record_breaker("open", "outage")
+    monitor.record_webhook_failure()  # keeps the incident open across the breaker flap
+    monitor.record_breaker("closed", "trial calls succeeded")
+    monitor.record_breaker("open", "outage again")  # same instant: same fired_at
+    monitor.record_breaker("closed", "recovered")
+    clock.advance(61)
+    monitor.evaluate()
+    (incident,) = monitor.incidents
+    assert [a.rule for a in incident.alerts].count("api_unreachable") == 2
+    assert all(not alert.active for alert in incident.alerts)
