@@ -8,7 +8,6 @@ breaker, and a stale-cache fallback that keeps reads answering during outages.
 
 from __future__ import annotations
 
-from ._backends.base import Priority
 from ._callinfo import CallInfo, CapturedCalls, capture_calls
 from ._client import AsyncResilientIntercom, ResilientIntercom
 from ._clock import Clock, SystemClock, VirtualClock
@@ -23,6 +22,7 @@ from ._config import (
 )
 from ._core.breaker import BreakerState
 from ._core.cache import StaleReason
+from ._core.limiter import Priority
 from ._errors import (
     CircuitOpenError,
     IntercomConnectError,

@@ -3,38 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 from typing import Protocol
 
+from .._core.limiter import Grant, Priority
 from .._core.responses import RateLimitInfo
 
 __all__ = ["CacheBackend", "CachedResponse", "Grant", "LimiterBackend", "Priority"]
-
-
-class Priority(enum.Enum):
-    """Who is asking for quota.
-
-    Interactive calls (a user is waiting) go first; background calls (bulk syncs, backfills) only
-    use the quota interactive traffic leaves, and pause when the remaining quota runs low.
-    """
-
-    INTERACTIVE = "interactive"
-    BACKGROUND = "background"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Grant:
-    """A limiter's answer to one acquire.
-
-    Attributes:
-        granted: a token was taken; the request may leave now.
-        wait: when not granted, seconds until a token is expected (``0.0`` when granted).
-        remaining: tokens left in the tighter bucket after this acquire, when known.
-    """
-
-    granted: bool
-    wait: float = 0.0
-    remaining: float | None = None
 
 
 class LimiterBackend(Protocol):

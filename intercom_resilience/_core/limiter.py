@@ -46,11 +46,39 @@ so it can never un-count an admission.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import math
 
-from .._backends.base import Grant, Priority
 from .._config import RateLimitPolicy
 from .responses import RateLimitInfo
+
+
+class Priority(enum.Enum):
+    """Who is asking for quota.
+
+    Interactive calls (a user is waiting) go first; background calls (bulk syncs, backfills) only
+    use the quota interactive traffic leaves, and pause when the remaining quota runs low.
+    """
+
+    INTERACTIVE = "interactive"
+    BACKGROUND = "background"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Grant:
+    """A limiter's answer to one acquire.
+
+    Attributes:
+        granted: a token was taken; the request may leave now.
+        wait: when not granted, seconds until a token is expected (``0.0`` when granted).
+        remaining: tokens left in the tighter bucket after this acquire, when known.
+    """
+
+    granted: bool
+    wait: float = 0.0
+    remaining: float | None = None
+
 
 __all__ = [
     "MAX_RESET_WINDOWS",
@@ -59,6 +87,8 @@ __all__ = [
     "Bucket",
     "BucketSpec",
     "DualLimiter",
+    "Grant",
+    "Priority",
     "ServerWindow",
     "to_micros",
 ]
