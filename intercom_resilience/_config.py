@@ -155,7 +155,11 @@ class RateLimitPolicy(_Policy):
         max_wait: seconds a caller may wait for a token before ``RateLimitedError``.
         background_reserve: share of each window that background calls leave to interactive ones.
         backend: ``memory`` (this process) or ``redis`` (shared by every process of the fleet).
-        redis_fallback_share: share of the quota a process uses on its own while Redis is down.
+        redis_fallback_share: share of the quota each process uses on its own while Redis is
+            down (per process: N processes may together use N times this share).
+        workspace: a name for the workspace, shared by the apps (tokens) that belong to it, so
+            that with the ``redis`` backend they draw on one workspace bucket; by default each
+            token's workspace bucket is its own.
     """
 
     enabled: bool = True
@@ -167,6 +171,7 @@ class RateLimitPolicy(_Policy):
     background_reserve: float = 0.2
     backend: Backend = "memory"
     redis_fallback_share: float = 0.25
+    workspace: str | None = None
 
     def __post_init__(self) -> None:
         self._flag("enabled")
@@ -180,6 +185,12 @@ class RateLimitPolicy(_Policy):
         self._fraction("background_reserve", allow_one=False)
         self._backend("backend")
         self._fraction("redis_fallback_share", allow_zero=False)
+        if self.workspace is not None and (
+            not isinstance(self.workspace, str) or not self.workspace.strip()
+        ):
+            raise ValueError(
+                f"RateLimitPolicy.workspace must be a non-empty string, got {self.workspace!r}"
+            )
 
     def window_quota(self, per_minute: int) -> int:
         """Requests allowed in one window for a quota of *per_minute* (never below one)."""

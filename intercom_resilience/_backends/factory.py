@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .._clock import Clock
 from .._config import ResilienceConfig
+from .._core.requests import credentials_fingerprint
 from .._events import EventLog
 from .base import CacheBackend, LimiterBackend
 
@@ -21,7 +22,13 @@ def make_limiter(
         from .redis_limiter import RedisLimiter
 
         assert config.redis_url is not None  # enforced by ResilienceConfig
-        return RedisLimiter(policy, config.redis_url, scope, clock, events=events)
+        workspace_scope = None
+        if policy.workspace is not None:
+            # Named, not derived from a token: every app of the workspace computes the same key.
+            workspace_scope = credentials_fingerprint(f"workspace:{policy.workspace}")
+        return RedisLimiter(
+            policy, config.redis_url, scope, clock, events=events, workspace_scope=workspace_scope
+        )
     from .memory_limiter import MemoryLimiter
 
     return MemoryLimiter(policy, clock, events=events)

@@ -10,6 +10,7 @@ from intercom.core.api_error import ApiError
 from intercom_resilience import (
     CachePolicy,
     RateLimitPolicy,
+    RateLimitedError,
     ResilienceConfig,
     VirtualClock,
     capture_calls,
@@ -76,3 +77,30 @@ async def test_a_second_process_reads_the_first_ones_cache(
         assert calls.stale
     finally:
         await close(writer, reader)
+
+
+async def test_apps_of_one_workspace_share_its_bucket(
+    mode: str, fresh_redis_url: str, clock: VirtualClock
+) -> None:
+    fake = FakeIntercom(clock=clock, rate_limits=False)
+    fake.add_token("second-app-token", app="second-app")
+    policy = RateLimitPolicy(
+        backend="redis",
+        app_per_minute=6_000,
+        workspace_per_minute=60,  # 10 per 10-second window, for both apps together
+        burst=1.0,
+        max_wait=0.0,
+        workspace="acme",
+    )
+    config = ResilienceConfig(rate_limit=policy, redis_url=fresh_redis_url)
+    first = make_client(mode, fake, clock, config=config)
+    second = make_client(mode, fake, clock, config=config, token="second-app-token")
+    try:
+        for _ in range(10):
+            await done(first.admins.identify())
+        with pytest.raises(RateLimitedError) as refused:
+            await done(second.admins.identify())  # the other app finds the workspace spent
+        assert refused.value.retry_at is not None
+        assert fake.journal.count(path="/me") == 10
+    finally:
+        await close(first, second)

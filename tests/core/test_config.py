@@ -62,6 +62,7 @@ INVALID = [
     (RateLimitPolicy, "background_reserve", 1.0),
     (RateLimitPolicy, "backend", "memcached"),
     (RateLimitPolicy, "redis_fallback_share", 0),
+    (RateLimitPolicy, "workspace", " "),
     (BreakerPolicy, "enabled", None),
     (BreakerPolicy, "window", -1),
     (BreakerPolicy, "min_calls", 0),
