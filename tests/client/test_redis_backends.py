@@ -9,8 +9,8 @@ from intercom.core.api_error import ApiError
 
 from intercom_resilience import (
     CachePolicy,
-    RateLimitPolicy,
     RateLimitedError,
+    RateLimitPolicy,
     ResilienceConfig,
     VirtualClock,
     capture_calls,
