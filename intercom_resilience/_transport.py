@@ -36,6 +36,23 @@ def _retrying_kwargs(pipeline: Pipeline, call: Call) -> dict[str, Any]:
     }
 
 
+def _as_transport_error(
+    error: httpx.TransportError | httpx.DecodingError, request: httpx.Request
+) -> httpx.TransportError:
+    """*error* as a transport error: an undecodable body becomes a protocol error.
+
+    A body that does not match its ``Content-Encoding`` (gzip that is not gzip) raises
+    ``httpx.DecodingError``, which is not a transport error and used to escape the pipeline raw.
+    The response never arrived intact, as with a dropped connection, so it is treated like one:
+    reads are retried, and a write's outcome is reported as unknown (never re-sent).
+    """
+    if isinstance(error, httpx.TransportError):
+        return error
+    return httpx.RemoteProtocolError(
+        f"response body could not be decoded: {error}", request=request
+    )
+
+
 class ResilientTransport(httpx.BaseTransport):
     """An :class:`httpx.BaseTransport` that sends every request through the pipeline.
 
@@ -75,8 +92,9 @@ class ResilientTransport(httpx.BaseTransport):
                 content = response.read()
             finally:
                 response.close()
-        except httpx.TransportError as error:
-            pipeline.observe_error(call, error, clock.monotonic() - started)
+        except (httpx.TransportError, httpx.DecodingError) as error:
+            failure = _as_transport_error(error, request)
+            pipeline.observe_error(call, failure, clock.monotonic() - started)
             pipeline.limiter.observe(None, None)
             return
         pipeline.observe_response(call, response, content, clock.monotonic() - started)
@@ -137,8 +155,9 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
                 content = await response.aread()
             finally:
                 await response.aclose()
-        except httpx.TransportError as error:
-            pipeline.observe_error(call, error, clock.monotonic() - started)
+        except (httpx.TransportError, httpx.DecodingError) as error:
+            failure = _as_transport_error(error, request)
+            pipeline.observe_error(call, failure, clock.monotonic() - started)
             await pipeline.limiter.aobserve(None, None)
             return
         pipeline.observe_response(call, response, content, clock.monotonic() - started)
