@@ -91,6 +91,50 @@ def _never_silent(response: httpx.Response, request: httpx.Request) -> httpx.Res
     )
 
 
+def _sdk_readable(response: httpx.Response, request: httpx.Request) -> httpx.Response:
+    """*response* with a body that python-intercom can at least try to parse.
+
+    The SDK parses every body with ``response.json()`` and catches only ``JSONDecodeError``, then
+    reads ``response.text`` for the error. Two kinds of bytes escaped to the caller raw, for any
+    status: a body that is not UTF-8/16/32 (a gateway's Latin-1 error page, a corrupted body:
+    ``json.loads`` raises ``UnicodeDecodeError``), and a body whose declared charset cannot decode
+    it (``charset=utf-16`` without a BOM: ``response.text`` raises ``UnicodeError``). Such a body
+    is handed on decoded the way ``json.loads`` would, with U+FFFD for undecodable bytes, as UTF-8
+    and labelled so: non-JSON then becomes the SDK's ``ApiError`` carrying the text.
+    """
+    content = response.content
+    encoding = json.detect_encoding(content)
+    try:
+        content.decode(encoding, "surrogatepass")  # exactly what json.loads(bytes) does
+        json_ok = True
+    except UnicodeDecodeError:
+        json_ok = False
+    text_ok = True
+    charset = response.charset_encoding
+    # UTF-8 with errors="replace" (httpx's .text) cannot fail: only other charsets need a look.
+    if charset is not None and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        try:
+            response.text  # noqa: B018 - decoding is the check
+        except (UnicodeError, LookupError):
+            text_ok = False
+    if json_ok and text_ok:
+        return response
+    mime = response.headers.get("content-type", "").split(";")[0].strip() or "text/plain"
+    headers = [
+        (name, value)
+        for name, value in response.headers.multi_items()
+        if name.lower() not in ("content-length", "content-encoding", "content-type")
+    ]
+    headers.append(("content-type", f"{mime}; charset=utf-8"))
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=content if json_ok else content.decode(encoding, "replace").encode("utf-8"),
+        request=request,
+        extensions=response.extensions,
+    )
+
+
 def _first_code(outcome: Outcome) -> str | None:
     """The first ``error.list`` code of a failed response, as a short error summary."""
     codes = error_codes(outcome.body)
@@ -489,6 +533,7 @@ class Pipeline:
         kind = call.kind
         if outcome.ok:
             assert call.response is not None
+            response = _sdk_readable(call.response, call.request)
             store = None
             tags: tuple[str, ...] = ()
             invalidate: tuple[str, ...] = ()
@@ -500,7 +545,7 @@ class Pipeline:
                         for name in _KEPT_HEADERS
                         if name in call.response.headers
                     ),
-                    content=call.response.content,
+                    content=response.content,
                     stored_at=self.clock.time(),
                     request_id=outcome.request_id,
                 )
@@ -509,7 +554,7 @@ class Pipeline:
                 invalidate = self._write_tags(call)
             self._record(call, status=outcome.status, request_id=outcome.request_id)
             return Conclusion(
-                response=call.response, store=store, store_tags=tags, invalidate=invalidate
+                response=response, store=store, store_tags=tags, invalidate=invalidate
             )
 
         request_id = outcome.request_id
@@ -530,7 +575,7 @@ class Pipeline:
             return Conclusion(error=error, stale_reason=stale_reason, failure_request_id=request_id)
         assert call.response is not None
         return Conclusion(
-            response=_never_silent(call.response, call.request),
+            response=_never_silent(_sdk_readable(call.response, call.request), call.request),
             stale_reason=stale_reason,
             failure_request_id=request_id,
         )
