@@ -38,7 +38,7 @@ class RedisServer:
         import redis
 
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no"]
+        command += ["--save", "", "--appendonly", "no", "--enable-debug-command", "local"]
         self.process = subprocess.Popen(  # noqa: S603 - a fixed binary and our own arguments
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
