@@ -12,8 +12,9 @@ Run it against the bundled fake Intercom (no token needed)::
 
     python examples/fastapi_health.py            # then: curl -i localhost:8000/health
 
-or against Intercom itself with ``INTERCOM_TOKEN`` set. ``/health`` answers 200 while the Intercom
-integration is healthy and 503 when it is degraded or unhealthy, with the details in the body.
+or against Intercom itself with ``INTERCOM_ACCESS_TOKEN`` set. ``/health`` answers 200 while the
+Intercom integration is healthy and 503 when it is degraded or unhealthy, with the details in the
+body.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def main() -> None:
     """Serve the example on localhost:8000."""
     import uvicorn
 
-    token = os.environ.get("INTERCOM_TOKEN")
+    token = os.environ.get("INTERCOM_ACCESS_TOKEN")
     if token:
         from intercom_resilience import ResilientIntercom
 

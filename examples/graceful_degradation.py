@@ -20,6 +20,7 @@ from intercom_resilience import (
     capture_calls,
     render_postmortem,
     render_status_update,
+    request_id_of,
 )
 from intercom_resilience.testing import FakeIntercom
 
@@ -71,7 +72,7 @@ def main() -> None:
     try:
         client.contacts.find(contact_id="never-seen")
     except ApiError as error:
-        print(f"uncached read failed: {type(error).__name__} (request id {error.request_id})")
+        print(f"uncached read failed: {type(error).__name__} (request id {request_id_of(error)})")
 
     incident = client.current_incident
     assert incident is not None

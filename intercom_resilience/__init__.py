@@ -39,6 +39,7 @@ from ._errors import (
     OutcomeUnknownError,
     RateLimitedError,
     install_request_id_on_api_error,
+    request_id_of,
 )
 from ._health import AlertEvent, HealthStatus, Latency
 from ._incidents import (
@@ -100,5 +101,6 @@ __all__ = [
     "capture_calls",
     "render_postmortem",
     "render_status_update",
+    "request_id_of",
     "verify_webhook_signature",
 ]

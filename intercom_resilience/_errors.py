@@ -54,6 +54,7 @@ __all__ = [
     "OutcomeUnknownError",
     "RateLimitedError",
     "install_request_id_on_api_error",
+    "request_id_of",
     "wrap_transport_error",
 ]
 
@@ -74,6 +75,18 @@ class _RequestIdFromResponse:
         headers = instance.headers or {}
         lowered = {str(k).lower(): str(v) for k, v in headers.items()}
         return request_id_from(lowered, body)
+
+
+def request_id_of(error: BaseException) -> str | None:
+    """Intercom's request id behind *error*, for any exception a resilient client raises.
+
+    ``error.request_id`` works too, but the SDK's ``ApiError`` only gains that attribute at run
+    time, so type checkers do not know it; this function is the typed way to read it.
+
+    .. versionadded:: 0.1
+    """
+    value = getattr(error, "request_id", None)
+    return value if isinstance(value, str) else None
 
 
 def install_request_id_on_api_error() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping, MutableMapping
+from types import MappingProxyType
 from typing import Any
 
 import structlog
@@ -67,9 +68,10 @@ class EventLog:
 
     def emit(self, level: str, event: str, **fields: Any) -> None:
         """Emit *event* at *level* (``debug``, ``info``, ``warning`` or ``error``)."""
+        view = MappingProxyType(fields)  # a hook must not change what is logged
         for hook in self.hooks:
             try:
-                hook(event, fields)
+                hook(event, view)
             except Exception:  # a broken metrics hook must never break a call
                 _stdlib_logger.exception("intercom_resilience event hook failed")
         if structlog.is_configured():

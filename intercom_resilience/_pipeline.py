@@ -179,6 +179,7 @@ class Call:
         error: the last attempt's network error, when one happened.
         verdict: the retry decision about the last attempt.
         next_wait: the wait chosen before the next attempt.
+        tokens_left: rate-limit tokens left after this attempt's acquire, when known.
     """
 
     request: httpx.Request
@@ -195,6 +196,7 @@ class Call:
     error: httpx.TransportError | None = None
     verdict: Verdict | None = None
     next_wait: float = 0.0
+    tokens_left: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -474,6 +476,7 @@ class Pipeline:
             duration_ms=round(outcome.duration * 1000, 3),
             request_id=outcome.request_id,
             verdict=call.verdict.value,
+            tokens_left=call.tokens_left,
         )
         self.monitor.record_attempt(
             method=call.kind.method,

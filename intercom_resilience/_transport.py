@@ -84,6 +84,7 @@ class ResilientTransport(httpx.BaseTransport):
         pipeline, clock = self.pipeline, self.pipeline.clock
         while not (grant := pipeline.limiter.acquire(call.priority)).granted:
             clock.sleep(pipeline.on_limited(call, grant))
+        call.tokens_left = grant.remaining
         request = pipeline.prepare(call)
         started = clock.monotonic()
         try:
@@ -147,6 +148,7 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
         pipeline, clock = self.pipeline, self.pipeline.clock
         while not (grant := await pipeline.limiter.aacquire(call.priority)).granted:
             await clock.asleep(pipeline.on_limited(call, grant))
+        call.tokens_left = grant.remaining
         request = pipeline.prepare(call)
         started = clock.monotonic()
         try:

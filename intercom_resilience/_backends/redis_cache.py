@@ -38,8 +38,9 @@ Failure
 Processes sharing a Redis cache should share one :class:`CachePolicy`: the budget is enforced
 with the policy of whichever process writes.
 
-Standalone Redis (and Sentinel) only: the scripts touch keys they discover, which Redis Cluster
-forbids.
+One standalone Redis server, reached by ``redis_url`` (behind a Sentinel-managed primary, give
+an address that follows fail-over). Not Redis Cluster: the scripts touch keys they discover, which
+Cluster forbids.
 """
 
 from __future__ import annotations
