@@ -547,7 +547,9 @@ def test_repr_is_informative(clock: VirtualClock, rec: Recorder) -> None:
     assert "auth_failure" in repr(monitor)
 
 
-def test_a_rule_firing_twice_at_one_instant_resolves_both(clock: VirtualClock, rec: Recorder) -> None:
+def test_a_rule_firing_twice_at_one_instant_resolves_both(
+    clock: VirtualClock, rec: Recorder
+) -> None:
     """Regression (found by the alert state machine, seed 5): the second firing of a rule at the
     same instant stayed 'active' in the closed incident, because resolution matched the first."""
     monitor = make(clock, rec)
