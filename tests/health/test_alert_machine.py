@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import hypothesis
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -57,7 +59,7 @@ class AlertMachine(RuleBasedStateMachine):
 
     def hook(self, name: str, fields: object) -> None:
         if name == "incident.opened":
-            assert isinstance(fields, dict)
+            assert isinstance(fields, Mapping)  # hooks get a read-only view
             self.opened.append(fields["incident_id"])
 
     @rule(status=STATUSES, duration=st.floats(min_value=0, max_value=2), with_id=st.booleans())
