@@ -38,7 +38,7 @@ from ._core.cache import (
 )
 from ._core.outcome import Outcome
 from ._core.requests import RequestKind, classify, credentials_fingerprint
-from ._core.responses import error_codes
+from ._core.responses import error_codes, malformed_json
 from ._core.retry import RetryBudget, Verdict, backoff, judge, server_wait
 from ._errors import (
     CircuitOpenError,
@@ -433,6 +433,17 @@ class Pipeline:
         self, call: Call, response: httpx.Response, content: bytes, duration: float
     ) -> None:
         """Record an attempt that got a response."""
+        problem = malformed_json(
+            response.status_code, response.headers.get("content-type", ""), content
+        )
+        if problem is not None:
+            # The SDK cannot read it: like a response that never arrived intact. Reads are
+            # retried (then served stale), and a write's outcome is unknown (never re-sent).
+            broken = httpx.RemoteProtocolError(
+                f"malformed response: {problem}", request=call.request
+            )
+            self.observe_error(call, broken, duration)
+            return
         call.response = response
         call.error = None
         self._observe(

@@ -18,6 +18,7 @@ from typing import Any
 __all__ = [
     "RateLimitInfo",
     "error_codes",
+    "malformed_json",
     "parse_json_body",
     "parse_rate_limit",
     "parse_retry_after",
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 _MAX_REQUEST_ID_LENGTH = 128
+_MAX_UNIX_SECONDS = 95_617_584_000.0  # 5000-01-01T00:00:00Z
 
 
 def parse_json_body(content: bytes) -> Any | None:
@@ -36,6 +38,38 @@ def parse_json_body(content: bytes) -> Any | None:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
+
+
+def malformed_json(status: int, content_type: str, content: bytes) -> str | None:
+    """Why a JSON response cannot be handed to the SDK as it is, or ``None`` when it can.
+
+    python-intercom catches only ``JSONDecodeError`` around its parsing, so JSON it cannot model
+    escapes as ``TypeError`` (a success body that is not an object; a list envelope whose
+    ``data`` is not a list) or ``RecursionError`` (absurdly deep nesting). Bodies that are not
+    JSON at all (HTML, text, files) are not judged here: the SDK reports those itself.
+    """
+    stripped = content.lstrip()[:1]
+    declared = content_type.strip().lower()
+    if declared and "json" not in declared and stripped not in (b"{", b"["):
+        return None  # a declared non-JSON type (a file, a page) is not ours to judge
+    if not content.strip():
+        return None
+    try:
+        parsed = json.loads(content)
+    except RecursionError:
+        return "JSON nested too deeply to parse"
+    except (ValueError, UnicodeDecodeError):
+        return None  # not JSON: the SDK turns that into an ApiError carrying the text
+    if not 200 <= status < 300:
+        return None
+    if not isinstance(parsed, dict):
+        return f"a {status} response whose JSON body is a {type(parsed).__name__}, not an object"
+    kind = parsed.get("type")
+    if isinstance(kind, str) and (kind == "list" or kind.endswith(".list")):
+        data = parsed.get("data")
+        if data is not None and not isinstance(data, list):
+            return f"a list response whose data is a {type(data).__name__}, not a list"
+    return None
 
 
 def _clean_request_id(value: object) -> str | None:
@@ -111,7 +145,9 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
             reset = float(reset_raw.strip())
         except ValueError:
             reset = math.nan
-        if math.isfinite(reset) and reset > 0:
+        # Unix seconds before the year 5000: anything beyond is garbage (and would overflow
+        # integer arithmetic downstream), not a window that resets in three thousand years.
+        if math.isfinite(reset) and 0 < reset < _MAX_UNIX_SECONDS:
             reset_at = reset
     if limit is None and remaining is None and reset_at is None:
         return None

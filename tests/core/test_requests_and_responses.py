@@ -105,6 +105,8 @@ def test_rate_limit_headers() -> None:
     assert parse_rate_limit({}) is None
     garbage = parse_rate_limit({"x-ratelimit-remaining": "-3", "x-ratelimit-reset": "soon"})
     assert garbage is None
+    # found by the hardening suite: a reset near float max overflowed the limiter's arithmetic
+    assert parse_rate_limit({"x-ratelimit-reset": "1.797693134862316e+302"}) is None
 
 
 @given(
