@@ -599,6 +599,11 @@ class Pipeline:
         reason = StaleReason.LIMITER_WAIT if isinstance(error, RateLimitedError) else None
         if reason is not None:
             self._refuse(call, reason)
+        if call.attempts == 0:
+            # Nothing was sent: give back a half-open trial slot this call may hold, or the
+            # breaker would wait forever for a verdict that never comes.
+            with self._lock:
+                self.breaker.record(self.clock.monotonic(), failed=None)
         self._record(call, status=None, request_id=None)
         return Conclusion(error=error, stale_reason=reason if call.kind.is_read else None)
 

@@ -12,6 +12,8 @@ from intercom_resilience import (
     BreakerPolicy,
     CircuitOpenError,
     OutcomeUnknownError,
+    RateLimitedError,
+    RateLimitPolicy,
     ResilienceConfig,
     ResilientIntercom,
     RetryPolicy,
@@ -220,4 +222,26 @@ async def test_breaker_never_opens_on_4xx(
     for _ in range(20):
         with pytest.raises(ApiError):
             await done(client.contacts.find(contact_id="missing"))
+    assert client.breaker_state.value == "closed"
+
+
+async def test_a_limiter_refusal_gives_back_a_half_open_trial_slot(
+    mode: str, fake: FakeIntercom, clock: VirtualClock
+) -> None:
+    config = ResilienceConfig(
+        breaker=BreakerPolicy(min_calls=2, cooldown=5, half_open_calls=1),
+        rate_limit=RateLimitPolicy(app_per_minute=12, burst=1.0, max_wait=0.0),  # 2 per 10 s
+        retry=RetryPolicy(max_attempts=1),
+    )
+    client = make_client(mode, fake, clock, config=config)
+    fake.faults.fail_next(2, status=503, path="/me")
+    for _ in range(2):
+        with pytest.raises(ApiError):
+            await done(client.admins.identify())
+    assert client.breaker_state.value == "open"
+    clock.advance(5)  # cooled down: the next call is the half-open trial...
+    with pytest.raises(RateLimitedError):  # ...but the window's quota is spent: never sent
+        await done(client.admins.identify())
+    clock.advance(10)
+    await done(client.admins.identify())  # the trial slot was given back: this one is the trial
     assert client.breaker_state.value == "closed"
