@@ -600,12 +600,18 @@ class Pipeline:
         if reason is not None:
             self._refuse(call, reason)
         if call.attempts == 0:
-            # Nothing was sent: give back a half-open trial slot this call may hold, or the
-            # breaker would wait forever for a verdict that never comes.
-            with self._lock:
-                self.breaker.record(self.clock.monotonic(), failed=None)
+            self.abandoned(call)
         self._record(call, status=None, request_id=None)
         return Conclusion(error=error, stale_reason=reason if call.kind.is_read else None)
+
+    def abandoned(self, call: Call) -> None:
+        """A call ends without its last attempt reporting back (refused, cancelled).
+
+        A half-open breaker waits for its trial calls' verdicts: give back the slot this call may
+        hold, or the breaker would wait forever for a verdict that never comes.
+        """
+        with self._lock:
+            self.breaker.record(self.clock.monotonic(), failed=None)
 
     def _stale_reason(self, call: Call) -> StaleReason | None:
         outcome = call.outcome

@@ -78,6 +78,9 @@ class ResilientTransport(httpx.BaseTransport):
                 conclusion = pipeline.conclude(call)
             except RateLimitedError as refused:
                 conclusion = pipeline.refused(call, refused)
+            except BaseException:
+                pipeline.abandoned(call)
+                raise
         return self._finish(call, conclusion)
 
     def _attempt(self, call: Call) -> None:
@@ -142,6 +145,9 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
                 conclusion = pipeline.conclude(call)
             except RateLimitedError as refused:
                 conclusion = pipeline.refused(call, refused)
+            except BaseException:  # cancelled, interrupted: the attempt will never report
+                pipeline.abandoned(call)
+                raise
         return await self._finish(call, conclusion)
 
     async def _attempt(self, call: Call) -> None:
