@@ -1,0 +1,281 @@
+"""A fleet against one quota: 4 processes, one fake Intercom over real HTTP, real time.
+
+Intercom's quota belongs to the app and the workspace, not to a process. This runs the same
+workload three ways, one after the other, each against a fresh fake served on 127.0.0.1 with a
+small quota (1,200 a minute: 200 per 10-second window), each process running 4 threads that call
+``GET /me`` as fast as they are allowed:
+
+* ``redis``: ``ResilientIntercom`` with ``RateLimitPolicy(backend="redis")``, one budget in Redis
+  shared by the fleet;
+* ``memory``: ``ResilientIntercom`` with the in-memory limiter: each process paces itself to the
+  whole quota, so the fleet offers four times too much;
+* ``raw``: the official SDK untouched (no limiter): the 429s a fleet gets on its own.
+
+Goodput (requests the fake served) and 429s (requests it refused for the quota) are printed as
+ratios of the quota over the run: goodput 1.00 is the whole quota, 429s 1.00 is one quota's worth
+of refused requests. Runs start on a window boundary of the fake, so the run covers whole windows.
+
+Run: ``python benchmarks/fleet.py [--seconds 60] [--redis-url URL] [--sides redis,memory,raw]``
+(needs the ``redis`` and ``server`` extras and a Redis for the ``redis`` side). The tests in
+``tests/ratelimit/test_fleet.py`` import :func:`run_side` for shorter runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+WINDOW = 10.0
+PER_MINUTE = 1_200  # 200 per 10-second window
+PROCESSES = 4
+THREADS = 4
+SIDES = ("redis", "memory", "raw")
+
+
+@dataclasses.dataclass(frozen=True)
+class SideResult:
+    """What the fake saw of one side's run, and what the processes saw."""
+
+    side: str
+    seconds: float
+    quota: int  # per window
+    served: int
+    refused_429: int
+    other_statuses: dict[int, int]
+    raised: dict[str, int]  # exceptions that reached the callers, by type, summed over processes
+
+    @property
+    def windows(self) -> float:
+        return self.seconds / WINDOW
+
+    @property
+    def goodput(self) -> float:
+        """Served requests as a share of the quota over the run."""
+        return self.served / (self.quota * self.windows)
+
+    @property
+    def ratio_429(self) -> float:
+        """Refused requests as a share of the quota over the run."""
+        return self.refused_429 / (self.quota * self.windows)
+
+
+# ---------------------------------------------------------------------------------- worker side
+
+
+def _worker(options: dict[str, Any]) -> None:
+    """One process of the fleet: build the client, say ready, wait for the start, call, report."""
+    import intercom
+    from intercom.core.api_error import ApiError
+
+    from intercom_resilience import RateLimitPolicy, ResilienceConfig, ResilientIntercom
+
+    side = options["side"]
+    client: Any
+    if side == "raw":
+        client = intercom.Intercom(token=options["token"], base_url=options["base_url"])
+    else:
+        config = ResilienceConfig(
+            rate_limit=RateLimitPolicy(
+                app_per_minute=options["per_minute"],
+                workspace_per_minute=2 * options["per_minute"],
+                window=WINDOW,
+                backend=side,
+            ),
+            redis_url=options["redis_url"] if side == "redis" else None,
+        )
+        client = ResilientIntercom(
+            token=options["token"], base_url=options["base_url"], config=config
+        )
+    print("ready", flush=True)
+    start = float(sys.stdin.readline())
+    end = start + options["seconds"]
+    raised: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def loop() -> None:
+        time.sleep(max(0.0, start - time.time()))
+        while time.time() < end:
+            try:
+                client.admins.identify()
+            except ApiError as error:  # the raw SDK's 429s (and anything else) land here
+                name = f"ApiError {error.status_code}"
+                with lock:
+                    raised[name] = raised.get(name, 0) + 1
+            except Exception as error:
+                with lock:
+                    raised[type(error).__name__] = raised.get(type(error).__name__, 0) + 1
+
+    threads = [threading.Thread(target=loop) for _ in range(options["threads"])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if side != "raw":
+        client.close()
+    print(json.dumps({"raised": raised}), flush=True)
+
+
+# ---------------------------------------------------------------------------------- parent side
+
+
+def run_side(
+    side: str,
+    *,
+    seconds: float,
+    redis_url: str | None = None,
+    processes: int = PROCESSES,
+    threads: int = THREADS,
+    per_minute: int = PER_MINUTE,
+) -> SideResult:
+    """Run one side of the benchmark against a fresh fake served on 127.0.0.1."""
+    from intercom_resilience.testing import FakeIntercom
+
+    token = f"fleet-{uuid.uuid4().hex[:12]}"  # a fresh token: fresh Redis keys for every run
+    fake = FakeIntercom(
+        token=token,
+        app_quota=per_minute,
+        workspace_quota=2 * per_minute,
+        window_seconds=WINDOW,
+        journal_size=None,  # the raw side's storm must not push its own 429s out of the count
+    )
+    quota = math.floor(per_minute * WINDOW / 60)
+    with fake.serve_in_thread() as base_url:
+        options = {
+            "side": side,
+            "token": token,
+            "base_url": base_url,
+            "redis_url": redis_url,
+            "per_minute": per_minute,
+            "seconds": seconds,
+            "threads": threads,
+        }
+        workers = [
+            subprocess.Popen(  # noqa: S603 - this very file, with our own arguments
+                [sys.executable, os.path.abspath(__file__), "worker", json.dumps(options)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(processes)
+        ]
+        try:
+            for worker in workers:
+                assert worker.stdout is not None
+                line = worker.stdout.readline()
+                if line.strip() != "ready":
+                    raise RuntimeError(f"a {side} worker failed to start: {line!r}")
+            # Start on a window boundary of the fake, at least a second from now.
+            start = math.ceil((time.time() + 1.0) / WINDOW) * WINDOW
+            outputs = []
+            for worker in workers:
+                assert worker.stdin is not None
+                worker.stdin.write(f"{start!r}\n")
+                worker.stdin.flush()
+            for worker in workers:
+                out, _ = worker.communicate(timeout=seconds + 120)
+                if worker.returncode != 0:
+                    raise RuntimeError(f"a {side} worker exited with {worker.returncode}")
+                outputs.append(json.loads(out.strip().splitlines()[-1]))
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait()
+    end = start + seconds
+    span = [entry for entry in fake.journal.entries() if start <= entry.time < end]
+    statuses: dict[int, int] = {}
+    for entry in span:
+        if entry.status is not None:
+            statuses[entry.status] = statuses.get(entry.status, 0) + 1
+    raised: dict[str, int] = {}
+    for output in outputs:
+        for name, count in output["raised"].items():
+            raised[name] = raised.get(name, 0) + count
+    return SideResult(
+        side=side,
+        seconds=seconds,
+        quota=quota,
+        served=statuses.pop(200, 0),
+        refused_429=statuses.pop(429, 0),
+        other_statuses=statuses,
+        raised=raised,
+    )
+
+
+def _redis_reachable(url: str) -> str | None:
+    try:
+        import redis
+    except ImportError as error:
+        return str(error)
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as error:
+        return f"{url} unreachable ({error})"
+    finally:
+        client.close()
+    return None
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "worker":
+        _worker(json.loads(sys.argv[2]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each side's run")
+    parser.add_argument("--sides", default=",".join(SIDES))
+    parser.add_argument("--processes", type=int, default=PROCESSES)
+    parser.add_argument("--threads", type=int, default=THREADS, help="threads per process")
+    parser.add_argument("--per-minute", type=int, default=PER_MINUTE, help="the app's quota")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("INTERCOM_RESILIENCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+    )
+    args = parser.parse_args()
+    quota = math.floor(args.per_minute * WINDOW / 60)
+    print(
+        f"fleet: {args.processes} processes x {args.threads} threads, GET /me as fast as allowed, "
+        f"{args.seconds:g} s per side; quota {args.per_minute:,}/min = {quota} per "
+        f"{WINDOW:g} s window"
+    )
+    results = []
+    for side in args.sides.split(","):
+        if side == "redis" and (problem := _redis_reachable(args.redis_url)):
+            print(f"  {side}: skipped ({problem})")
+            continue
+        results.append(
+            run_side(
+                side,
+                seconds=args.seconds,
+                redis_url=args.redis_url,
+                processes=args.processes,
+                threads=args.threads,
+                per_minute=args.per_minute,
+            )
+        )
+    labels = {
+        "redis": "ResilientIntercom, Redis limiter",
+        "memory": "ResilientIntercom, memory limiter",
+        "raw": "official SDK, no limiter",
+    }
+    print(f"  {'side':<34} {'served':>7} {'goodput':>8} {'429s':>7} {'429s/quota':>11}  raised")
+    for result in results:
+        raised = ", ".join(f"{k}: {v}" for k, v in sorted(result.raised.items())) or "-"
+        other = f"; other statuses {result.other_statuses}" if result.other_statuses else ""
+        print(
+            f"  {labels[result.side]:<34} {result.served:>7} {result.goodput:>8.3f} "
+            f"{result.refused_429:>7} {result.ratio_429:>11.3f}  {raised}{other}"
+        )
+
+
+if __name__ == "__main__":
+    main()
