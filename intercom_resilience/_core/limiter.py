@@ -354,8 +354,13 @@ class DualLimiter:
         if count <= 0:
             return
         t = self._now(now)
-        self.app.take(t, count)
-        self.workspace.take(t, count)
+        for bucket in (self.app, self.workspace):
+            bucket.take(t, count)
+            # They count in the sliding cap (which holds the invariant), but must not run up
+            # pacing debt: admitted at another limiter's full rate, each one pushed this
+            # (smaller) bucket's GCRA time ahead by its own longer interval, so after an hour on
+            # Redis the fallback refused every call for hours. One window of debt at most.
+            bucket.tat = min(bucket.tat, t + bucket.spec.window_us)
         if t < self.server.reset_us:
             self.server.allow = max(0, self.server.allow - count)
 
