@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-__all__ = ["START", "SimClock", "run_tasks"]
+__all__ = ["START", "SimClock", "SkewedClock", "run_tasks"]
 
 # A whole window boundary of the fake's clock-aligned windows, plus an odd offset so that the
 # client's view of time does not start on a fake window boundary.
@@ -90,3 +90,24 @@ class SimClock:
 async def run_tasks(clock: SimClock, *bodies: Callable[[], Coroutine[Any, Any, Any]]) -> list[Any]:
     """Run each zero-argument coroutine function as a participant of *clock*."""
     return await clock.run([body() for body in bodies])
+
+
+class SkewedClock:
+    """*clock* as seen by a host whose clock is *skew* seconds behind (Intercom's, in a test
+    where the client's clock runs ahead). Sleeping is the shared clock's."""
+
+    def __init__(self, clock: SimClock, skew: float) -> None:
+        self._clock = clock
+        self._skew = skew
+
+    def time(self) -> float:
+        return self._clock.time() - self._skew
+
+    def monotonic(self) -> float:
+        return self._clock.monotonic() - self._skew
+
+    def sleep(self, seconds: float) -> None:
+        self._clock.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        await self._clock.asleep(seconds)
