@@ -52,7 +52,9 @@ def _config(*, cache: bool) -> ResilienceConfig:
 
 
 def amplification() -> None:
-    fake = FakeIntercom(rate_limits=False)
+    # Huge quotas, not rate_limits=False: the fake would still send headers saying the window
+    # is spent, and the limiter rightly believes them.
+    fake = FakeIntercom(app_quota=10**9, workspace_quota=10**9)
     raw = intercom.Intercom(
         token="fake-token", httpx_client=httpx.Client(transport=fake.transport())
     )
@@ -112,7 +114,9 @@ def amplification() -> None:
 
 
 def stale_reads() -> None:
-    fake = FakeIntercom(rate_limits=False)
+    # Huge quotas, not rate_limits=False: the fake would still send headers saying the window
+    # is spent, and the limiter rightly believes them.
+    fake = FakeIntercom(app_quota=10**9, workspace_quota=10**9)
     client = ResilientIntercom(
         token="fake-token", transport=fake.transport(), config=_config(cache=True)
     )

@@ -66,6 +66,14 @@ class EventLog:
         self.hooks: list[EventHook] = list(hooks or [])
         self._context: dict[str, Any] = dict(context or {})
 
+    def wants(self, level: str) -> bool:
+        """Would an event at *level* go anywhere? Lets hot paths skip building its fields."""
+        return (
+            bool(self.hooks)
+            or structlog.is_configured()
+            or (_stdlib_logger.isEnabledFor(_LEVELS[level]))
+        )
+
     def emit(self, level: str, event: str, **fields: Any) -> None:
         """Emit *event* at *level* (``debug``, ``info``, ``warning`` or ``error``)."""
         view = MappingProxyType(fields)  # a hook must not change what is logged

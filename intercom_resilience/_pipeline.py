@@ -103,6 +103,9 @@ def _sdk_readable(response: httpx.Response, request: httpx.Request) -> httpx.Res
     and labelled so: non-JSON then becomes the SDK's ``ApiError`` carrying the text.
     """
     content = response.content
+    content_type = response.headers.get("content-type", "").lower()
+    if content.isascii() and ("charset" not in content_type or "utf-8" in content_type):
+        return response  # the common case: ASCII JSON decodes under every reading the SDK tries
     encoding = json.detect_encoding(content)
     try:
         content.decode(encoding, "surrogatepass")  # exactly what json.loads(bytes) does
@@ -433,9 +436,8 @@ class Pipeline:
         self, call: Call, response: httpx.Response, content: bytes, duration: float
     ) -> None:
         """Record an attempt that got a response."""
-        problem = malformed_json(
-            response.status_code, response.headers.get("content-type", ""), content
-        )
+        headers = dict(response.headers.items())  # one pass: httpx.Headers lookups are O(n)
+        problem = malformed_json(response.status_code, headers.get("content-type", ""), content)
         if problem is not None:
             # The SDK cannot read it: like a response that never arrived intact. Reads are
             # retried (then served stale), and a write's outcome is unknown (never re-sent).
@@ -446,9 +448,7 @@ class Pipeline:
             return
         call.response = response
         call.error = None
-        self._observe(
-            call, Outcome.from_response(response.status_code, response.headers, content, duration)
-        )
+        self._observe(call, Outcome.from_response(response.status_code, headers, content, duration))
 
     def observe_error(self, call: Call, error: httpx.TransportError, duration: float) -> None:
         """Record an attempt that failed on the network."""
@@ -477,18 +477,19 @@ class Pipeline:
         with self._lock:
             transition = self.breaker.record(now, failed=failed)
         self._note_transition(transition)
-        self.events.emit(
-            "debug",
-            "call.attempt",
-            **self._where(call),
-            attempt=call.attempts,
-            status=outcome.status,
-            error=outcome.error_name,
-            duration_ms=round(outcome.duration * 1000, 3),
-            request_id=outcome.request_id,
-            verdict=call.verdict.value,
-            tokens_left=call.tokens_left,
-        )
+        if self.events.wants("debug"):  # per-attempt events are the hot path
+            self.events.emit(
+                "debug",
+                "call.attempt",
+                **self._where(call),
+                attempt=call.attempts,
+                status=outcome.status,
+                error=outcome.error_name,
+                duration_ms=round(outcome.duration * 1000, 3),
+                request_id=outcome.request_id,
+                verdict=call.verdict.value,
+                tokens_left=call.tokens_left,
+            )
         self.monitor.record_attempt(
             method=call.kind.method,
             template=call.kind.template,

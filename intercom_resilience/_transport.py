@@ -5,7 +5,8 @@ real one (or the fake backend's). Both shells are deliberately thin and line-for
 every decision is a :class:`~._pipeline.Pipeline` method, and the shells only perform what it asks
 for (send, sleep, read and write the cache, acquire rate-limit tokens). tenacity drives the retry
 loop, with the pipeline's decisions as its ``retry`` and ``wait`` strategies and the injected
-clock as its sleep.
+clock as its sleep; the first attempt goes out before the loop is built, because most calls
+never need one.
 """
 
 from __future__ import annotations
@@ -72,9 +73,12 @@ class ResilientTransport(httpx.BaseTransport):
         conclusion = pipeline.preflight(call)
         if conclusion is None:
             try:
-                tenacity.Retrying(sleep=pipeline.clock.sleep, **_retrying_kwargs(pipeline, call))(
-                    self._attempt, call
-                )
+                self._attempt(call)
+                if pipeline.should_retry(call):  # most calls succeed first time: no loop needed
+                    pipeline.clock.sleep(call.next_wait)
+                    tenacity.Retrying(
+                        sleep=pipeline.clock.sleep, **_retrying_kwargs(pipeline, call)
+                    )(self._attempt, call)
                 conclusion = pipeline.conclude(call)
             except RateLimitedError as refused:
                 conclusion = pipeline.refused(call, refused)
@@ -139,9 +143,12 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
         conclusion = pipeline.preflight(call)
         if conclusion is None:
             try:
-                await tenacity.AsyncRetrying(
-                    sleep=pipeline.clock.asleep, **_retrying_kwargs(pipeline, call)
-                )(self._attempt, call)
+                await self._attempt(call)
+                if pipeline.should_retry(call):  # most calls succeed first time: no loop needed
+                    await pipeline.clock.asleep(call.next_wait)
+                    await tenacity.AsyncRetrying(
+                        sleep=pipeline.clock.asleep, **_retrying_kwargs(pipeline, call)
+                    )(self._attempt, call)
                 conclusion = pipeline.conclude(call)
             except RateLimitedError as refused:
                 conclusion = pipeline.refused(call, refused)

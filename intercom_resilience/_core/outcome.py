@@ -34,6 +34,8 @@ class Outcome:
         failure: how a network failure happened (``NONE`` when a response arrived).
         error_name: the exception's class name for a network failure (for logs).
         duration: seconds the attempt took.
+        request_id: Intercom's request id (body first, then ``X-Request-Id``), if any.
+        rate_limit: the response's rate-limit headers, if any.
     """
 
     status: int | None
@@ -42,14 +44,29 @@ class Outcome:
     failure: Failure
     error_name: str | None
     duration: float
+    request_id: str | None = None
+    rate_limit: RateLimitInfo | None = None
 
     @classmethod
     def from_response(
         cls, status: int, headers: Mapping[str, str], content: bytes, duration: float
     ) -> Outcome:
-        """Describe a response. The body is parsed only when it can matter (not for 2xx)."""
+        """Describe a response. The body is parsed only when it can matter (not for 2xx).
+
+        *headers* should be a plain dict with lower-case names: several decisions read them, and
+        ``httpx.Headers`` lookups scan the whole header list each time.
+        """
         body = None if 200 <= status < 300 else parse_json_body(content)
-        return cls(status, headers, body, Failure.NONE, None, duration)
+        return cls(
+            status,
+            headers,
+            body,
+            Failure.NONE,
+            None,
+            duration,
+            request_id_from(headers, body),
+            parse_rate_limit(headers),
+        )
 
     @classmethod
     def from_error(cls, error: BaseException, *, connect: bool, duration: float) -> Outcome:
@@ -66,13 +83,3 @@ class Outcome:
     def is_outage(self) -> bool:
         """A failure that says Intercom (or the way to it) is unwell: 5xx or a network failure."""
         return self.failure is not Failure.NONE or (self.status is not None and self.status >= 500)
-
-    @property
-    def request_id(self) -> str | None:
-        """Intercom's request id for this response, if any."""
-        return request_id_from(self.headers, self.body)
-
-    @property
-    def rate_limit(self) -> RateLimitInfo | None:
-        """The response's rate-limit headers, if any."""
-        return parse_rate_limit(self.headers)
