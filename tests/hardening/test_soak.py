@@ -1,0 +1,75 @@
+"""The chaos soak (``benchmarks/soak.py``) as a slow test: an hour of simulated traffic, asserted.
+
+Run with the slow tests only: ``python -m pytest -m slow tests/hardening``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SOAK_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "soak.py"
+
+
+def _soak_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("intercom_resilience_soak", SOAK_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def _issued_tokens(soak: ModuleType, seed: int, rotations: int) -> list[str]:
+    token = soak.RotatingToken(seed)
+    for _ in range(rotations):
+        token.rotate()
+    return list(token.issued)
+
+
+@pytest.mark.slow
+def test_one_hour_chaos_soak_holds_every_invariant() -> None:
+    soak = _soak_module()
+    # The soak scans every library log record for tokens itself; not propagating them keeps
+    # pytest's log capture (which keeps every record) out of the memory figures.
+    result = soak.run_soak(60, seed=1, trace_memory=True, propagate_logs=False)
+    print("\n" + result.table() + "\n\n" + result.memory_table())
+
+    assert result.violations == []
+    # The run really was hostile, and really exercised each mechanism.
+    assert result.rotations == 5 and result.outages == 3
+    assert sum(result.faults.values()) > 200
+    assert result.retries > 0 and result.stale_serves > 0 and result.creates_unknown > 0
+    assert result.status_429_injected > 0 and result.status_429_quota == 0
+    assert result.duplicates == 0
+    assert result.stale_serves == result.stale_call_infos
+    assert result.worst_window <= soak.WINDOW_QUOTA
+    assert result.log_records_checked >= result.requests  # every attempt logged, and scanned
+
+    # Memory: every component within its configured bound, and no meaningful growth.
+    last = result.samples[-1]
+    assert last.recent_failures <= 200  # AlertPolicy.max_recent_failures
+    assert last.incidents_kept <= 51  # 50 closed + the open one
+    assert last.health_samples <= 2048
+    assert all(s.incident_request_ids <= 1000 for s in result.samples)
+    assert all(s.cache_entries <= 10_000 for s in result.samples)
+    assert result.peak_second_half_kib <= 1.25 * result.peak_first_half_kib
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [2, 3])
+def test_half_hour_chaos_soak_other_seeds(seed: int, caplog: pytest.LogCaptureFixture) -> None:
+    soak = _soak_module()
+    caplog.set_level(logging.DEBUG, logger="intercom_resilience")
+    result = soak.run_soak(30, seed=seed, chaos_rate=0.08, trace_memory=False)
+    print("\n" + result.table())
+    assert result.violations == []
+    assert result.duplicates == 0 and result.status_429_quota == 0
+    tokens = _issued_tokens(soak, seed, result.rotations)
+    assert len(caplog.records) > 1000  # caplog saw the debug events
+    assert not any(token in caplog.text for token in tokens)
