@@ -264,9 +264,12 @@ if reset >= 0 then reset = math.min(reset, horizon) else reset = nil end
 
 redis.call('HSET', key, 'last', fmt(now))
 if status == 429 then
-  -- The server window is spent: block until it resets (one window when unknown or already past).
+  -- The server window is spent: block until it resets; one window when unknown, one slot when
+  -- already past (our clock is ahead of Intercom's: its next window is about to start).
   local until_us = now + window
-  if reset and reset > now then until_us = reset end
+  if reset then
+    if reset > now then until_us = reset else until_us = now + math.max(1, math.ceil(window / 100)) end
+  end
   if until_us > blk then
     redis.call('HSET', key, 'blk', fmt(until_us))
     expire(key, now, until_us)

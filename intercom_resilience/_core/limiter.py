@@ -380,9 +380,16 @@ class DualLimiter:
         if info is not None and info.reset_at is not None:
             reset = min(to_micros(info.reset_at), horizon)
         if status == 429:
-            # The server window is spent: nothing leaves until it resets. A missing reset, or one
-            # already past on our clock (skew, or a late response), means one window from now.
-            until = reset if reset is not None and reset > t else t + self.app.spec.window_us
+            # The server window is spent: nothing leaves until it resets. A missing reset means one
+            # window from now. A reset already past on our clock means our clock runs ahead of
+            # Intercom's (or the response is late): its next window is about to start, so wait
+            # one slot, not a whole window (which halved goodput with a 30 ms skew).
+            if reset is None:
+                until = t + self.app.spec.window_us
+            elif reset > t:
+                until = reset
+            else:
+                until = t + self.app.spec.slot_us
             server.blocked_until = max(server.blocked_until, until)
             return
         if info is None or info.remaining is None:

@@ -186,9 +186,16 @@ def test_a_429_without_reset_blocks_one_window(info: RateLimitInfo | None) -> No
     assert lim.acquire(T0 + 13, FG).granted
 
 
-def test_a_429_with_a_reset_already_past_blocks_one_window() -> None:
+def test_a_429_with_a_reset_already_past_blocks_one_slot() -> None:
+    # our clock is ahead of Intercom's: its next window is about to start
     lim = limiter()
     lim.observe(T0 + 3, 429, RateLimitInfo(None, 0, T0))
+    assert lim.acquire(T0 + 3, FG).wait == pytest.approx(0.1)
+
+
+def test_a_429_without_a_reset_blocks_one_window() -> None:
+    lim = limiter()
+    lim.observe(T0 + 3, 429, RateLimitInfo(None, 0, None))
     assert lim.acquire(T0 + 3, FG).wait == pytest.approx(10.0)
 
 

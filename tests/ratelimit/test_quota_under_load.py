@@ -253,11 +253,6 @@ async def _served_with_skew(skew: float) -> int:
     return len(in_span(fake.journal.filter(status=200, app="fake-app"), start, end))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, reported: a 429 whose X-RateLimit-Reset is already past on our clock "
-    "(our clock 30 ms ahead of Intercom's) blocks the client for a whole window",
-)
 async def test_a_client_clock_30ms_ahead_of_intercom_keeps_its_goodput() -> None:
     # Once the workspace runs out, the limiter waits for the reset by its own clock and sends at
     # once: 30 ms early for the server, which answers 429 with the same reset. That reset is now
