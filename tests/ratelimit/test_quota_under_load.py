@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
-
 from intercom_resilience import AsyncResilientIntercom
 from intercom_resilience._core import limiter as limiter_core
 from intercom_resilience.testing import FakeIntercom
