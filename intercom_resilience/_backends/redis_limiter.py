@@ -268,7 +268,11 @@ if status == 429 then
   -- already past (our clock is ahead of Intercom's: its next window is about to start).
   local until_us = now + window
   if reset then
-    if reset > now then until_us = reset else until_us = now + math.max(1, math.ceil(window / 100)) end
+    if reset > now then
+      until_us = reset
+    else
+      until_us = now + math.max(1, math.ceil(window / 100))
+    end
   end
   if until_us > blk then
     redis.call('HSET', key, 'blk', fmt(until_us))
