@@ -394,6 +394,14 @@ class HealthMonitor:
                 self._last_error = (mono, _error_summary(record))
                 if self._recorder is not None:
                     self._recorder.failure(record)
+            elif (
+                not self._active
+                and self._recorder is None
+                and duration * 1000.0 <= self.policy.latency_p95_ms
+            ):
+                # The hot path: a quick success while all is quiet can neither fire nor resolve
+                # an alert, so the rules need not run (health() evaluates them anyway).
+                return
             notices = self._evaluate(mono, wall)
         self._dispatch(notices)
 

@@ -55,25 +55,33 @@ __all__ = ["Call", "Conclusion", "Pipeline"]
 
 
 def _never_silent(response: httpx.Response, request: httpx.Request) -> httpx.Response:
-    """A failed response the SDK will raise for, even when its body is empty.
+    """A failed response the SDK will raise for, even when its body is empty or odd JSON.
 
     python-intercom returns ``None`` instead of raising when *any* response, 502 included, has an
     empty body (``if not _response.text.strip(): return None`` in 74 places), so a gateway failure
-    would look like a successful call with no data. An empty error body is replaced by an
-    ``error.list`` that says what happened, which the SDK turns into an ``ApiError``.
+    would look like a successful call with no data. And it models the error bodies of 400, 401,
+    403, 404 and 422 with ``construct_type(Error, json)``, which raises a raw ``TypeError`` for JSON
+    that is not an object (``[]``, ``1``, ``"denied"``). Either body is replaced by an
+    ``error.list`` that says what happened, which the SDK turns into its ``ApiError`` (status kept).
     """
-    if response.content.strip():
-        return response
+    content = response.content
+    if not content.strip():
+        code, message = "empty_response", f"HTTP {response.status_code} with an empty body"
+    else:
+        try:  # the error path only: the extra parse costs nothing on successes
+            parsed = json.loads(content)
+        except (ValueError, RecursionError):
+            return response  # not JSON: the SDK reports it with the text
+        if isinstance(parsed, dict):
+            return response
+        what = "null" if parsed is None else type(parsed).__name__
+        code = "malformed_error_body"
+        message = f"HTTP {response.status_code} with a JSON {what} body, not an error object"
     body = json.dumps(
         {
             "type": "error.list",
             "request_id": response.headers.get("x-request-id"),
-            "errors": [
-                {
-                    "code": "empty_response",
-                    "message": f"HTTP {response.status_code} with an empty body",
-                }
-            ],
+            "errors": [{"code": code, "message": message}],
         }
     ).encode()
     headers = [
@@ -104,8 +112,11 @@ def _sdk_readable(response: httpx.Response, request: httpx.Request) -> httpx.Res
     """
     content = response.content
     content_type = response.headers.get("content-type", "").lower()
-    if content.isascii() and ("charset" not in content_type or "utf-8" in content_type):
-        return response  # the common case: ASCII JSON decodes under every reading the SDK tries
+    # The common case: ASCII that json.detect_encoding reads as UTF-8 (it looks for NULs in the
+    # first four bytes) decodes under every reading the SDK tries.
+    plain = content.isascii() and b"\x00" not in content[:4]
+    if plain and ("charset" not in content_type or "utf-8" in content_type):
+        return response
     encoding = json.detect_encoding(content)
     try:
         content.decode(encoding, "surrogatepass")  # exactly what json.loads(bytes) does
@@ -132,7 +143,11 @@ def _sdk_readable(response: httpx.Response, request: httpx.Request) -> httpx.Res
     return httpx.Response(
         response.status_code,
         headers=headers,
-        content=content if json_ok else content.decode(encoding, "replace").encode("utf-8"),
+        # NULs go too: leading zero bytes make json.loads guess UTF-16/32 again, and no JSON
+        # document holds a raw NUL.
+        content=content
+        if json_ok
+        else content.decode(encoding, "replace").replace("\x00", "\ufffd").encode("utf-8"),
         request=request,
         extensions=response.extensions,
     )
@@ -437,7 +452,12 @@ class Pipeline:
     ) -> None:
         """Record an attempt that got a response."""
         headers = dict(response.headers.items())  # one pass: httpx.Headers lookups are O(n)
-        problem = malformed_json(response.status_code, headers.get("content-type", ""), content)
+        problem = malformed_json(
+            response.status_code,
+            content,
+            # Reads of a collection (not ending in an id) may be pages the SDK iterates.
+            is_list=call.kind.is_read and not call.kind.template.endswith("{id}"),
+        )
         if problem is not None:
             # The SDK cannot read it: like a response that never arrived intact. Reads are
             # retried (then served stale), and a write's outcome is unknown (never re-sent).

@@ -40,19 +40,30 @@ def parse_json_body(content: bytes) -> Any | None:
         return None
 
 
-def malformed_json(status: int, content_type: str, content: bytes) -> str | None:
+#: Brackets a body may hold and still be known to parse without hitting Python's recursion
+#: limit (nesting depth can never exceed the number of opening brackets).
+_SAFE_BRACKETS = 256
+
+
+def malformed_json(status: int, content: bytes, *, is_list: bool = False) -> str | None:
     """Why a JSON response cannot be handed to the SDK as it is, or ``None`` when it can.
 
     python-intercom catches only ``JSONDecodeError`` around its parsing, so JSON it cannot model
     escapes as ``TypeError`` (a success body that is not an object; a list envelope whose
     ``data`` is not a list) or ``RecursionError`` (absurdly deep nesting). Bodies that are not
-    JSON at all (HTML, text, files) are not judged here: the SDK reports those itself.
+    JSON at all (HTML, text, files) are not judged here: the SDK reports those itself. The
+    declared content type decides nothing: the SDK parses every body as JSON whatever it says.
+
+    Every response passes here, so the common case is settled by byte checks done in C: an
+    object body (``{`` … ``}``) with few brackets is only parsed when *is_list* says the SDK will
+    iterate its ``data``.
     """
-    stripped = content.lstrip()[:1]
-    declared = content_type.strip().lower()
-    if declared and "json" not in declared and stripped not in (b"{", b"["):
-        return None  # a declared non-JSON type (a file, a page) is not ours to judge
-    if not content.strip():
+    stripped = content.strip()
+    if not stripped:
+        return None
+    first = stripped[:1]
+    shallow = content.count(b"[") + content.count(b"{") <= _SAFE_BRACKETS
+    if shallow and first == b"{" and stripped[-1:] == b"}" and not is_list:
         return None
     try:
         parsed = json.loads(content)

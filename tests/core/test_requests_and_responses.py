@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from intercom_resilience._core.requests import classify, credentials_fingerprint, path_template
 from intercom_resilience._core.responses import (
     error_codes,
+    malformed_json,
     parse_json_body,
     parse_rate_limit,
     parse_retry_after,
@@ -139,3 +140,31 @@ def test_retry_after() -> None:
 def test_parse_retry_after_is_total(value: str, now: float) -> None:
     wait = parse_retry_after(value, now)
     assert wait is None or wait >= 0.0
+
+
+@pytest.mark.parametrize(
+    ("status", "content", "is_list", "malformed"),
+    [
+        (200, b'{"type": "contact", "id": "1"}', False, False),
+        (200, b'  {"type": "contact"}\n', False, False),
+        (200, b"", False, False),  # empty: the SDK returns None for 2xx, legitimately
+        (200, b"<html>captive portal</html>", False, False),  # not JSON: the SDK raises itself
+        (200, b"[]", False, True),
+        (200, b"1", False, True),
+        (200, b'""', False, True),
+        (200, b'{"type": "list", "data": 5}', True, True),
+        (200, b'{"type": "list", "data": []}', True, False),
+        (200, b'{"type": "conversation.list", "data": {"x": 1}}', True, True),
+        (200, b"[" * 5000 + b"]" * 5000, False, True),  # absurd nesting
+        (503, b"[" * 100_000, False, True),
+        (503, b'{"type": "error.list"}', False, False),
+        (404, b"[1, 2]", False, False),  # error bodies are only judged for nesting
+    ],
+)
+def test_malformed_json(status: int, content: bytes, is_list: bool, malformed: bool) -> None:
+    assert (malformed_json(status, content, is_list=is_list) is not None) is malformed
+
+
+@given(st.binary(max_size=300), st.integers(100, 599), st.booleans())
+def test_malformed_json_is_total(content: bytes, status: int, is_list: bool) -> None:
+    malformed_json(status, content, is_list=is_list)  # never raises
