@@ -69,6 +69,9 @@ class ResilientTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send *request* through kill switch, breaker, retry, limiter and timeout."""
         pipeline = self.pipeline
+        # A 307/308 redirect re-sends the original body stream unread; the cache key of a
+        # read-only POST needs request.content (else httpx.RequestNotRead). A no-op when read.
+        request.read()
         call = pipeline.start(request)
         conclusion = pipeline.preflight(call)
         if conclusion is None:
@@ -139,6 +142,7 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send *request* through kill switch, breaker, retry, limiter and timeout."""
         pipeline = self.pipeline
+        await request.aread()  # see ResilientTransport.handle_request: redirected bodies
         call = pipeline.start(request)
         conclusion = pipeline.preflight(call)
         if conclusion is None:
