@@ -181,7 +181,13 @@ def observe(lim: DualLimiter, run: Run, op: Observe, now: int) -> None:
     position = len(run.admitted)
     run.observations.append(position)
     if op.status == 429:
-        until = reset if reset is not None and reset > now else now + w_us
+        # No reset: one window. A reset already past (our clock ahead of Intercom's): one slot.
+        if reset is None:
+            until = now + w_us
+        elif reset > now:
+            until = reset
+        else:
+            until = now + lim.app.spec.slot_us
         run.blocks.append((position, min(until, now + MAX_RESET_WINDOWS * w_us)))
 
 
