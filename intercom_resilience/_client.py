@@ -25,6 +25,7 @@ from ._clock import Clock, SystemClock
 from ._config import ResilienceConfig
 from ._core.breaker import BreakerState
 from ._core.requests import credentials_fingerprint
+from ._errors import IntercomTooManyRedirects
 from ._events import EventHook, EventLog
 from ._health import AlertEvent, HealthMonitor, HealthStatus
 from ._incidents import FailureRecord, Incident
@@ -45,13 +46,21 @@ def _without_sdk_retries(request_options: Any) -> Any:
     return {**request_options, "max_retries": 0}
 
 
+def _redirect_loop(error: httpx.TooManyRedirects) -> IntercomTooManyRedirects:
+    request = getattr(error, "_request", None)
+    return IntercomTooManyRedirects(str(error), request=request)
+
+
 class _NoRetryHttpClient(HttpClient):
     """The SDK's sync HTTP client with its retry loop disabled for every call."""
 
     def request(self, *args: Any, request_options: Any = None, **kwargs: Any) -> httpx.Response:
-        return super().request(
-            *args, request_options=_without_sdk_retries(request_options), **kwargs
-        )
+        try:
+            return super().request(
+                *args, request_options=_without_sdk_retries(request_options), **kwargs
+            )
+        except httpx.TooManyRedirects as error:  # raised above our transport: see the class
+            raise _redirect_loop(error) from error
 
 
 class _NoRetryAsyncHttpClient(AsyncHttpClient):
@@ -60,9 +69,12 @@ class _NoRetryAsyncHttpClient(AsyncHttpClient):
     async def request(
         self, *args: Any, request_options: Any = None, **kwargs: Any
     ) -> httpx.Response:
-        return await super().request(
-            *args, request_options=_without_sdk_retries(request_options), **kwargs
-        )
+        try:
+            return await super().request(
+                *args, request_options=_without_sdk_retries(request_options), **kwargs
+            )
+        except httpx.TooManyRedirects as error:
+            raise _redirect_loop(error) from error
 
 
 def _resolve_token(token: TokenArg) -> str | Callable[[], str]:

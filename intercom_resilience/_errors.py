@@ -16,6 +16,7 @@ unknown)::
     │   └── IntercomDisabledError ────────────┤     the kill switch is on
     └── IntercomResilienceError  ◄────────────┘     base of every error the library itself raises
         ├── OutcomeUnknownError                     a write may or may not have happened
+        ├── IntercomTooManyRedirects (+ httpx.TooManyRedirects)
         └── IntercomNetworkError (+ httpx.TransportError)
             ├── IntercomConnectError    (+ httpx.ConnectError)
             ├── IntercomConnectTimeout  (+ httpx.ConnectTimeout)
@@ -49,6 +50,7 @@ __all__ = [
     "IntercomReadTimeout",
     "IntercomRemoteProtocolError",
     "IntercomResilienceError",
+    "IntercomTooManyRedirects",
     "IntercomWriteError",
     "IntercomWriteTimeout",
     "OutcomeUnknownError",
@@ -200,6 +202,18 @@ class OutcomeUnknownError(IntercomResilienceError):
             f"outcome of {method} {path} is unknown after {what}; it was not re-sent to avoid "
             f"a duplicate write (request_id={rid})"
         )
+
+
+class IntercomTooManyRedirects(IntercomResilienceError, httpx.TooManyRedirects):
+    """Intercom (or something in front of it) redirected the request in a loop.
+
+    httpx follows redirects above the resilient transport, so the pipeline never sees the loop
+    itself; the facade turns httpx's error into this one (still an ``httpx.TooManyRedirects``).
+    """
+
+    def __init__(self, message: str, *, request: httpx.Request | None = None) -> None:
+        httpx.TooManyRedirects.__init__(self, message, request=request)
+        self.request_id = None
 
 
 class IntercomNetworkError(IntercomResilienceError, httpx.TransportError):
