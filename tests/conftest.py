@@ -40,13 +40,26 @@ def redis_url() -> str:
 
 @pytest.fixture
 def fresh_redis_url(redis_url: str) -> Iterator[str]:
-    """*redis_url* on a database flushed before and after the test (tests here own db 13)."""
+    """*redis_url* with none of the library's keys, before and after the test.
+
+    Only the library's own key families are deleted (never ``FLUSHDB``): the URL may point at a
+    developer's Redis that holds other data.
+    """
     import redis
 
+    from intercom_resilience._backends.redis_limiter import DEFAULT_KEY_PREFIX
+
     client = redis.Redis.from_url(redis_url)
-    client.flushdb()
+
+    def clean() -> None:
+        for pattern in ("ir:cache*", f"{DEFAULT_KEY_PREFIX}*"):
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            if keys:
+                client.delete(*keys)
+
+    clean()
     yield redis_url
-    client.flushdb()
+    clean()
     client.close()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -15,31 +14,7 @@ from intercom_resilience._clock import VirtualClock
 from intercom_resilience._config import CachePolicy
 from intercom_resilience._events import EventLog
 
-DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/14"
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    """A reachable Redis: skip outside CI when there is none, fail in CI (CI=true)."""
-    url = os.environ.get("INTERCOM_RESILIENCE_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
-    in_ci = os.environ.get("CI", "").lower() == "true"
-    try:
-        import redis
-
-        client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    except Exception as exc:
-        reason = (
-            f"no Redis reachable at {url} ({type(exc).__name__}: {exc}); start one or set "
-            "INTERCOM_RESILIENCE_TEST_REDIS_URL"
-        )
-        if in_ci:
-            pytest.fail(f"CI=true requires Redis: {reason}")
-        pytest.skip(reason)
-    return url
+# ``redis_url`` (skip outside CI, fail under CI=true) comes from the root conftest.
 
 
 @pytest.fixture
