@@ -13,7 +13,6 @@ Nothing here performs network I/O or sleeps; time comes from the injected clock.
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -50,107 +49,9 @@ from ._errors import (
 )
 from ._events import EventLog
 from ._health import HealthMonitor
+from ._sdk_bodies import ensure_error_body, sdk_readable
 
 __all__ = ["Call", "Conclusion", "Pipeline"]
-
-
-def _never_silent(response: httpx.Response, request: httpx.Request) -> httpx.Response:
-    """A failed response the SDK will raise for, even when its body is empty or odd JSON.
-
-    python-intercom returns ``None`` instead of raising when *any* response, 502 included, has an
-    empty body (``if not _response.text.strip(): return None`` in 74 places), so a gateway failure
-    would look like a successful call with no data. And it models the error bodies of 400, 401,
-    403, 404 and 422 with ``construct_type(Error, json)``, which raises a raw ``TypeError`` for JSON
-    that is not an object (``[]``, ``1``, ``"denied"``). Either body is replaced by an
-    ``error.list`` that says what happened, which the SDK turns into its ``ApiError`` (status kept).
-    """
-    content = response.content
-    if not content.strip():
-        code, message = "empty_response", f"HTTP {response.status_code} with an empty body"
-    else:
-        try:  # the error path only: the extra parse costs nothing on successes
-            parsed = json.loads(content)
-        except (ValueError, RecursionError):
-            return response  # not JSON: the SDK reports it with the text
-        if isinstance(parsed, dict):
-            return response
-        what = "null" if parsed is None else type(parsed).__name__
-        code = "malformed_error_body"
-        message = f"HTTP {response.status_code} with a JSON {what} body, not an error object"
-    body = json.dumps(
-        {
-            "type": "error.list",
-            "request_id": response.headers.get("x-request-id"),
-            "errors": [{"code": code, "message": message}],
-        }
-    ).encode()
-    headers = [
-        (name, value)
-        for name, value in response.headers.multi_items()
-        if name.lower() not in ("content-length", "content-encoding", "content-type")
-    ]
-    headers.append(("content-type", "application/json"))
-    return httpx.Response(
-        response.status_code,
-        headers=headers,
-        content=body,
-        request=request,
-        extensions=response.extensions,
-    )
-
-
-def _sdk_readable(response: httpx.Response, request: httpx.Request) -> httpx.Response:
-    """*response* with a body that python-intercom can at least try to parse.
-
-    The SDK parses every body with ``response.json()`` and catches only ``JSONDecodeError``, then
-    reads ``response.text`` for the error. Two kinds of bytes escaped to the caller raw, for any
-    status: a body that is not UTF-8/16/32 (a gateway's Latin-1 error page, a corrupted body:
-    ``json.loads`` raises ``UnicodeDecodeError``), and a body whose declared charset cannot decode
-    it (``charset=utf-16`` without a BOM: ``response.text`` raises ``UnicodeError``). Such a body
-    is handed on decoded the way ``json.loads`` would, with U+FFFD for undecodable bytes, as UTF-8
-    and labelled so: non-JSON then becomes the SDK's ``ApiError`` carrying the text.
-    """
-    content = response.content
-    content_type = response.headers.get("content-type", "").lower()
-    # The common case: ASCII that json.detect_encoding reads as UTF-8 (it looks for NULs in the
-    # first four bytes) decodes under every reading the SDK tries.
-    plain = content.isascii() and b"\x00" not in content[:4]
-    if plain and ("charset" not in content_type or "utf-8" in content_type):
-        return response
-    encoding = json.detect_encoding(content)
-    try:
-        content.decode(encoding, "surrogatepass")  # exactly what json.loads(bytes) does
-        json_ok = True
-    except UnicodeDecodeError:
-        json_ok = False
-    text_ok = True
-    charset = response.charset_encoding
-    # UTF-8 with errors="replace" (httpx's .text) cannot fail: only other charsets need a look.
-    if charset is not None and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        try:
-            response.text  # noqa: B018 - decoding is the check
-        except (UnicodeError, LookupError):
-            text_ok = False
-    if json_ok and text_ok:
-        return response
-    mime = response.headers.get("content-type", "").split(";")[0].strip() or "text/plain"
-    headers = [
-        (name, value)
-        for name, value in response.headers.multi_items()
-        if name.lower() not in ("content-length", "content-encoding", "content-type")
-    ]
-    headers.append(("content-type", f"{mime}; charset=utf-8"))
-    return httpx.Response(
-        response.status_code,
-        headers=headers,
-        # NULs go too: leading zero bytes make json.loads guess UTF-16/32 again, and no JSON
-        # document holds a raw NUL.
-        content=content
-        if json_ok
-        else content.decode(encoding, "replace").replace("\x00", "\ufffd").encode("utf-8"),
-        request=request,
-        extensions=response.extensions,
-    )
 
 
 def _first_code(outcome: Outcome) -> str | None:
@@ -568,7 +469,7 @@ class Pipeline:
         kind = call.kind
         if outcome.ok:
             assert call.response is not None
-            response = _sdk_readable(call.response, call.request)
+            response = sdk_readable(call.response, call.request)
             store = None
             tags: tuple[str, ...] = ()
             invalidate: tuple[str, ...] = ()
@@ -587,7 +488,7 @@ class Pipeline:
                 tags = self._read_tags(call)
             elif not kind.is_read and self.config.cache.enabled:
                 invalidate = self._write_tags(call)
-            self._record(call, status=outcome.status, request_id=outcome.request_id)
+            self._capture_success(call, status=outcome.status, request_id=outcome.request_id)
             return Conclusion(
                 response=response, store=store, store_tags=tags, invalidate=invalidate
             )
@@ -605,12 +506,11 @@ class Pipeline:
         elif call.error is not None:
             error = wrap_transport_error(call.error)
         stale_reason = self._stale_reason(call) if kind.is_read else None
-        self._record(call, status=outcome.status, request_id=request_id)
         if error is not None:
             return Conclusion(error=error, stale_reason=stale_reason, failure_request_id=request_id)
         assert call.response is not None
         return Conclusion(
-            response=_never_silent(_sdk_readable(call.response, call.request), call.request),
+            response=ensure_error_body(sdk_readable(call.response, call.request), call.request),
             stale_reason=stale_reason,
             failure_request_id=request_id,
         )
@@ -622,7 +522,6 @@ class Pipeline:
             self._refuse(call, reason)
         if call.attempts == 0:
             self.abandoned(call)
-        self._record(call, status=None, request_id=None)
         return Conclusion(error=error, stale_reason=reason if call.kind.is_read else None)
 
     def abandoned(self, call: Call) -> None:
@@ -652,8 +551,9 @@ class Pipeline:
             stale = self.stale_response(call, entry, conclusion)
             if stale is not None:
                 return stale
-        if conclusion.response is None or conclusion.stale_reason is not None:
-            self._record_unserved(call, conclusion)
+        answered = call.outcome is not None and call.outcome.ok and conclusion.error is None
+        if not answered:  # fresh answers were captured by conclude()
+            self._capture_failure(call, conclusion)
         if conclusion.error is not None:
             raise conclusion.error
         assert conclusion.response is not None
@@ -701,7 +601,7 @@ class Pipeline:
         )
         return response
 
-    def _record_unserved(self, call: Call, conclusion: Conclusion) -> None:
+    def _capture_failure(self, call: Call, conclusion: Conclusion) -> None:
         """Note a call that ends without a stale answer (for the call-info capture)."""
         _callinfo.record(
             _callinfo.CallInfo(
@@ -721,17 +621,17 @@ class Pipeline:
     def _write_tags(self, call: Call) -> tuple[str, ...]:
         return write_invalidations(call.scope, call.kind.method, call.request.url.path)
 
-    def _record(self, call: Call, *, status: int | None, request_id: str | None) -> None:
-        if status is not None and 200 <= status < 300:
-            _callinfo.record(
-                _callinfo.CallInfo(
-                    method=call.kind.method,
-                    path=call.kind.template,
-                    status=status,
-                    attempts=call.attempts,
-                    request_id=request_id,
-                )
+    def _capture_success(self, call: Call, *, status: int | None, request_id: str | None) -> None:
+        """Note a call answered fresh by Intercom (for the call-info capture)."""
+        _callinfo.record(
+            _callinfo.CallInfo(
+                method=call.kind.method,
+                path=call.kind.template,
+                status=status,
+                attempts=call.attempts,
+                request_id=request_id,
             )
+        )
 
     def _note_transition(self, transition: Transition | None) -> None:
         if transition is None:

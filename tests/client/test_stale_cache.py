@@ -153,3 +153,21 @@ async def test_kill_switch_from_the_environment(
     with pytest.raises(IntercomDisabledError):
         await done(client.admins.identify())
     assert fake.journal.filter() == []
+
+
+async def test_every_call_leaves_call_info(
+    mode: str, fake: FakeIntercom, clock: VirtualClock
+) -> None:
+    client = make_client(mode, fake, clock)
+    with capture_calls() as calls:
+        await done(client.admins.identify())
+        with pytest.raises(ApiError):
+            await done(client.contacts.find(contact_id="missing"))  # a 404: an answer
+        client.disable()
+        with pytest.raises(IntercomDisabledError):
+            await done(client.admins.list())
+    assert [(c.path, c.status, c.stale) for c in calls] == [
+        ("/me", 200, False),
+        ("/contacts/{id}", 404, False),
+        ("/admins", None, False),
+    ]
