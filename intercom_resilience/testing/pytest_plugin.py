@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -29,17 +28,12 @@ def intercom_fake() -> FakeIntercom:
     return FakeIntercom(clock=VirtualClock())
 
 
-def _close(client: Any) -> Any:
-    close = getattr(client, "close", None)
-    return close() if callable(close) else None
-
-
 @pytest.fixture
 def intercom_client(intercom_fake: FakeIntercom) -> Iterator[Any]:
     """The resilient sync client, wired to ``intercom_fake`` and its clock."""
     client = intercom_fake.client()
     yield client
-    _close(client)
+    client.close()
 
 
 @pytest.fixture
@@ -47,6 +41,4 @@ async def intercom_async_client(intercom_fake: FakeIntercom) -> AsyncIterator[An
     """The resilient async client, wired to ``intercom_fake`` and its clock."""
     client = intercom_fake.async_client()
     yield client
-    result = _close(client)
-    if inspect.isawaitable(result):
-        await result
+    await client.aclose()
