@@ -20,8 +20,7 @@ from intercom_resilience import (
     capture_calls,
 )
 from intercom_resilience.testing import FakeIntercom
-
-from ._redis import RedisServer
+from tests.redis_support import RedisServer
 
 TOKEN_A = "token-of-workspace-a"
 TOKEN_B = "token-of-workspace-b"
@@ -87,6 +86,6 @@ def test_per_client_memory_caches_never_cross_credentials() -> None:
 
 
 @pytest.mark.redis
-def test_shared_redis_cache_never_crosses_credentials(private_redis: RedisServer) -> None:
-    _run(ResilienceConfig(cache=CachePolicy(backend="redis"), redis_url=private_redis.url))
-    assert private_redis.command("DBSIZE") != 0  # the entries really lived in Redis
+def test_shared_redis_cache_never_crosses_credentials(redis_server: RedisServer) -> None:
+    _run(ResilienceConfig(cache=CachePolicy(backend="redis"), redis_url=redis_server.url))
+    assert redis_server.command("DBSIZE") != 0  # the entries really lived in Redis

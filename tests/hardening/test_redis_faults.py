@@ -21,8 +21,7 @@ from intercom_resilience import (
     VirtualClock,
 )
 from intercom_resilience.testing import FakeIntercom
-
-from ._redis import RedisServer
+from tests.redis_support import RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -99,14 +98,14 @@ def _setup(server: RedisServer) -> tuple[VirtualClock, FakeIntercom, list[str]]:
     return clock, fake, ids
 
 
-def test_redis_stopped_then_restarted(private_redis: RedisServer) -> None:
-    clock, fake, ids = _setup(private_redis)
+def test_redis_stopped_then_restarted(redis_server: RedisServer) -> None:
+    clock, fake, ids = _setup(redis_server)
     events: list[str] = []
-    with _client(fake, private_redis, events) as client:
+    with _client(fake, redis_server, events) as client:
         _calls(client, ids, 20)
-        assert private_redis.command("DBSIZE") != 0  # limiter buckets and cache entries
+        assert redis_server.command("DBSIZE") != 0  # limiter buckets and cache entries
 
-        private_redis.stop()
+        redis_server.stop()
         clock.advance(20)  # a fresh window: what follows is the fallback's alone
         since = clock.time()
         _calls(client, ids, CALLS)  # more than one fallback window's worth
@@ -116,44 +115,44 @@ def test_redis_stopped_then_restarted(private_redis: RedisServer) -> None:
         assert worst <= FALLBACK_QUOTA, f"{worst} requests in a window on the fallback share"
         assert fake.journal.filter(status=429, fault=False) == []
 
-        private_redis.start()  # same port, empty: nothing survives a restart
+        redis_server.start()  # same port, empty: nothing survives a restart
         clock.advance(30)  # past both backends' retry intervals
         _calls(client, ids, 20)
         assert "limiter.redis_recovered" in events
         assert "cache.redis_recovered" in events
-        assert private_redis.command("DBSIZE") != 0  # back in Redis
+        assert redis_server.command("DBSIZE") != 0  # back in Redis
     assert client.health().status in ("healthy", "degraded")
 
 
-def test_redis_paused_mid_run(private_redis: RedisServer) -> None:
-    clock, fake, ids = _setup(private_redis)
+def test_redis_paused_mid_run(redis_server: RedisServer) -> None:
+    clock, fake, ids = _setup(redis_server)
     events: list[str] = []
-    with _client(fake, private_redis, events) as client:
+    with _client(fake, redis_server, events) as client:
         _calls(client, ids, 10)
         # Every client command now blocks (for longer than the backends' socket timeouts).
-        private_redis.command("CLIENT", "PAUSE", "1500", "ALL")
+        redis_server.command("CLIENT", "PAUSE", "1500", "ALL")
         _calls(client, ids, 10)
         assert "limiter.redis_unavailable" in events
-        private_redis.command("CLIENT", "UNPAUSE")
+        redis_server.command("CLIENT", "UNPAUSE")
         clock.advance(30)
         _calls(client, ids, 10)
         assert "limiter.redis_recovered" in events
     assert fake.journal.filter(status=429, fault=False) == []
 
 
-def test_redis_slowed_by_debug_sleep(private_redis: RedisServer) -> None:
+def test_redis_slowed_by_debug_sleep(redis_server: RedisServer) -> None:
     import threading
 
-    clock, fake, ids = _setup(private_redis)
+    clock, fake, ids = _setup(redis_server)
     events: list[str] = []
-    with _client(fake, private_redis, events) as client:
+    with _client(fake, redis_server, events) as client:
         _calls(client, ids, 10)
         # DEBUG SLEEP blocks the whole server; run it from another connection.
         sleeper = threading.Thread(
-            target=private_redis.command, args=("DEBUG", "SLEEP", "1"), daemon=True
+            target=redis_server.command, args=("DEBUG", "SLEEP", "1"), daemon=True
         )
         sleeper.start()
-        _wait_until_unresponsive(private_redis)
+        _wait_until_unresponsive(redis_server)
         _calls(client, ids, 10)
         assert "limiter.redis_unavailable" in events
         sleeper.join(30)

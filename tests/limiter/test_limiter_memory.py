@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from limiter_support import redis_unavailable
 
 from intercom_resilience._backends.base import LimiterBackend, Priority
 from intercom_resilience._backends.factory import make_limiter
@@ -15,6 +14,7 @@ from intercom_resilience._clock import VirtualClock
 from intercom_resilience._config import RateLimitPolicy, ResilienceConfig
 from intercom_resilience._core.responses import RateLimitInfo
 from intercom_resilience._events import EventLog
+from tests.redis_support import redis_unavailable
 
 FG, BG = Priority.INTERACTIVE, Priority.BACKGROUND
 

@@ -16,7 +16,6 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from limiter_support import RedisServer, free_port
 
 from intercom_resilience._backends.base import Grant, Priority
 from intercom_resilience._backends.redis_limiter import RedisLimiter
@@ -26,6 +25,7 @@ from intercom_resilience._core.limiter import MICROS, DualLimiter
 from intercom_resilience._core.requests import credentials_fingerprint
 from intercom_resilience._core.responses import RateLimitInfo
 from intercom_resilience._events import EventLog
+from tests.redis_support import RedisServer, free_port
 
 FG, BG = Priority.INTERACTIVE, Priority.BACKGROUND
 TRANSITIONS = ("limiter.redis_unavailable", "limiter.redis_recovered")

@@ -18,7 +18,7 @@ import pytest
 
 from intercom_resilience import RateLimitPolicy, ResilienceConfig, ResilientIntercom
 from intercom_resilience.testing import FakeIntercom
-from tests.limiter.limiter_support import RedisServer
+from tests.redis_support import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

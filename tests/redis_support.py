@@ -1,4 +1,8 @@
-"""A private ``redis-server`` that a test may stop, pause, slow down and restart."""
+"""Redis for the tests: the skip-or-fail rule, and private servers a test may stop, pause or restart.
+
+Outside CI a test that needs Redis (or ``redis-server``) and finds none is skipped with the reason;
+under ``CI=true`` it fails instead, because CI must run every Redis test.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,15 @@ import pytest
 def redis_unavailable(reason: str) -> None:
     """Skip with *reason*, or fail in CI (``CI=true``), where the Redis tests must run."""
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: the Redis hardening tests must run in CI)")
-    pytest.skip(f"{reason}; install redis-server to run the Redis hardening tests")
+        pytest.fail(f"{reason} (CI=true: the Redis tests must run in CI)")
+    pytest.skip(
+        f"{reason}; start Redis (or set INTERCOM_RESILIENCE_TEST_REDIS_URL) and install "
+        "redis-server to run the Redis tests"
+    )
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
