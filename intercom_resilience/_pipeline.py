@@ -228,7 +228,6 @@ class Pipeline:
         if self.disabled:
             self.monitor.record_kill_switch(True)
         self.stale_served = 0
-        self.transitions: list[Transition] = []
         self._token = token
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
@@ -636,9 +635,7 @@ class Pipeline:
     def _note_transition(self, transition: Transition | None) -> None:
         if transition is None:
             return
-        with self._lock:
-            self.transitions.append(transition)
-            del self.transitions[: -self.config.alerts.max_recent_failures]
+        # The incident timeline (the health monitor) is where transitions are kept.
         self.monitor.record_breaker(transition.state.value, transition.reason)
         self.events.emit(
             "warning",
