@@ -261,7 +261,8 @@ def _disable_sdk_retries(wrapper: Any, no_retry_cls: type[Any]) -> None:
 class ResilientIntercom(_ResilientMixin, Intercom):
     """A drop-in replacement for ``intercom.Intercom`` with the resilience pipeline under it.
 
-    Takes every argument ``intercom.Intercom`` takes, with the same meaning, plus:
+    Takes every argument ``intercom.Intercom`` takes, with the same meaning (a callable ``token``
+    is also called once here, to fingerprint the credentials for limiter and cache keys), plus:
 
     Args:
         config: the policies (default: :meth:`ResilienceConfig.from_env`, i.e. the defaults
