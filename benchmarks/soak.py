@@ -47,6 +47,7 @@ from intercom_resilience import (
     render_postmortem,
     render_status_update,
 )
+from intercom_resilience.events import CallRetry, Event
 from intercom_resilience.testing import FakeIntercom
 
 APP_PER_MINUTE = 600  # a scaled-down quota: 100 requests per 10-second window
@@ -308,13 +309,13 @@ def run_soak(  # noqa: PLR0915 - one loop, read top to bottom, is clearer than t
     fake.faults.chaos(chaos_rate, seed=seed, kinds=CHAOS_KINDS)
     fake.faults.latency(0.08)
 
-    def on_event(name: str, fields: Any) -> None:
+    def on_event(event: Event) -> None:
         result.events_checked += 1
-        if name == "call.retry":
+        if isinstance(event, CallRetry):
             result.retries += 1
-        text = f"{name} {fields!r}"
+        text = f"{event.name} {event!r}"
         if any(secret in text for secret in token.issued):
-            result.violate(f"token in event {name}")
+            result.violate(f"token in event {event.name}")
 
     config = ResilienceConfig(
         rate_limit=RateLimitPolicy(

@@ -21,8 +21,8 @@ from ._config import (
     TimeoutPolicy,
 )
 from ._core.breaker import BreakerState
-from ._core.cache import StaleReason
 from ._core.limiter import Priority
+from ._core.status import StaleReason
 from ._errors import (
     CircuitOpenError,
     IntercomConnectError,

@@ -93,6 +93,11 @@ def capture_calls() -> Iterator[CapturedCalls]:
         _active.reset(token)
 
 
+def capturing() -> bool:
+    """Is a :func:`capture_calls` block active in the current context?"""
+    return bool(_active.get())
+
+
 def record(info: CallInfo) -> None:
     """Append *info* to every active capture of the current context (cheap when none is)."""
     for captured in _active.get():

@@ -36,9 +36,11 @@ import intercom
 from ._client import ResilientIntercom
 from ._clock import VirtualClock
 from ._config import RateLimitPolicy, ResilienceConfig
+from ._core.status import StaleReason
 from ._errors import CircuitOpenError, OutcomeUnknownError
 from ._health import AlertEvent, HealthStatus
 from ._incidents import Incident, format_utc, render_postmortem
+from .events import BreakerTransition, CallAttempt, CallRefused, Event, EventName
 from .testing import DEFAULT_TOKEN, FakeIntercom
 
 __all__ = [
@@ -214,21 +216,21 @@ class _Observer:
     """Counts what the pipeline tells us through its event hooks and alert callback."""
 
     def __init__(self, tokens: _TokenSource) -> None:
-        self.events: Counter[str] = Counter()
+        self.events: Counter[EventName] = Counter()
         self.fail_fast = 0
         self.fired: list[str] = []
         self.breaker: list[str] = []
         self._tokens = tokens
 
-    def hook(self, name: str, fields: Mapping[str, Any]) -> None:
-        self.events[name] += 1
-        if name == "call.attempt" and fields.get("status") == 401:
+    def hook(self, event: Event) -> None:
+        self.events[event.name] += 1
+        if isinstance(event, CallAttempt) and event.status == 401:
             # Intercom says the token is bad: the next fetch must go to the secrets store.
             self._tokens.invalidate()
-        elif name == "call.refused" and fields.get("reason") == "circuit_open":
+        elif isinstance(event, CallRefused) and event.reason == StaleReason.CIRCUIT_OPEN.value:
             self.fail_fast += 1
-        elif name == "breaker.transition":
-            self.breaker.append(str(fields.get("state")))
+        elif isinstance(event, BreakerTransition):
+            self.breaker.append(event.state)
 
     def on_alert(self, event: AlertEvent) -> None:
         if event.kind == "fired":
@@ -611,9 +613,9 @@ class _Day:
         events = self.observer.events
         counts = {
             "calls": sum(row.calls for row in self.rows),
-            "attempts": events["call.attempt"],
-            "retries": events["call.retry"],
-            "retry_budget_exhausted": events["retry_budget.exhausted"],
+            "attempts": events[EventName.CALL_ATTEMPT],
+            "retries": events[EventName.CALL_RETRY],
+            "retry_budget_exhausted": events[EventName.RETRY_BUDGET_EXHAUSTED],
             "rate_limited_received": self.fake.journal.count(status=429, app=_APP),
             "storm_429s_received": storm.rate_limited,
             "storm_429s_without_library": without,
@@ -623,8 +625,8 @@ class _Day:
             "fail_fast": self.observer.fail_fast,
             "caller_errors": sum(self.errors.values()),
             "outcome_unknown": self.errors["outcome_unknown"],
-            "token_rotations": events["call.token_rotated"],
-            "breaker_transitions": events["breaker.transition"],
+            "token_rotations": events[EventName.CALL_TOKEN_ROTATED],
+            "breaker_transitions": events[EventName.BREAKER_TRANSITION],
             "alerts_fired": len(self.observer.fired),
             "incidents": len(incidents),
             "writes_issued": self.counts["writes_issued"],

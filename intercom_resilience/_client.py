@@ -33,6 +33,7 @@ from ._pagination import fix_search_pagers
 from ._pipeline import Pipeline, priority
 from ._transport import AsyncResilientTransport, ResilientTransport
 from ._webhooks import verify_webhook_signature
+from .events import HealthProbeFailed
 
 __all__ = ["AsyncResilientIntercom", "ResilientIntercom"]
 
@@ -328,7 +329,7 @@ class ResilientIntercom(_ResilientMixin, Intercom):
         try:
             self.admins.identify()
         except Exception:
-            self._pipeline.events.emit("debug", "health.probe_failed")
+            self._pipeline.events.emit(HealthProbeFailed())
         return self.health()
 
     def close(self) -> None:
@@ -393,7 +394,7 @@ class AsyncResilientIntercom(_ResilientMixin, AsyncIntercom):
         try:
             await self.admins.identify()
         except Exception:
-            self._pipeline.events.emit("debug", "health.probe_failed")
+            self._pipeline.events.emit(HealthProbeFailed())
         return self.health()
 
     async def aclose(self) -> None:

@@ -6,8 +6,10 @@ structlog, events go through its processors. When it has not, they go to the sta
 application that configured nothing sees nothing for successful calls (per-attempt events are
 ``debug``; retries, stale serves, breaker transitions and alerts are ``warning``).
 
-Every event passes :func:`redact` first: the pipeline never puts a token in an event, and this is
-the second lock on that door.
+Events are the typed, frozen objects of :mod:`intercom_resilience.events`; hooks receive them as
+they are, and the log gets their name and :meth:`~intercom_resilience.events.Event.fields`.
+Every logged event passes :func:`redact` first: the pipeline never puts a token in an event, and
+this is the second lock on that door.
 """
 
 from __future__ import annotations
@@ -15,17 +17,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping, MutableMapping
-from types import MappingProxyType
 from typing import Any
 
 import structlog
+
+from .events import Event, Level
 
 __all__ = ["LOGGER_NAME", "EventHook", "EventLog", "redact"]
 
 LOGGER_NAME = "intercom_resilience"
 
-#: A hook receives every event the pipeline emits: ``hook(event_name, fields)``.
-EventHook = Callable[[str, Mapping[str, Any]], None]
+#: A hook receives every event the library emits, as a typed, frozen object: ``hook(event)``.
+EventHook = Callable[[Event], None]
 
 _SENSITIVE_KEYS = frozenset({"authorization", "token", "access_token", "api_key", "secret"})
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
@@ -34,8 +37,12 @@ _stdlib_logger = logging.getLogger(LOGGER_NAME)
 # A library never decides where its logs go: without this, Python's last-resort handler would
 # print our warnings to stderr in applications that configured no logging at all.
 _stdlib_logger.addHandler(logging.NullHandler())
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
-_LEVELS["error"] = logging.ERROR
+_LEVELS: dict[str, int] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 def redact(
@@ -51,11 +58,12 @@ def redact(
 
 
 class EventLog:
-    """Emits the pipeline's events to structlog (or ``logging``) and to registered hooks.
+    """Emits the library's typed events to registered hooks and to structlog (or ``logging``).
 
     Args:
-        hooks: callables that receive every event (metrics exporters, tests).
-        context: fields bound to every event of this client (e.g. the credentials fingerprint).
+        hooks: callables that receive every :class:`~intercom_resilience.events.Event`
+            (metrics exporters, tests).
+        context: fields bound to every logged event of this client (the credentials fingerprint).
     """
 
     __slots__ = ("_context", "hooks")
@@ -66,29 +74,31 @@ class EventLog:
         self.hooks: list[EventHook] = list(hooks or [])
         self._context: dict[str, Any] = dict(context or {})
 
-    def wants(self, level: str) -> bool:
-        """Would an event at *level* go anywhere? Lets hot paths skip building its fields."""
+    def wants(self, level: Level) -> bool:
+        """Would an event at *level* go anywhere? Lets hot paths skip building it."""
         return (
             bool(self.hooks)
             or structlog.is_configured()
             or (_stdlib_logger.isEnabledFor(_LEVELS[level]))
         )
 
-    def emit(self, level: str, event: str, **fields: Any) -> None:
-        """Emit *event* at *level* (``debug``, ``info``, ``warning`` or ``error``)."""
-        view = MappingProxyType(fields)  # a hook must not change what is logged
+    def emit(self, event: Event) -> None:
+        """Hand *event* to every hook, then log it at its level (when anything listens)."""
         for hook in self.hooks:
             try:
-                hook(event, view)
+                hook(event)
             except Exception:  # a broken metrics hook must never break a call
                 _stdlib_logger.exception("intercom_resilience event hook failed")
+        level = event.level
         if structlog.is_configured():
-            data = redact(None, level, {**self._context, **fields})
-            getattr(structlog.get_logger(LOGGER_NAME), level)(event, **data)
+            data = redact(None, level, {**self._context, **event.fields()})
+            getattr(structlog.get_logger(LOGGER_NAME), level)(event.name.value, **data)
             return
         numeric = _LEVELS[level]
         if not _stdlib_logger.isEnabledFor(numeric):
             return  # the common case for successful calls: nothing to format
-        data = redact(None, level, {**self._context, **fields})
+        data = redact(None, level, {**self._context, **event.fields()})
         rendered = " ".join(f"{k}={v!r}" for k, v in data.items())
-        _stdlib_logger.log(numeric, "%s %s", event, rendered, extra={"event_fields": data})
+        _stdlib_logger.log(
+            numeric, "%s %s", event.name.value, rendered, extra={"event_fields": data}
+        )

@@ -49,6 +49,7 @@ from typing import Any, Literal
 
 from ._clock import Clock
 from ._config import AlertPolicy
+from ._core.status import meaning
 from ._core.window import SlidingCounter
 from ._events import LOGGER_NAME, EventLog
 from ._incidents import (
@@ -59,8 +60,20 @@ from ._incidents import (
     Severity,
     TimelineEntry,
     format_utc,
-    is_failure,
     scrub,
+)
+from .events import (
+    AlertFired,
+    AlertResolved,
+    BreakerTransition,
+    CallAttempt,
+    CallRefused,
+    Event,
+    IncidentClosed,
+    IncidentOpened,
+    KillSwitchChanged,
+    StaleServed,
+    TokenRotated,
 )
 
 __all__ = [
@@ -287,7 +300,7 @@ _RULES: tuple[_Rule, ...] = (
 #: The rule keys, in evaluation order.
 RULE_KEYS: tuple[str, ...] = tuple(rule.key for rule in _RULES)
 
-_Notice = tuple[str, str, dict[str, Any]]
+_Notice = Event
 
 
 class HealthMonitor:
@@ -354,6 +367,34 @@ class HealthMonitor:
 
     # ------------------------------------------------------------------------------ recording
 
+    def observe(self, event: Event) -> None:
+        """Take in one of the pipeline's typed events (the pipeline's telemetry sink calls this).
+
+        Events the monitor has no use for are ignored; its own alert and incident events too.
+        """
+        if isinstance(event, CallAttempt):
+            self.record_attempt(
+                method=event.method,
+                template=event.path,
+                status=event.status,
+                duration=event.duration_ms / 1000.0,
+                request_id=event.request_id,
+                error=event.error or event.error_code,
+                attempt=event.attempt,
+            )
+            if event.rate_limit_remaining is not None:
+                self.record_rate_limit_remaining(event.rate_limit_remaining)
+        elif isinstance(event, CallRefused):
+            self.record_refused(event.reason, method=event.method, template=event.path)
+        elif isinstance(event, StaleServed):
+            self.record_stale_served(event.path, event.age_s, event.request_id, method=event.method)
+        elif isinstance(event, BreakerTransition):
+            self.record_breaker(event.state, event.reason)
+        elif isinstance(event, KillSwitchChanged):
+            self.record_kill_switch(event.disabled)
+        elif isinstance(event, TokenRotated):
+            self.record_token_rotation()
+
     def record_attempt(
         self,
         *,
@@ -376,18 +417,19 @@ class HealthMonitor:
             error: a short summary of what went wrong (an error code, an exception's name).
             attempt: 1 for the first attempt of a call, 2 for its first retry, …
         """
-        outage = status is None or status >= 500
+        table = meaning(status)
+        outage = table.outage
         with self._lock:
             mono, wall = self.clock.monotonic(), self.clock.time()
             self._add_sample(mono, max(duration, 0.0) * 1000.0, outage)
             if outage:
                 self._counter.add(mono, "errors")
-            if status == 429:
+            if table.rate_limited:
                 self._counter.add(mono, "rate_limited")
-            if status is not None and status < 500:
+            if table.authenticated is not None:
                 # Gateways answer 5xx without looking at credentials; anything else did.
-                self._authenticated = status != 401
-            if is_failure(status):
+                self._authenticated = table.authenticated
+            if table.incident_failure:
                 summary = scrub(error) if error else None
                 record = FailureRecord(request_id, status, method, template, wall, attempt, summary)
                 self._failures.append((mono, record))
@@ -614,25 +656,18 @@ class HealthMonitor:
             self._active[alert.rule] = alert
             if recorder is not None:
                 recorder.alert_fired(alert)
-            notices.append(("alert.fired", "fired", self._alert_fields(alert)))
+            notices.append(AlertFired(alert, self._incident_id()))
         for alert in resolved:
             del self._active[alert.rule]
             if recorder is not None:
                 recorder.alert_resolved(alert)
-            notices.append(("alert.resolved", "resolved", self._alert_fields(alert)))
+            notices.append(AlertResolved(alert, self._incident_id()))
         if recorder is not None and not self._active:
             notices.append(self._close_incident(wall, recorder))
         return notices
 
-    def _alert_fields(self, alert: Alert) -> dict[str, Any]:
-        return {
-            "alert": alert,
-            "rule": alert.rule,
-            "severity": alert.severity.value,
-            "title": alert.title,
-            "detail": alert.detail,
-            "incident_id": None if self._recorder is None else self._recorder.id,
-        }
+    def _incident_id(self) -> str | None:
+        return None if self._recorder is None else self._recorder.id
 
     def _open_incident(self, mono: float, wall: float, fired: list[Alert]) -> _Notice:
         self._sequence += 1
@@ -654,11 +689,7 @@ class HealthMonitor:
         titles = ", ".join(alert.title for alert in fired)
         recorder.add_entry(wall, "incident.opened", f"incident opened: {titles}")
         self._recorder = recorder
-        return (
-            "incident.opened",
-            "",
-            {"incident_id": recorder.id, "severity": None if worst is None else worst.value},
-        )
+        return IncidentOpened(recorder.id, None if worst is None else worst.value)
 
     def _close_incident(self, wall: float, recorder: IncidentRecorder) -> _Notice:
         recorder.close(wall)
@@ -666,16 +697,12 @@ class HealthMonitor:
         self._past.append(incident)
         self._recorder = None
         severity = incident.severity
-        return (
-            "incident.closed",
-            "",
-            {
-                "incident_id": incident.id,
-                "severity": None if severity is None else severity.value,
-                "duration": incident.duration,
-                "failed_attempts": incident.failed_attempts,
-                "request_ids": len(incident.request_ids) + incident.request_ids_dropped,
-            },
+        return IncidentClosed(
+            incident.id,
+            None if severity is None else severity.value,
+            incident.duration,
+            incident.failed_attempts,
+            len(incident.request_ids) + incident.request_ids_dropped,
         )
 
     def _sorted_active(self) -> tuple[Alert, ...]:
@@ -733,15 +760,16 @@ class HealthMonitor:
 
     def _dispatch(self, notices: list[_Notice]) -> None:
         """Log and deliver, outside the lock (a callback may read the monitor)."""
-        for event, kind, fields in notices:
-            alert = fields.pop("alert", None)
-            self.events.emit("warning", event, **fields)
-            if alert is None or self.on_alert is None:
+        for notice in notices:
+            self.events.emit(notice)
+            if not isinstance(notice, (AlertFired, AlertResolved)) or self.on_alert is None:
                 continue
+            alert = notice.alert
             at = alert.fired_at if alert.resolved_at is None else alert.resolved_at
-            payload = AlertEvent(
-                "fired" if kind == "fired" else "resolved", alert, at, fields["incident_id"]
+            kind: Literal["fired", "resolved"] = (
+                "fired" if isinstance(notice, AlertFired) else "resolved"
             )
+            payload = AlertEvent(kind, alert, at, notice.incident_id)
             try:
                 self.on_alert(payload)
             except Exception:

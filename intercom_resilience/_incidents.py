@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from ._core.status import meaning
 from ._events import redact
 
 __all__ = [
@@ -83,7 +84,7 @@ def is_failure(status: int | None) -> bool:
     serve us. Other 4xx (400, 404, 409, 410, 422) are answers about the request, normal traffic
     that would drown the record.
     """
-    return status is None or status >= 500 or status in (401, 403, 408, 429)
+    return meaning(status).incident_failure
 
 
 def format_utc(timestamp: float) -> str:

@@ -1,6 +1,7 @@
 """Metrics hooks: Prometheus and OpenTelemetry, fed by the pipeline's events.
 
-Both are event hooks (``callable(event_name, fields)``), off unless you pass one to a client::
+Both are event hooks (``hook(event)``, receiving the typed events of
+:mod:`intercom_resilience.events`), off unless you pass one to a client::
 
     from intercom_resilience import ResilientIntercom
     from intercom_resilience.instrumentation import PrometheusHook
@@ -27,15 +28,28 @@ Metrics (Prometheus names; OpenTelemetry uses the same names with dots):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
+
+from .events import (
+    AlertFired,
+    AlertResolved,
+    BreakerTransition,
+    CallAttempt,
+    CallRefused,
+    CallRetry,
+    Event,
+    StaleServed,
+)
 
 __all__ = ["OpenTelemetryHook", "PrometheusHook"]
 
 
-def _status_label(fields: Mapping[str, Any]) -> str:
-    status = fields.get("status")
+def _status_label(status: int | None) -> str:
     return "error" if status is None else str(status)
+
+
+def _alert_kind(event: AlertFired | AlertResolved) -> str:
+    return "fired" if isinstance(event, AlertFired) else "resolved"
 
 
 class PrometheusHook:
@@ -78,23 +92,22 @@ class PrometheusHook:
             "alerts", "Alerts fired and resolved.", ["rule", "severity", "kind"], **kwargs
         )
 
-    def __call__(self, event: str, fields: Mapping[str, Any]) -> None:
+    def __call__(self, event: Event) -> None:
         """Record one pipeline event."""
-        if event == "call.attempt":
-            method, path = fields.get("method", "?"), fields.get("path", "?")
-            self.requests.labels(method, path, _status_label(fields)).inc()
-            self.duration.labels(method, path).observe(float(fields.get("duration_ms", 0)) / 1000)
-        elif event == "call.retry":
-            self.retries.labels(fields.get("method", "?"), fields.get("path", "?")).inc()
-        elif event == "call.stale_served":
-            self.stale.labels(fields.get("path", "?"), fields.get("reason", "?")).inc()
-        elif event == "call.refused":
-            self.refused.labels(fields.get("reason", "?")).inc()
-        elif event == "breaker.transition":
-            self.breaker.labels(fields.get("state", "?")).inc()
-        elif event in ("alert.fired", "alert.resolved"):
-            kind = event.split(".", 1)[1]
-            self.alerts.labels(fields.get("rule", "?"), fields.get("severity", "?"), kind).inc()
+        if isinstance(event, CallAttempt):
+            self.requests.labels(event.method, event.path, _status_label(event.status)).inc()
+            self.duration.labels(event.method, event.path).observe(event.duration_ms / 1000)
+        elif isinstance(event, CallRetry):
+            self.retries.labels(event.method, event.path).inc()
+        elif isinstance(event, StaleServed):
+            self.stale.labels(event.path, event.reason).inc()
+        elif isinstance(event, CallRefused):
+            self.refused.labels(event.reason).inc()
+        elif isinstance(event, BreakerTransition):
+            self.breaker.labels(event.state).inc()
+        elif isinstance(event, (AlertFired, AlertResolved)):
+            alert = event.alert
+            self.alerts.labels(alert.rule, alert.severity.value, _alert_kind(event)).inc()
 
 
 class OpenTelemetryHook:
@@ -129,25 +142,21 @@ class OpenTelemetryHook:
         )
         self.alerts = meter.create_counter("intercom.alerts", description="Alerts.")
 
-    def __call__(self, event: str, fields: Mapping[str, Any]) -> None:
+    def __call__(self, event: Event) -> None:
         """Record one pipeline event."""
-        if event == "call.attempt":
-            where = {"method": fields.get("method", "?"), "path": fields.get("path", "?")}
-            self.requests.add(1, {**where, "status": _status_label(fields)})
-            self.duration.record(float(fields.get("duration_ms", 0)) / 1000, where)
-        elif event == "call.retry":
-            self.retries.add(
-                1, {"method": fields.get("method", "?"), "path": fields.get("path", "?")}
-            )
-        elif event == "call.stale_served":
-            self.stale.add(
-                1, {"path": fields.get("path", "?"), "reason": fields.get("reason", "?")}
-            )
-        elif event == "call.refused":
-            self.refused.add(1, {"reason": fields.get("reason", "?")})
-        elif event == "breaker.transition":
-            self.breaker.add(1, {"state": fields.get("state", "?")})
-        elif event in ("alert.fired", "alert.resolved"):
-            kind = event.split(".", 1)[1]
-            attributes = {"rule": fields.get("rule", "?"), "severity": fields.get("severity", "?")}
-            self.alerts.add(1, {**attributes, "kind": kind})
+        if isinstance(event, CallAttempt):
+            where = {"method": event.method, "path": event.path}
+            self.requests.add(1, {**where, "status": _status_label(event.status)})
+            self.duration.record(event.duration_ms / 1000, where)
+        elif isinstance(event, CallRetry):
+            self.retries.add(1, {"method": event.method, "path": event.path})
+        elif isinstance(event, StaleServed):
+            self.stale.add(1, {"path": event.path, "reason": event.reason})
+        elif isinstance(event, CallRefused):
+            self.refused.add(1, {"reason": event.reason})
+        elif isinstance(event, BreakerTransition):
+            self.breaker.add(1, {"state": event.state})
+        elif isinstance(event, (AlertFired, AlertResolved)):
+            alert = event.alert
+            attributes = {"rule": alert.rule, "severity": alert.severity.value}
+            self.alerts.add(1, {**attributes, "kind": _alert_kind(event)})

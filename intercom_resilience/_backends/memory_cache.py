@@ -23,6 +23,7 @@ from .._clock import Clock
 from .._config import CachePolicy
 from .._core.cache import entry_size, is_servable
 from .._events import EventLog
+from ..events import CacheEntryTooLarge
 from .base import CachedResponse
 
 __all__ = ["MemoryCache"]
@@ -105,9 +106,7 @@ class MemoryCache:
         size = entry_size(entry.content, entry.headers, entry.request_id)
         if size > self._policy.max_entry_bytes:
             if self._events is not None:
-                self._events.emit(
-                    "debug", "cache.entry_too_large", size=size, limit=self._policy.max_entry_bytes
-                )
+                self._events.emit(CacheEntryTooLarge(size, self._policy.max_entry_bytes))
             return
         if not is_servable(entry.stored_at, self._clock.time(), self._policy.stale_window):
             return

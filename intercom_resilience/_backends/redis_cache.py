@@ -56,6 +56,7 @@ from .._clock import Clock
 from .._config import CachePolicy
 from .._core.cache import entry_size, is_servable
 from .._events import EventLog
+from ..events import RedisRecovered, RedisUnavailable
 from .base import CachedResponse
 
 __all__ = ["RedisCache"]
@@ -477,11 +478,12 @@ class RedisCache:
             was_available, self._available = self._available, False
         if was_available and self._events is not None:
             self._events.emit(
-                "warning",
-                "cache.redis_unavailable",
-                error=type(exc).__name__,
-                detail=str(exc)[:200],
-                retry_in_s=self.RETRY_INTERVAL,
+                RedisUnavailable(
+                    "cache",
+                    error=type(exc).__name__,
+                    detail=str(exc)[:200],
+                    retry_in_s=self.RETRY_INTERVAL,
+                )
             )
 
     def _succeeded(self) -> None:
@@ -490,4 +492,4 @@ class RedisCache:
         with self._lock:
             was_available, self._available = self._available, True
         if not was_available and self._events is not None:
-            self._events.emit("warning", "cache.redis_recovered")
+            self._events.emit(RedisRecovered("cache", downtime_s=0.0))

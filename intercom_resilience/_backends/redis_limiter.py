@@ -51,6 +51,7 @@ from .._config import RateLimitPolicy
 from .._core.limiter import MAX_RESET_WINDOWS, MICROS, BucketSpec, to_micros
 from .._core.responses import RateLimitInfo
 from .._events import EventLog
+from ..events import RedisRecovered, RedisUnavailable
 from .base import Grant, Priority
 from .memory_limiter import MemoryLimiter
 
@@ -434,12 +435,13 @@ class RedisLimiter:
             self._down = True
             self._down_since = now
         self.events.emit(
-            "warning",
-            "limiter.redis_unavailable",
-            error=type(error).__name__,
-            detail=str(error)[:200],
-            fallback_share=self.policy.redis_fallback_share,
-            retry_in=self._retry_interval,
+            RedisUnavailable(
+                "limiter",
+                error=type(error).__name__,
+                detail=str(error)[:200],
+                retry_in_s=self._retry_interval,
+                fallback_share=self.policy.redis_fallback_share,
+            )
         )
 
     def _succeeded(self) -> None:
@@ -453,7 +455,7 @@ class RedisLimiter:
             self._down = False
             self._spent_alone = 0
             downtime = self._clock.monotonic() - self._down_since
-        self.events.emit("warning", "limiter.redis_recovered", downtime=round(downtime, 3))
+        self.events.emit(RedisRecovered("limiter", downtime_s=downtime))
 
     # ------------------------------------------------------------------ arguments and answers
 

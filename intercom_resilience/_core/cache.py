@@ -28,7 +28,6 @@ Tags (all prefixed ``<scope>|``, so one workspace's write never drops another's 
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
 import re
@@ -36,6 +35,7 @@ from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from .requests import LITERAL_SEGMENTS, classify
+from .status import Network, StaleReason, meaning
 
 __all__ = [
     "KEY_PREFIX",
@@ -96,28 +96,6 @@ _UPSERTS: frozenset[str] = frozenset({"/companies", "/tags"})
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-class StaleReason(enum.Enum):
-    """Why a read's failure may be answered from the stale cache.
-
-    These are outages, not answers: Intercom (or the way to it, or our own protections) could not
-    give a fresh response. A 4xx other than 408/429 is Intercom's answer about the request and is
-    never masked.
-    """
-
-    RATE_LIMITED = "rate_limited"  #: 429 from Intercom
-    SERVER_ERROR = "server_error"  #: 5xx (including gateway HTML pages)
-    TIMEOUT = "timeout"  #: a read timeout, or 408 ``request_timeout``
-    NETWORK_ERROR = "network_error"  #: connect error, dropped connection
-    CIRCUIT_OPEN = "circuit_open"  #: the breaker refused the call
-    DISABLED = "disabled"  #: the kill switch is on
-    LIMITER_WAIT = "limiter_wait"  #: the rate-limit wait would pass the caller's deadline
-
-
-#: Statuses that are answers about the request: stale data would hide a real error (bad input,
-#: revoked token, missing permission, deleted or merged record) and must never be served.
-_NEVER_STALE: frozenset[int] = frozenset({400, 401, 403, 404, 409, 410, 422})
-
-
 def stale_reason_for(status: int | None, *, timed_out: bool = False) -> StaleReason | None:
     """The stale reason of a failed attempt, from its status (``None``: no response arrived).
 
@@ -126,33 +104,25 @@ def stale_reason_for(status: int | None, *, timed_out: bool = False) -> StaleRea
         timed_out: with ``status=None``, the failure was a timeout rather than a connection error.
 
     Returns ``None`` for successes and for statuses that are answers (every 4xx but 408 and 429).
+    The status table (:mod:`.status`) decides.
     """
-    if status is None:
-        return StaleReason.TIMEOUT if timed_out else StaleReason.NETWORK_ERROR
-    if status == 429:
-        return StaleReason.RATE_LIMITED
-    if status == 408:
-        return StaleReason.TIMEOUT
-    if 500 <= status <= 599:
-        return StaleReason.SERVER_ERROR
-    return None
+    return meaning(status, Network.TIMEOUT if timed_out else Network.AMBIGUOUS).stale
 
 
 def serve_stale_for(status: int | None, reason: StaleReason | None = None) -> bool:
     """May a read that ended with *status* (and/or *reason*) be answered from the stale cache?
 
     *reason* is what stopped the call before or instead of a response (breaker, kill switch,
-    limiter wait, timeout); *status* is the last HTTP status, if any. A status in
-    400/401/403/404/409/410/422 always wins: it is Intercom's answer, and no reason overrides it.
-    Without a reason, the status alone decides (429, 408 and 5xx are outages).
+    limiter wait, timeout); *status* is the last HTTP status, if any. A status that is Intercom's
+    answer (400/401/403/404/409/410/422, …) always wins: no reason overrides it. Without a
+    reason, the status alone decides (429, 408 and 5xx are outages).
     """
-    if status is not None and status in _NEVER_STALE:
-        return False
-    if reason is not None:
-        return True
     if status is None:
-        return False  # nothing happened that we know of: there is no failure to mask
-    return stale_reason_for(status) is not None
+        return reason is not None  # nothing happened that we know of: no failure to mask
+    table = meaning(status)
+    if table.ok:
+        return reason is not None
+    return table.stale is not None
 
 
 def is_servable(stored_at: float, now: float, stale_window: float) -> bool:

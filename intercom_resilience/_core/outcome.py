@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .responses import RateLimitInfo, parse_json_body, parse_rate_limit, request_id_from
+from .status import Meaning, Network, meaning
 
 __all__ = ["Failure", "Outcome"]
 
@@ -36,6 +37,7 @@ class Outcome:
         duration: seconds the attempt took.
         request_id: Intercom's request id (body first, then ``X-Request-Id``), if any.
         rate_limit: the response's rate-limit headers, if any.
+        meaning: what the result means to every stage (:mod:`.status`).
     """
 
     status: int | None
@@ -46,6 +48,12 @@ class Outcome:
     duration: float
     request_id: str | None = None
     rate_limit: RateLimitInfo | None = None
+    meaning: Meaning | None = None
+
+    def __post_init__(self) -> None:
+        if self.meaning is None:  # built directly rather than by from_response/from_error
+            network = Network.CONNECT if self.failure is Failure.CONNECT else Network.AMBIGUOUS
+            object.__setattr__(self, "meaning", meaning(self.status, network))
 
     @classmethod
     def from_response(
@@ -66,20 +74,41 @@ class Outcome:
             duration,
             request_id_from(headers, body),
             parse_rate_limit(headers),
+            meaning(status),
         )
 
     @classmethod
-    def from_error(cls, error: BaseException, *, connect: bool, duration: float) -> Outcome:
-        """Describe a network failure; *connect* is true when nothing can have been sent."""
+    def from_error(
+        cls,
+        error: BaseException,
+        *,
+        connect: bool,
+        duration: float,
+        network: Network | None = None,
+    ) -> Outcome:
+        """Describe a network failure; *connect* is true when nothing can have been sent.
+
+        *network* refines it (a timeout, a connect timeout); by default *connect* decides.
+        """
+        if network is None:
+            network = Network.CONNECT if connect else Network.AMBIGUOUS
         failure = Failure.CONNECT if connect else Failure.AMBIGUOUS
-        return cls(None, {}, None, failure, type(error).__name__, duration)
+        return cls(
+            None, {}, None, failure, type(error).__name__, duration, meaning=meaning(None, network)
+        )
+
+    @property
+    def means(self) -> Meaning:
+        """What the result means to every stage (the status table's row)."""
+        assert self.meaning is not None  # set by __post_init__
+        return self.meaning
 
     @property
     def ok(self) -> bool:
         """A 2xx response."""
-        return self.status is not None and 200 <= self.status < 300
+        return self.means.ok
 
     @property
     def is_outage(self) -> bool:
         """A failure that says Intercom (or the way to it) is unwell: 5xx or a network failure."""
-        return self.failure is not Failure.NONE or (self.status is not None and self.status >= 500)
+        return self.means.outage

@@ -1,7 +1,8 @@
 """Retry decisions: may this attempt be repeated, and after how long?
 
-Pure functions of the request's kind, the attempt's outcome and the policy. The shells hand these
-to tenacity as its ``retry``/``wait``/``stop`` strategies; nothing here sleeps.
+Pure functions of the request's kind, the attempt's outcome and the policy, asked by the call
+driver between attempts; nothing here sleeps. What a status *means* (retryable at all? only for
+idempotent requests?) is the status table's (:mod:`.status`); this module applies it to a request.
 
 The rule that matters most: an attempt that may have reached Intercom (5xx, read timeout, dropped
 connection) is repeated only when repeating cannot change the outcome (GET, HEAD, PUT, DELETE and
@@ -15,15 +16,13 @@ import enum
 import math
 
 from .._config import RetryPolicy
-from .outcome import Failure, Outcome
+from .outcome import Outcome
 from .requests import RequestKind
 from .responses import parse_retry_after
+from .status import RetryRule
 from .window import SlidingCounter
 
 __all__ = ["RetryBudget", "Verdict", "backoff", "judge", "server_wait"]
-
-#: Statuses that are answers, not outages: repeating the request cannot help.
-_FINAL_STATUSES = frozenset({400, 403, 404, 409, 410, 422})
 
 
 class Verdict(enum.Enum):
@@ -48,22 +47,17 @@ def judge(kind: RequestKind, outcome: Outcome, *, can_rotate_token: bool, rotate
         can_rotate_token: the client's token is a callable that may return a new token.
         rotated: this call already rotated its token once (a second 401 is final).
     """
-    if outcome.ok:
+    meaning = outcome.means
+    if meaning.ok:
         return Verdict.SUCCESS
-    if outcome.failure is Failure.CONNECT:
-        return Verdict.RETRY  # nothing was sent: safe for every method
-    if outcome.failure is Failure.AMBIGUOUS:
-        return Verdict.RETRY if kind.is_idempotent else Verdict.OUTCOME_UNKNOWN
-    status = outcome.status
-    assert status is not None
-    if status == 429:
-        return Verdict.RETRY  # rejected before processing
-    if status == 401:
+    rule = meaning.retry
+    if rule is RetryRule.ROTATE_TOKEN:
         return Verdict.ROTATE_TOKEN if can_rotate_token and not rotated else Verdict.FAIL
-    if status >= 500 or status == 408:
+    if rule is RetryRule.ALWAYS:
+        return Verdict.RETRY  # nothing was processed: safe for every method
+    if rule is RetryRule.IF_IDEMPOTENT:
         return Verdict.RETRY if kind.is_idempotent else Verdict.OUTCOME_UNKNOWN
-    # 400/403/404/409/410/422 and anything else below 500 are answers.
-    return Verdict.FAIL
+    return Verdict.FAIL  # an answer (400/403/404/409/410/422, …): repeating cannot help
 
 
 def backoff(policy: RetryPolicy, retry_number: int, uniform: float) -> float:

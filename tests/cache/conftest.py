@@ -45,7 +45,7 @@ def events() -> Events:
 
 @pytest.fixture
 def event_log(events: Events) -> EventLog:
-    return EventLog(hooks=[lambda name, fields: events.append((name, dict(fields)))])
+    return EventLog(hooks=[lambda event: events.append((event.name, event.fields()))])
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])

@@ -187,7 +187,7 @@ def test_a_user_supplied_httpx_client_keeps_its_settings(
         token="fake-token",
         httpx_client=http,
         clock=clock,
-        event_hooks=[lambda name, _f: events.append(name)],
+        event_hooks=[lambda event: events.append(event.name)],
     )
     client.admins.identify()
     assert seen == ["growth"]
@@ -202,7 +202,7 @@ def test_every_attempt_emits_one_event_without_the_token(
         token="fake-token",
         transport=fake.transport(),
         clock=clock,
-        event_hooks=[lambda name, fields: captured.append((name, dict(fields)))],
+        event_hooks=[lambda event: captured.append((event.name, event.fields()))],
     )
     created = client.contacts.create(request={"email": "e@example.com"})
     client.contacts.find(contact_id=created.id)

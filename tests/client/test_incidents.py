@@ -129,7 +129,7 @@ async def test_the_token_never_appears_in_any_output(
         clock,
         token=token,
         on_alert=alerts.append,
-        event_hooks=[lambda n, f: events.append((n, dict(f)))],
+        event_hooks=[lambda e: events.append((e.name, e.fields()))],
     )
     outputs: list[str] = [repr(client)]
     cid = (await done(client.contacts.create(request={"email": "t@example.com"}))).id

@@ -30,7 +30,9 @@ async def test_get_with_two_503s_then_200_takes_three_attempts(
     mode: str, fake: FakeIntercom, clock: VirtualClock
 ) -> None:
     events: list[tuple[str, dict[str, Any]]] = []
-    client = make_client(mode, fake, clock, event_hooks=[lambda n, f: events.append((n, dict(f)))])
+    client = make_client(
+        mode, fake, clock, event_hooks=[lambda e: events.append((e.name, e.fields()))]
+    )
     contact = await done(client.contacts.create(request={"email": "r@example.com"}))
     fake.faults.fail_next(2, status=503, path="/contacts/*", method="GET")
     found = await done(client.contacts.find(contact_id=contact.id))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any
 
 import pytest
 
@@ -20,6 +19,7 @@ from intercom_resilience import (
     ResilientIntercom,
     VirtualClock,
 )
+from intercom_resilience.events import Event
 from intercom_resilience.testing import FakeIntercom
 from tests.redis_support import RedisServer
 
@@ -44,8 +44,8 @@ def _client(fake: FakeIntercom, server: RedisServer, events: list[str]) -> Resil
         redis_url=server.url,
     )
 
-    def hook(name: str, fields: Any) -> None:
-        events.append(name)
+    def hook(event: Event) -> None:
+        events.append(event.name)
 
     client: ResilientIntercom = fake.client(config=config, seed=4, event_hooks=[hook])
     return client

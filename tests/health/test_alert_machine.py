@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import hypothesis
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -19,6 +17,7 @@ from intercom_resilience import AlertPolicy, VirtualClock
 from intercom_resilience._events import EventLog
 from intercom_resilience._health import AlertEvent, HealthMonitor
 from intercom_resilience._incidents import Incident
+from intercom_resilience.events import Event, IncidentOpened
 
 STATUSES = st.sampled_from([200, 201, 204, 401, 403, 404, 422, 429, 500, 502, 503, None])
 MAX_IDS = 4
@@ -57,10 +56,9 @@ class AlertMachine(RuleBasedStateMachine):
             del self.active[rule_key]
         assert event.incident_id is not None
 
-    def hook(self, name: str, fields: object) -> None:
-        if name == "incident.opened":
-            assert isinstance(fields, Mapping)  # hooks get a read-only view
-            self.opened.append(fields["incident_id"])
+    def hook(self, event: Event) -> None:
+        if isinstance(event, IncidentOpened):
+            self.opened.append(event.incident_id)
 
     @rule(status=STATUSES, duration=st.floats(min_value=0, max_value=2), with_id=st.booleans())
     def attempt(self, status: int | None, duration: float, with_id: bool) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 from intercom_resilience import AlertPolicy, VirtualClock
 from intercom_resilience._events import EventLog
 from intercom_resilience._health import AlertEvent, HealthMonitor, Severity
+from intercom_resilience.events import Event
 
 
 class Recorder:
@@ -27,8 +27,8 @@ class Recorder:
     def on_alert(self, event: AlertEvent) -> None:
         self.alerts.append(event)
 
-    def hook(self, name: str, fields: Mapping[str, Any]) -> None:
-        self.events.append((name, dict(fields)))
+    def hook(self, event: Event) -> None:
+        self.events.append((event.name, event.fields()))
 
     def names(self) -> list[str]:
         return [name for name, _ in self.events]

@@ -9,7 +9,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from intercom_resilience._core.limiter import MICROS, DualLimiter
 from intercom_resilience._core.requests import credentials_fingerprint
 from intercom_resilience._core.responses import RateLimitInfo
 from intercom_resilience._events import EventLog
+from intercom_resilience.events import Event
 from tests.redis_support import RedisServer, free_port
 
 FG, BG = Priority.INTERACTIVE, Priority.BACKGROUND
@@ -37,9 +38,9 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
 
-    def __call__(self, event: str, fields: Mapping[str, Any]) -> None:
-        if event in TRANSITIONS:
-            self.events.append((event, dict(fields)))
+    def __call__(self, event: Event) -> None:
+        if event.name in TRANSITIONS:
+            self.events.append((event.name, event.fields()))
 
     @property
     def names(self) -> list[str]:

@@ -66,7 +66,7 @@ def test_killing_redis_mid_run_falls_back_to_the_local_share_then_returns(
         token="fake-token",
         transport=fake.transport(),
         config=config,
-        event_hooks=[lambda name, fields: events.append(name)],
+        event_hooks=[lambda event: events.append(event.name)],
     )
     stop = threading.Event()
     raised: list[BaseException] = []

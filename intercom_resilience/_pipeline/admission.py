@@ -1,0 +1,110 @@
+"""Admission: a call begins (classified, keyed, given its deadline) and may go out at all.
+
+The kill switch and the circuit breaker are asked here, before any quota is spent. A refused
+call ends with a :class:`~.call.Conclusion` whose stale reason lets a read be answered from
+the cache.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+
+from .._core.cache import cache_key
+from .._core.requests import classify, credentials_fingerprint
+from .._core.status import StaleReason
+from .._errors import CircuitOpenError, IntercomDisabledError
+from ..events import KillSwitchChanged
+from .call import Call, Conclusion, current_priority
+from .shared import Shared
+
+__all__ = ["Admission"]
+
+#: Rotated tokens must not grow the fingerprint memo without bound.
+_MAX_SCOPES = 64
+
+
+class Admission:
+    """Starts calls and admits them past the kill switch and the breaker.
+
+    Args:
+        shared: the client's shared state.
+        base_url: the API's base URL (part of every credentials fingerprint and cache key).
+    """
+
+    def __init__(self, shared: Shared, base_url: str) -> None:
+        self._shared = shared
+        self.base_url = base_url
+        self.disabled = shared.config.disabled
+        self._switch_lock = threading.Lock()
+        self._scopes: dict[str, str] = {}
+
+    def scope_of(self, request: httpx.Request) -> str:
+        """The credentials fingerprint of *request* (memoised per Authorization value)."""
+        auth = request.headers.get("authorization", "")
+        scope = self._scopes.get(auth)
+        if scope is None:
+            scope = credentials_fingerprint(auth, self.base_url)
+            if len(self._scopes) > _MAX_SCOPES:
+                self._scopes.clear()
+            self._scopes[auth] = scope
+        return scope
+
+    def start(self, request: httpx.Request) -> Call:
+        """Begin a call: classify it, key it for the cache, fix its deadline."""
+        shared = self._shared
+        kind = classify(request.method, request.url.path)
+        now = shared.clock.monotonic()
+        scope = self.scope_of(request)
+        key = None
+        if kind.is_read and shared.config.cache.enabled:
+            key = cache_key(
+                scope,
+                self.base_url,
+                kind.method,
+                request.url.path,
+                request.url.query.decode("ascii", "replace"),
+                request.content if kind.method == "POST" else b"",
+            )
+        return Call(
+            request=request,
+            kind=kind,
+            scope=scope,
+            priority=current_priority(),
+            started=now,
+            deadline=now + shared.config.retry.deadline,
+            cache_key=key,
+        )
+
+    def admit(self, call: Call) -> Conclusion | None:
+        """The kill switch and the breaker: ``None`` if the call may go out, else how it ends."""
+        shared = self._shared
+        if self.disabled:
+            shared.refuse(call, StaleReason.DISABLED)
+            return Conclusion(error=IntercomDisabledError(), stale_reason=StaleReason.DISABLED)
+        now = shared.clock.monotonic()
+        with shared.lock:
+            allowed, transition = shared.breaker.allow(now)
+            retry_at = shared.breaker.retry_at
+        shared.note_transition(transition)
+        if not allowed:
+            shared.refuse(call, StaleReason.CIRCUIT_OPEN)
+            wall_retry_at = None if retry_at is None else shared.clock.time() + (retry_at - now)
+            error = CircuitOpenError(
+                f"circuit open: Intercom is failing; {call.kind.method} {call.kind.template} "
+                "was not sent",
+                retry_at=wall_retry_at,
+            )
+            return Conclusion(error=error, stale_reason=StaleReason.CIRCUIT_OPEN)
+        with shared.lock:
+            shared.budget.record_call(now)
+        return None
+
+    def set_disabled(self, disabled: bool) -> None:
+        """Turn the kill switch on (*disabled*) or off; a no-op when already so."""
+        with self._switch_lock:
+            if self.disabled == disabled:
+                return
+            self.disabled = disabled
+        self._shared.telemetry.emit(KillSwitchChanged(disabled))

@@ -1,0 +1,149 @@
+"""The attempt: prepare one request for the wire, then describe what came back.
+
+Preparing rotates the token after a 401 (when the token is a callable) and bounds every httpx
+timeout by the policy and by the time the call has left. Observing turns a response or a network
+failure into an :class:`~intercom_resilience._core.outcome.Outcome`, asks the status table what it
+means, judges whether it may be retried, and counts it for the breaker.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from .._backends.base import Grant
+from .._core.outcome import Outcome
+from .._core.responses import error_codes, malformed_json
+from .._core.retry import Verdict, judge
+from .._core.status import Network
+from ..events import CallAttempt, TokenRotated
+from .admission import Admission
+from .call import Call
+from .effects import Sent
+from .shared import Shared, where
+
+__all__ = ["Attempt"]
+
+#: The smallest timeout handed to httpx (a call at its deadline still gets a well-formed request).
+_MIN_TIMEOUT = 0.001
+
+
+def _network(error: httpx.TransportError) -> Network:
+    # Nothing is sent before a connection (or a pool slot) is had.
+    if isinstance(error, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return Network.CONNECT_TIMEOUT
+    if isinstance(error, httpx.ConnectError):
+        return Network.CONNECT
+    if isinstance(error, httpx.TimeoutException):
+        return Network.TIMEOUT
+    return Network.AMBIGUOUS
+
+
+def _as_transport_error(
+    error: httpx.TransportError | httpx.DecodingError, request: httpx.Request
+) -> httpx.TransportError:
+    """*error* as a transport error: an undecodable body becomes a protocol error.
+
+    A body that does not match its ``Content-Encoding`` (gzip that is not gzip) never arrived
+    intact, as with a dropped connection: reads are retried, and a write's outcome is unknown.
+    """
+    if isinstance(error, httpx.TransportError):
+        return error
+    return httpx.RemoteProtocolError(
+        f"response body could not be decoded: {error}", request=request
+    )
+
+
+class Attempt:
+    """Prepares attempts and observes their results."""
+
+    def __init__(self, shared: Shared, admission: Admission) -> None:
+        self._shared = shared
+        self._admission = admission
+
+    def prepare(self, call: Call, grant: Grant) -> httpx.Request:
+        """The request for the next attempt: a fresh token after a 401, bounded timeouts."""
+        shared = self._shared
+        call.tokens_left = grant.remaining
+        request = call.request
+        token = shared.token
+        if call.verdict is Verdict.ROTATE_TOKEN and callable(token):
+            request.headers["authorization"] = f"Bearer {token()}"
+            call.scope = self._admission.scope_of(request)
+            call.rotated = True
+            shared.telemetry.emit(TokenRotated(*where(call)))
+        timeouts = shared.config.timeouts
+        current = request.extensions.get("timeout") or {}
+        left = max(call.deadline - shared.clock.monotonic(), _MIN_TIMEOUT)
+
+        def bound(name: str, policy_value: float) -> float:
+            value = current.get(name)
+            chosen = policy_value if value is None else min(float(value), policy_value)
+            return min(chosen, left)
+
+        request.extensions["timeout"] = {
+            "connect": bound("connect", timeouts.connect),
+            "read": bound("read", timeouts.read),
+            "write": bound("write", timeouts.write),
+            "pool": bound("pool", timeouts.pool),
+        }
+        call.attempts += 1
+        return request
+
+    def observe(self, call: Call, sent: Sent, duration: float) -> Outcome:
+        """Describe what one attempt brought back, judge it, and report it."""
+        if sent.error is not None or sent.response is None:
+            assert sent.error is not None
+            return self._failed(call, _as_transport_error(sent.error, call.request), duration)
+        response = sent.response
+        problem = malformed_json(
+            response.status_code,
+            sent.content,
+            # Reads of a collection (not ending in an id) may be pages the SDK iterates.
+            is_list=call.kind.is_read and not call.kind.template.endswith("{id}"),
+        )
+        if problem is not None:
+            # The SDK cannot read it: like a response that never arrived intact. Reads are
+            # retried (then served stale), and a write's outcome is unknown (never re-sent).
+            broken = httpx.RemoteProtocolError(
+                f"malformed response: {problem}", request=call.request
+            )
+            return self._failed(call, broken, duration)
+        call.response = response
+        call.error = None
+        headers = dict(response.headers.items())  # one pass: httpx.Headers lookups are O(n)
+        outcome = Outcome.from_response(response.status_code, headers, sent.content, duration)
+        return self._judged(call, outcome)
+
+    def _failed(self, call: Call, error: httpx.TransportError, duration: float) -> Outcome:
+        call.response = None
+        call.error = error
+        network = _network(error)
+        connect = network in (Network.CONNECT, Network.CONNECT_TIMEOUT)
+        outcome = Outcome.from_error(error, connect=connect, duration=duration, network=network)
+        return self._judged(call, outcome)
+
+    def _judged(self, call: Call, outcome: Outcome) -> Outcome:
+        shared = self._shared
+        call.outcome = outcome
+        verdict = judge(
+            call.kind, outcome, can_rotate_token=callable(shared.token), rotated=call.rotated
+        )
+        call.verdict = verdict
+        shared.count_for_breaker(outcome.means.breaker)
+        codes = None if outcome.ok else error_codes(outcome.body)
+        info = outcome.rate_limit
+        shared.telemetry.emit(
+            CallAttempt(
+                *where(call),
+                attempt=call.attempts,
+                status=outcome.status,
+                error=outcome.error_name,
+                duration_ms=round(outcome.duration * 1000, 3),
+                request_id=outcome.request_id,
+                verdict=verdict.value,
+                tokens_left=call.tokens_left,
+                error_code=codes[0] if codes else None,
+                rate_limit_remaining=None if info is None else info.remaining,
+            )
+        )
+        return outcome

@@ -1,0 +1,181 @@
+"""The call driver: the order of a call's steps, in one place, as a generator of effects.
+
+In the style of h11 and hishel, the driver is sans-I/O: it decides, and whenever it needs the
+world it *yields an effect* (:mod:`.effects`) and is sent the result back. The sync and async
+shells (:mod:`intercom_resilience._transport`) only perform effects; they hold no decision and no
+step order, so the two clients cannot drift apart. One call::
+
+    admission ──refused──────────────────────────────────────────────┐
+        │ admitted                                                   │
+        ▼                                                            │
+    ┌─► Acquire ──no token──► pacing ──wait──► Sleep ──► Acquire …   │
+    │       │ token                 └──cannot wait in time──────────►┤
+    │       ▼                                                        │
+    │   attempt.prepare ──► Send ──► attempt.observe ──► ObserveRate │
+    │                                                    │           │
+    │                                judgement.next_wait ┤           │
+    └────────── Sleep ◄── retry after a wait ────────────┘           │
+                                       │ stop                        │
+                                       ▼                             ▼
+                              judgement.conclude ──────────────► conclusion
+                                                                     │
+        CachePut (fresh read) / Invalidate (write) ◄─────────────────┤
+        CacheGet ──► stale.serve (an outage, and a servable entry) ◄─┤
+                                                  stale.finish ◄─────┘
+
+A call the shell stops mid-way (cancelled, interrupted) is closed by the shell; the driver then
+gives back a half-open breaker slot the call may hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from types import TracebackType
+from typing import Any, Protocol
+
+import httpx
+
+from .admission import Admission
+from .attempt import Attempt
+from .call import Conclusion
+from .effects import Acquire, CacheGet, CachePut, Effect, Invalidate, ObserveRate, Send, Sleep
+from .judgement import Judgement
+from .pacing import Pacing
+from .shared import Shared
+from .stale import StaleAnswer
+
+__all__ = ["CallDriver", "Stages", "drive"]
+
+
+class Stages(Protocol):
+    """The stages a driver runs a call through (a :class:`~._pipeline.Pipeline` has them)."""
+
+    @property
+    def shared(self) -> Shared:
+        """The state the stages share."""
+        ...
+
+    @property
+    def admission(self) -> Admission:
+        """Start and admit (kill switch, breaker)."""
+        ...
+
+    @property
+    def pacing(self) -> Pacing:
+        """Wait for a rate-limit token, or give up in time."""
+        ...
+
+    @property
+    def attempt(self) -> Attempt:
+        """Prepare a request, observe its result."""
+        ...
+
+    @property
+    def judgement(self) -> Judgement:
+        """Retry or conclude."""
+        ...
+
+    @property
+    def stale(self) -> StaleAnswer:
+        """Answer, from the stale cache when it may."""
+        ...
+
+
+#: A call's driver: yields effects, is sent their results, returns the response.
+Driver = Generator[Effect, Any, httpx.Response]
+
+
+def drive(stages: Stages, request: httpx.Request) -> Driver:
+    """Drive one call of *request* through every stage; the shells perform what it yields."""
+    admission, pacing, attempt = stages.admission, stages.pacing, stages.attempt
+    judgement, stale, clock = stages.judgement, stages.stale, stages.shared.clock
+    call = admission.start(request)
+    conclusion = admission.admit(call)
+    try:
+        while conclusion is None:
+            grant = yield Acquire(call.priority)
+            while not grant.granted:
+                wait = pacing.on_refused(call, grant)
+                if isinstance(wait, Conclusion):
+                    conclusion = wait
+                    break
+                yield Sleep(wait)
+                grant = yield Acquire(call.priority)
+            if conclusion is not None:
+                break
+            prepared = attempt.prepare(call, grant)
+            started = clock.monotonic()
+            sent = yield Send(prepared)
+            outcome = attempt.observe(call, sent, clock.monotonic() - started)
+            yield ObserveRate(outcome.status, outcome.rate_limit)
+            wait_before_next = judgement.next_wait(call)
+            if wait_before_next is None:
+                conclusion = judgement.conclude(call)
+            elif wait_before_next > 0:
+                yield Sleep(wait_before_next)
+    except GeneratorExit:
+        # Stopped by the shell mid-call (cancelled, interrupted): the attempt will never report.
+        stages.shared.abandon(call)
+        raise
+    if conclusion.store is not None and call.cache_key is not None:
+        yield CachePut(call.cache_key, conclusion.store, conclusion.store_tags)
+    if conclusion.invalidate:
+        yield Invalidate(conclusion.invalidate)
+    if conclusion.stale_reason is not None and call.cache_key is not None:
+        entry = yield CacheGet(call.cache_key)
+        if entry is not None:
+            answer = stale.serve(call, conclusion, entry)
+            if answer is not None:
+                return answer
+    return stale.finish(call, conclusion)
+
+
+class CallDriver:
+    """A driver as the shells use it: iterate for effects, set :attr:`reply`, read :attr:`result`.
+
+    ::
+
+        with pipeline.drive(request) as call:
+            for effect in call:
+                call.reply = perform(effect)
+        return call.result
+
+    Leaving the ``with`` block early (an exception while performing an effect) closes the
+    driver, which abandons the call cleanly.
+    """
+
+    __slots__ = ("_driver", "_result", "reply")
+
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+        self._result: httpx.Response | None = None
+        #: The result of the effect last yielded, sent in on the next step.
+        self.reply: Any = None
+
+    def __iter__(self) -> CallDriver:
+        return self
+
+    def __next__(self) -> Effect:
+        reply, self.reply = self.reply, None
+        try:
+            return self._driver.send(reply)
+        except StopIteration as done:
+            self._result = done.value
+            raise StopIteration from None
+
+    @property
+    def result(self) -> httpx.Response:
+        """The call's response, once the driver has finished."""
+        assert self._result is not None, "the driver has not finished"
+        return self._result
+
+    def __enter__(self) -> CallDriver:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._driver.close()

@@ -1,0 +1,191 @@
+"""The effects a call's driver yields, and what the shells send back for each.
+
+The driver (:mod:`.driver`) never does I/O: when a call needs something from the world it yields
+one of these, and the sync or async shell performs it and sends the result back in. Two effects
+are the shells' own, because they *are* the I/O: :class:`Send` (the network) and :class:`Sleep`.
+The others talk to the state backends (limiter, cache: memory or Redis) and perform themselves,
+so that each has exactly one sync and one async line:
+
+=================  ============================================  ==============================
+effect             what the shell does                           what it sends back
+=================  ============================================  ==============================
+``Acquire``        take a rate-limit token                       a ``Grant``
+``Sleep``          sleep on the client's clock                   ``None``
+``Send``           send through the inner transport, read body   a :class:`Sent`
+``ObserveRate``    feed a response's rate headers to the limiter ``None``
+``CachePut``       store a fresh read                            ``None``
+``Invalidate``     drop the reads a write made obsolete          entries dropped
+``CacheGet``       look up the stale answer                      a ``CachedResponse`` or ``None``
+=================  ============================================  ==============================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import httpx
+
+from .._backends.base import CacheBackend, CachedResponse, Grant, LimiterBackend, Priority
+from .._core.responses import RateLimitInfo
+
+__all__ = [
+    "Acquire",
+    "Backends",
+    "BackendEffect",
+    "CacheGet",
+    "CachePut",
+    "Effect",
+    "Invalidate",
+    "ObserveRate",
+    "Send",
+    "Sent",
+    "Sleep",
+    "sending",
+]
+
+
+class Backends(Protocol):
+    """Where backend effects are performed: the client's limiter and cache."""
+
+    @property
+    def limiter(self) -> LimiterBackend:
+        """The rate-limit backend."""
+        ...
+
+    @property
+    def cache(self) -> CacheBackend:
+        """The stale-cache backend."""
+        ...
+
+
+class Effect:
+    """Something the driver needs done; the base of every effect."""
+
+    __slots__ = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sleep(Effect):
+    """Wait *seconds* on the client's clock (a rate-limit wait or a backoff)."""
+
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Send(Effect):
+    """Send *request* through the inner transport and read the whole body."""
+
+    request: httpx.Request
+
+
+@dataclasses.dataclass(slots=True)
+class Sent:
+    """What came back from a :class:`Send`: a response and its body, or the network error."""
+
+    response: httpx.Response | None = None
+    content: bytes = b""
+    error: httpx.TransportError | httpx.DecodingError | None = None
+
+
+#: What a send may fail with and still be an answer for the driver (anything else propagates).
+_SEND_ERRORS = (httpx.TransportError, httpx.DecodingError)
+
+
+@contextmanager
+def sending() -> Iterator[Sent]:
+    """Collect one send's result; a network failure inside the block is kept, not raised.
+
+    A body that does not match its ``Content-Encoding`` raises ``httpx.DecodingError``, which is
+    not a transport error; the driver treats both alike (the answer never arrived intact).
+    """
+    sent = Sent()
+    try:
+        yield sent
+    except _SEND_ERRORS as error:
+        sent.response = None
+        sent.error = error
+
+
+class BackendEffect(Effect):
+    """An effect on the state backends: performs itself, in a sync and an async flavour."""
+
+    __slots__ = ()
+
+    def run(self, backends: Backends) -> Any:
+        """Perform the effect (sync shell)."""
+        raise NotImplementedError
+
+    async def arun(self, backends: Backends) -> Any:
+        """Perform the effect (async shell)."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Acquire(BackendEffect):
+    """Take one token from the app and workspace buckets at *priority*."""
+
+    priority: Priority
+
+    def run(self, backends: Backends) -> Grant:
+        return backends.limiter.acquire(self.priority)
+
+    async def arun(self, backends: Backends) -> Grant:
+        return await backends.limiter.aacquire(self.priority)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ObserveRate(BackendEffect):
+    """Feed an attempt's status and rate-limit headers back to the limiter."""
+
+    status: int | None
+    info: RateLimitInfo | None
+
+    def run(self, backends: Backends) -> None:
+        backends.limiter.observe(self.status, self.info)
+
+    async def arun(self, backends: Backends) -> None:
+        await backends.limiter.aobserve(self.status, self.info)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CachePut(BackendEffect):
+    """Store a fresh read under *key*, tagged with *tags*."""
+
+    key: str
+    entry: CachedResponse
+    tags: tuple[str, ...]
+
+    def run(self, backends: Backends) -> None:
+        backends.cache.put(self.key, self.entry, self.tags)
+
+    async def arun(self, backends: Backends) -> None:
+        await backends.cache.aput(self.key, self.entry, self.tags)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Invalidate(BackendEffect):
+    """Drop every cached read tagged with one of *tags*."""
+
+    tags: tuple[str, ...]
+
+    def run(self, backends: Backends) -> int:
+        return backends.cache.invalidate(self.tags)
+
+    async def arun(self, backends: Backends) -> int:
+        return await backends.cache.ainvalidate(self.tags)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CacheGet(BackendEffect):
+    """Look up the stored read under *key*."""
+
+    key: str
+
+    def run(self, backends: Backends) -> CachedResponse | None:
+        return backends.cache.get(self.key)
+
+    async def arun(self, backends: Backends) -> CachedResponse | None:
+        return await backends.cache.aget(self.key)

@@ -1,0 +1,123 @@
+"""Judgement: after an attempt, try again (and after how long), or conclude the call.
+
+The retry decision itself (which results may be repeated for which requests) is the status
+table's and :func:`~intercom_resilience._core.retry.judge`'s; this stage applies the call's
+limits to it: attempts, deadline, retry budget. Concluding turns the last attempt into the
+answer or the error, with the cache instructions for the stale stage.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from .._backends.base import CachedResponse
+from .._core.cache import read_resources, write_invalidations
+from .._core.retry import Verdict, backoff, server_wait
+from .._errors import OutcomeUnknownError, wrap_transport_error
+from .._sdk_bodies import ensure_error_body, sdk_readable
+from ..events import CallRetry, RetryBudgetExhausted
+from .call import Call, Conclusion
+from .shared import Shared, where
+
+__all__ = ["Judgement"]
+
+#: Headers of a fresh read worth keeping in the stale cache.
+_KEPT_HEADERS = ("content-type", "x-request-id")
+
+
+class Judgement:
+    """Decides between another attempt and the end of the call."""
+
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
+
+    def next_wait(self, call: Call) -> float | None:
+        """After an attempt: seconds to wait before the next one, or ``None`` to stop."""
+        verdict = call.verdict
+        if verdict is Verdict.ROTATE_TOKEN:
+            return 0.0
+        shared = self._shared
+        policy = shared.config.retry
+        if verdict is not Verdict.RETRY or not policy.enabled:
+            return None
+        if call.attempts >= policy.max_attempts:
+            return None
+        outcome = call.outcome
+        assert outcome is not None
+        waited = server_wait(policy, outcome, shared.clock.time())
+        wait = waited if waited is not None else backoff(policy, call.attempts, shared.rng.random())
+        now = shared.clock.monotonic()
+        if now + wait > call.deadline:
+            return None
+        with shared.lock:
+            spent = shared.budget.try_spend(now)
+        if not spent:
+            shared.telemetry.emit(RetryBudgetExhausted(*where(call)))
+            return None
+        shared.telemetry.emit(
+            CallRetry(
+                *where(call),
+                attempt=call.attempts,
+                status=outcome.status,
+                error=outcome.error_name,
+                wait_s=round(wait, 3),
+                request_id=outcome.request_id,
+            )
+        )
+        return wait
+
+    def conclude(self, call: Call) -> Conclusion:
+        """After the last attempt: the answer or the error, and the cache instructions."""
+        outcome = call.outcome
+        assert outcome is not None
+        kind = call.kind
+        cache_enabled = self._shared.config.cache.enabled
+        if outcome.ok:
+            assert call.response is not None
+            response = sdk_readable(call.response, call.request)
+            if kind.is_read and call.cache_key is not None:
+                return Conclusion(
+                    response=response,
+                    store=self._entry(call, response),
+                    store_tags=read_resources(call.scope, kind.method, call.request.url.path),
+                )
+            if not kind.is_read and cache_enabled:
+                tags = write_invalidations(call.scope, kind.method, call.request.url.path)
+                return Conclusion(response=response, invalidate=tags)
+            return Conclusion(response=response)
+
+        request_id = outcome.request_id
+        stale_reason = outcome.means.stale if kind.is_read else None
+        if call.verdict is Verdict.OUTCOME_UNKNOWN:
+            error: BaseException = OutcomeUnknownError(
+                kind.method,
+                kind.template,
+                status_code=outcome.status,
+                request_id=request_id,
+                reason=outcome.error_name or "",
+            )
+            return Conclusion(error=error, failure_request_id=request_id)
+        if call.error is not None:
+            error = wrap_transport_error(call.error)
+            return Conclusion(error=error, stale_reason=stale_reason, failure_request_id=request_id)
+        assert call.response is not None
+        return Conclusion(
+            response=ensure_error_body(sdk_readable(call.response, call.request), call.request),
+            stale_reason=stale_reason,
+            failure_request_id=request_id,
+        )
+
+    def _entry(self, call: Call, response: httpx.Response) -> CachedResponse:
+        """What the stale cache keeps of a fresh read."""
+        fresh = call.response
+        assert fresh is not None
+        assert call.outcome is not None
+        return CachedResponse(
+            status=fresh.status_code,
+            headers=tuple(
+                (name, fresh.headers[name]) for name in _KEPT_HEADERS if name in fresh.headers
+            ),
+            content=response.content,
+            stored_at=self._shared.clock.time(),
+            request_id=call.outcome.request_id,
+        )

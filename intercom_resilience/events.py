@@ -1,0 +1,390 @@
+"""The pipeline's events, as types: what an event hook receives.
+
+Every event the library emits is an instance of one of the frozen dataclasses below, each with a
+fixed :class:`EventName` and log level. Event hooks (``event_hooks=[...]`` on a client) receive
+the event object and match on its type, never on a string::
+
+    from intercom_resilience.events import CallRetry, Event, StaleServed
+
+    def hook(event: Event) -> None:
+        if isinstance(event, StaleServed):
+            statsd.increment("intercom.stale", tags=[f"reason:{event.reason}"])
+        elif isinstance(event, CallRetry):
+            statsd.increment("intercom.retry")
+
+When the event is logged (structlog, or the standard ``logging`` module), its name is the log
+event and :meth:`Event.fields` are the key-value pairs: the schema documented in
+``docs/observability.md``. Renaming a field or an event is a change to this module alone, and a
+hook that matches on a type cannot silently stop matching.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from ._incidents import Alert
+
+__all__ = [
+    "AlertFired",
+    "AlertResolved",
+    "BreakerTransition",
+    "CacheEntryTooLarge",
+    "CallAttempt",
+    "CallFinished",
+    "CallRefused",
+    "CallRetry",
+    "Event",
+    "EventName",
+    "HealthProbeFailed",
+    "IncidentClosed",
+    "IncidentOpened",
+    "KillSwitchChanged",
+    "Level",
+    "LimiterWait",
+    "RedisRecovered",
+    "RedisUnavailable",
+    "RetryBudgetExhausted",
+    "StaleServed",
+    "TokenRotated",
+]
+
+#: A log level of the library's events.
+Level = Literal["debug", "info", "warning", "error"]
+
+
+class EventName(str, enum.Enum):
+    """Every event name the library emits (the ``event`` of its log lines)."""
+
+    CALL_ATTEMPT = "call.attempt"
+    CALL_RETRY = "call.retry"
+    CALL_REFUSED = "call.refused"
+    CALL_STALE_SERVED = "call.stale_served"
+    CALL_TOKEN_ROTATED = "call.token_rotated"  # noqa: S105 - an event name, not a credential
+    CALL_FINISHED = "call.finished"
+    RETRY_BUDGET_EXHAUSTED = "retry_budget.exhausted"
+    LIMITER_WAIT = "limiter.wait"
+    LIMITER_REDIS_UNAVAILABLE = "limiter.redis_unavailable"
+    LIMITER_REDIS_RECOVERED = "limiter.redis_recovered"
+    CACHE_REDIS_UNAVAILABLE = "cache.redis_unavailable"
+    CACHE_REDIS_RECOVERED = "cache.redis_recovered"
+    CACHE_ENTRY_TOO_LARGE = "cache.entry_too_large"
+    BREAKER_TRANSITION = "breaker.transition"
+    KILL_SWITCH_CHANGED = "kill_switch.changed"
+    ALERT_FIRED = "alert.fired"
+    ALERT_RESOLVED = "alert.resolved"
+    INCIDENT_OPENED = "incident.opened"
+    INCIDENT_CLOSED = "incident.closed"
+    HEALTH_PROBE_FAILED = "health.probe_failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    """The base of every event: a name, a level, and the fields that are logged."""
+
+    #: The event's name (subclasses fix it).
+    NAME: ClassVar[EventName]
+    #: The level it is logged at (subclasses fix it).
+    LEVEL: ClassVar[Level] = "debug"
+
+    @property
+    def name(self) -> EventName:
+        """The event's name, as logged."""
+        return self.NAME
+
+    @property
+    def level(self) -> Level:
+        """The level the event is logged at."""
+        return self.LEVEL
+
+    def fields(self) -> dict[str, Any]:
+        """The logged key-value pairs (the documented schema of this event)."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _CallEvent(Event):
+    """Fields common to the call events."""
+
+    method: str
+    path: str
+    priority: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallAttempt(_CallEvent):
+    """One request was sent to Intercom and this came back (``call.attempt``, debug)."""
+
+    NAME: ClassVar[EventName] = EventName.CALL_ATTEMPT
+
+    attempt: int
+    status: int | None
+    error: str | None
+    duration_ms: float
+    request_id: str | None
+    verdict: str
+    tokens_left: float | None
+    #: A short summary of an error answer (its first ``error.list`` code), for the health record.
+    error_code: str | None = dataclasses.field(default=None, repr=False)
+    #: The response's ``X-RateLimit-Remaining``, when it had one.
+    rate_limit_remaining: int | None = dataclasses.field(default=None, repr=False)
+
+    def fields(self) -> dict[str, Any]:
+        """The documented fields (the error code and remaining quota feed health only)."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "priority": self.priority,
+            "attempt": self.attempt,
+            "status": self.status,
+            "error": self.error,
+            "duration_ms": self.duration_ms,
+            "request_id": self.request_id,
+            "verdict": self.verdict,
+            "tokens_left": self.tokens_left,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallRetry(_CallEvent):
+    """The failed attempt will be retried after ``wait_s`` seconds (``call.retry``, warning)."""
+
+    NAME: ClassVar[EventName] = EventName.CALL_RETRY
+    LEVEL: ClassVar[Level] = "warning"
+
+    attempt: int
+    status: int | None
+    error: str | None
+    wait_s: float
+    request_id: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RetryBudgetExhausted(_CallEvent):
+    """A retry was due but the retry budget is spent (``retry_budget.exhausted``, warning)."""
+
+    NAME: ClassVar[EventName] = EventName.RETRY_BUDGET_EXHAUSTED
+    LEVEL: ClassVar[Level] = "warning"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TokenRotated(_CallEvent):
+    """After a 401 the token callable was called again (``call.token_rotated``, warning)."""
+
+    NAME: ClassVar[EventName] = EventName.CALL_TOKEN_ROTATED
+    LEVEL: ClassVar[Level] = "warning"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallRefused(_CallEvent):
+    """The call was stopped before sending anything (``call.refused``, debug).
+
+    ``reason`` is ``circuit_open``, ``disabled`` or ``limiter_wait``.
+    """
+
+    NAME: ClassVar[EventName] = EventName.CALL_REFUSED
+
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StaleServed(_CallEvent):
+    """A failed read was answered with the last good answer (``call.stale_served``, warning)."""
+
+    NAME: ClassVar[EventName] = EventName.CALL_STALE_SERVED
+    LEVEL: ClassVar[Level] = "warning"
+
+    reason: str
+    age_s: float
+    #: The request id of the failure that caused the fallback, if Intercom sent one.
+    request_id: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallFinished(_CallEvent):
+    """A call ended, and this is how it was served (``call.finished``, debug).
+
+    The same facts as the :class:`~intercom_resilience.CallInfo` that ``capture_calls()``
+    collects: ``status`` is what the caller saw (``None`` for an error), ``attempts`` the upstream
+    attempts made, and for stale answers ``age`` and ``reason``.
+    """
+
+    NAME: ClassVar[EventName] = EventName.CALL_FINISHED
+
+    status: int | None
+    attempts: int
+    stale: bool
+    age: float | None
+    reason: str | None
+    request_id: str | None
+    failure_request_id: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LimiterWait(_CallEvent):
+    """The call waits for rate-limit quota: a 429 avoided (``limiter.wait``, debug)."""
+
+    NAME: ClassVar[EventName] = EventName.LIMITER_WAIT
+
+    wait_s: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RedisUnavailable(Event):
+    """A Redis backend is unreachable (``limiter.redis_unavailable`` / ``cache.redis_unavailable``,
+    warning). The limiter paces locally at ``fallback_share`` of the quota meanwhile; the cache
+    runs without Redis."""
+
+    LEVEL: ClassVar[Level] = "warning"
+
+    component: Literal["limiter", "cache"]
+    error: str
+    detail: str
+    retry_in_s: float
+    fallback_share: float | None = None
+
+    @property
+    def name(self) -> EventName:
+        """``limiter.redis_unavailable`` or ``cache.redis_unavailable``."""
+        if self.component == "limiter":
+            return EventName.LIMITER_REDIS_UNAVAILABLE
+        return EventName.CACHE_REDIS_UNAVAILABLE
+
+    def fields(self) -> dict[str, Any]:
+        """The documented schema: the limiter's ``error``, ``detail``, ``fallback_share``,
+        ``retry_in``; the cache's ``error``, ``detail``, ``retry_in_s``."""
+        if self.component == "limiter":
+            return {
+                "error": self.error,
+                "detail": self.detail,
+                "fallback_share": self.fallback_share,
+                "retry_in": self.retry_in_s,
+            }
+        return {"error": self.error, "detail": self.detail, "retry_in_s": self.retry_in_s}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RedisRecovered(Event):
+    """A Redis backend answers again (``limiter.redis_recovered`` / ``cache.redis_recovered``,
+    warning), after ``downtime_s`` seconds."""
+
+    LEVEL: ClassVar[Level] = "warning"
+
+    component: Literal["limiter", "cache"]
+    downtime_s: float
+
+    @property
+    def name(self) -> EventName:
+        """``limiter.redis_recovered`` or ``cache.redis_recovered``."""
+        if self.component == "limiter":
+            return EventName.LIMITER_REDIS_RECOVERED
+        return EventName.CACHE_REDIS_RECOVERED
+
+    def fields(self) -> dict[str, Any]:
+        """The documented schema: the limiter's ``downtime``; nothing for the cache."""
+        if self.component == "limiter":
+            return {"downtime": round(self.downtime_s, 3)}
+        return {}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CacheEntryTooLarge(Event):
+    """A response was too large to keep in the stale cache (``cache.entry_too_large``, debug)."""
+
+    NAME: ClassVar[EventName] = EventName.CACHE_ENTRY_TOO_LARGE
+
+    size: int
+    limit: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BreakerTransition(Event):
+    """The circuit breaker changed state (``breaker.transition``, warning)."""
+
+    NAME: ClassVar[EventName] = EventName.BREAKER_TRANSITION
+    LEVEL: ClassVar[Level] = "warning"
+
+    previous: str
+    state: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KillSwitchChanged(Event):
+    """``client.disable()`` or ``client.enable()`` (``kill_switch.changed``, warning)."""
+
+    NAME: ClassVar[EventName] = EventName.KILL_SWITCH_CHANGED
+    LEVEL: ClassVar[Level] = "warning"
+
+    disabled: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _AlertEventBase(Event):
+    LEVEL: ClassVar[Level] = "warning"
+
+    alert: Alert
+    incident_id: str | None
+
+    def fields(self) -> dict[str, Any]:
+        """``rule``, ``severity``, ``title``, ``detail``, ``incident_id``."""
+        return {
+            "rule": self.alert.rule,
+            "severity": self.alert.severity.value,
+            "title": self.alert.title,
+            "detail": self.alert.detail,
+            "incident_id": self.incident_id,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AlertFired(_AlertEventBase):
+    """An alert rule started to hold (``alert.fired``, warning)."""
+
+    NAME: ClassVar[EventName] = EventName.ALERT_FIRED
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AlertResolved(_AlertEventBase):
+    """An alert rule stopped holding (``alert.resolved``, warning)."""
+
+    NAME: ClassVar[EventName] = EventName.ALERT_RESOLVED
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IncidentOpened(Event):
+    """The first alert fired: an incident is being recorded (``incident.opened``, warning)."""
+
+    NAME: ClassVar[EventName] = EventName.INCIDENT_OPENED
+    LEVEL: ClassVar[Level] = "warning"
+
+    incident_id: str
+    severity: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IncidentClosed(Event):
+    """Every alert resolved: the incident is in ``client.incidents`` (``incident.closed``)."""
+
+    NAME: ClassVar[EventName] = EventName.INCIDENT_CLOSED
+    LEVEL: ClassVar[Level] = "warning"
+
+    incident_id: str
+    severity: str | None
+    duration: float | None
+    failed_attempts: int
+    request_ids: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HealthProbeFailed(Event):
+    """The ``GET /me`` probe of ``check_health()`` failed (``health.probe_failed``, debug)."""
+
+    NAME: ClassVar[EventName] = EventName.HEALTH_PROBE_FAILED
