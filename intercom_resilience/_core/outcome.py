@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import Mapping
 from typing import Any
 
 from .responses import RateLimitInfo, parse_json_body, parse_rate_limit, request_id_from
 from .status import Meaning, Network, meaning
 
-__all__ = ["Failure", "Outcome"]
-
-
-class Failure(enum.Enum):
-    """How an attempt failed, in the terms that decide whether it may be retried."""
-
-    #: The server answered (any status); see ``Outcome.status``.
-    NONE = "none"
-    #: No connection was made: the request certainly did not reach Intercom.
-    CONNECT = "connect"
-    #: The request may have been sent but no (complete) response came back.
-    AMBIGUOUS = "ambiguous"
+__all__ = ["Outcome"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -32,7 +20,7 @@ class Outcome:
         status: the HTTP status, or ``None`` when no response arrived.
         headers: the response headers, lower-cased (empty when no response arrived).
         body: the parsed JSON body, or ``None`` (empty, HTML, or not JSON).
-        failure: how a network failure happened (``NONE`` when a response arrived).
+        network: how a network failure happened (``None`` when a response arrived).
         error_name: the exception's class name for a network failure (for logs).
         duration: seconds the attempt took.
         request_id: Intercom's request id (body first, then ``X-Request-Id``), if any.
@@ -43,7 +31,7 @@ class Outcome:
     status: int | None
     headers: Mapping[str, str]
     body: Any | None
-    failure: Failure
+    network: Network | None
     error_name: str | None
     duration: float
     request_id: str | None = None
@@ -52,8 +40,7 @@ class Outcome:
 
     def __post_init__(self) -> None:
         if self.meaning is None:  # built directly rather than by from_response/from_error
-            network = Network.CONNECT if self.failure is Failure.CONNECT else Network.AMBIGUOUS
-            object.__setattr__(self, "meaning", meaning(self.status, network))
+            object.__setattr__(self, "meaning", meaning(self.status, self.network))
 
     @classmethod
     def from_response(
@@ -64,17 +51,18 @@ class Outcome:
         *headers* should be a plain dict with lower-case names: several decisions read them, and
         ``httpx.Headers`` lookups scan the whole header list each time.
         """
-        body = None if 200 <= status < 300 else parse_json_body(content)
+        table = meaning(status)
+        body = None if table.ok else parse_json_body(content)
         return cls(
             status,
             headers,
             body,
-            Failure.NONE,
+            None,
             None,
             duration,
             request_id_from(headers, body),
             parse_rate_limit(headers),
-            meaning(status),
+            table,
         )
 
     @classmethod
@@ -92,9 +80,8 @@ class Outcome:
         """
         if network is None:
             network = Network.CONNECT if connect else Network.AMBIGUOUS
-        failure = Failure.CONNECT if connect else Failure.AMBIGUOUS
         return cls(
-            None, {}, None, failure, type(error).__name__, duration, meaning=meaning(None, network)
+            None, {}, None, network, type(error).__name__, duration, meaning=meaning(None, network)
         )
 
     @property

@@ -80,7 +80,7 @@ def server_wait(policy: RetryPolicy, outcome: Outcome, now: float) -> float | No
     Clamped to ``[0, policy.max_server_wait]``; ``None`` when the server said nothing usable.
     """
     wait = parse_retry_after(outcome.headers.get("retry-after"), now)
-    if wait is None and outcome.status == 429:
+    if wait is None and outcome.means.rate_limited:
         info = outcome.rate_limit
         if info is not None and info.reset_at is not None:
             wait = max(0.0, info.reset_at - now)

@@ -4,22 +4,22 @@ An attempt ends in one of three ways: Intercom answered with a status, the netwo
 anything was sent, or after it may have been), or a 2xx arrived whose body the SDK cannot read.
 For each, this table says, once for the whole library:
 
-============================  ======  ===========  ===========  ==========  ============
-result                        outage  breaker      retry        stale       incident
-============================  ======  ===========  ===========  ==========  ============
-2xx                           no      success      no           —           no
-connect error                 yes     failure      always       network     yes
-connect or pool timeout       yes     failure      always       timeout     yes
-read timeout                  yes     failure      idempotent   timeout     yes
-dropped connection, malformed yes     failure      idempotent   network     yes
-429                           no      not counted  always       rate-limit  yes
-401                           no      success      rotate once  never       yes
-403                           no      success      no           never       yes
-408                           yes     failure      idempotent   timeout     yes
-400, 404, 409, 410, 422       no      success      no           never       no
-other 4xx                     no      success      no           never       no
-5xx                           yes     failure      idempotent   server      yes
-============================  ======  ===========  ===========  ==========  ============
+===============================  ========  =============  =============  ============  ========
+result                           outage    breaker        retry          stale         incident
+===============================  ========  =============  =============  ============  ========
+2xx                              no        success        no             —             no
+connect error                    yes       failure        always         network       yes
+connect or pool timeout          yes       failure        always         timeout       yes
+read timeout                     yes       failure        idempotent     timeout       yes
+dropped connection, malformed    yes       failure        idempotent     network       yes
+429                              no        not counted    always         rate-limit    yes
+401                              no        success        rotate once    never         yes
+403                              no        success        no             never         yes
+408                              yes       failure        idempotent     timeout       yes
+400, 404, 409, 410, 422          no        success        no             never         no
+other 4xx                        no        success        no             never         no
+5xx                              yes       failure        idempotent     server        yes
+===============================  ========  =============  =============  ============  ========
 
 * **outage**: Intercom, or the way to it, is unwell (health counts it as an error).
 * **breaker**: how the circuit breaker counts it: a failure, a success (Intercom answered: our

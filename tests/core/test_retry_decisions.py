@@ -7,9 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from intercom_resilience import RetryPolicy
-from intercom_resilience._core.outcome import Failure, Outcome
+from intercom_resilience._core.outcome import Outcome
 from intercom_resilience._core.requests import classify
 from intercom_resilience._core.retry import RetryBudget, Verdict, backoff, judge, server_wait
+from intercom_resilience._core.status import Network
 
 METHODS_AND_PATHS = [
     ("GET", "/contacts/1"),
@@ -50,14 +51,14 @@ def test_a_write_that_may_have_happened_is_never_retried(
 ) -> None:
     kind = classify(*request)
     verdict = judge(kind, outcome, can_rotate_token=can_rotate, rotated=rotated)
-    ambiguous = outcome.failure is Failure.AMBIGUOUS or (
+    ambiguous = outcome.network is Network.AMBIGUOUS or (
         outcome.status is not None and (outcome.status >= 500 or outcome.status == 408)
     )
     if request in NON_IDEMPOTENT and ambiguous:
         assert verdict is Verdict.OUTCOME_UNKNOWN
     if verdict is Verdict.RETRY and request in NON_IDEMPOTENT:
         # only "certainly not processed" failures may be repeated for writes
-        assert outcome.failure is Failure.CONNECT or outcome.status == 429
+        assert outcome.network is Network.CONNECT or outcome.status == 429
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 409, 410, 422])
