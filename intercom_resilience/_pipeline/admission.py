@@ -101,6 +101,19 @@ class Admission:
             shared.budget.record_call(now)
         return None
 
+    def still_admitted(self, call: Call) -> Conclusion | None:
+        """Before every attempt: the kill switch again (a wait may have outlasted it).
+
+        ``None`` when the attempt may go out; else the call ends as refused by the switch.
+        """
+        if not self.disabled:
+            return None
+        shared = self._shared
+        shared.refuse(call, StaleReason.DISABLED)
+        if call.attempts == 0:
+            shared.abandon(call)  # it may hold a half-open trial slot it will never use
+        return Conclusion(error=IntercomDisabledError(), stale_reason=StaleReason.DISABLED)
+
     def set_disabled(self, disabled: bool) -> None:
         """Turn the kill switch on (*disabled*) or off; a no-op when already so."""
         with self._switch_lock:

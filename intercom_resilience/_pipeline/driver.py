@@ -103,6 +103,10 @@ def drive(stages: Stages, request: httpx.Request) -> Driver:
                 grant = yield Acquire(call.priority)
             if conclusion is not None:
                 break
+            # A wait may have lasted long enough for the kill switch to be turned on.
+            conclusion = admission.still_admitted(call)
+            if conclusion is not None:
+                break
             prepared = attempt.prepare(call, grant)
             started = clock.monotonic()
             sent = yield Send(prepared)
