@@ -54,9 +54,9 @@ async def test_a_call_in_its_retry_backoff_does_not_send_once_disabled(mode: str
     fake.faults.fail_next(1, status=503, path="/contacts/*", method="GET")
     _disable_while_sleeping(clock, client)
     before = len(fake.journal)
-    with capture_calls() as calls:
-        with pytest.raises(IntercomDisabledError):  # nothing cached yet: no stale answer
-            await done(client.contacts.find(contact_id=created.id))
+    # Nothing is cached yet, so there is no stale answer: the switch's error.
+    with capture_calls() as calls, pytest.raises(IntercomDisabledError):
+        await done(client.contacts.find(contact_id=created.id))
     assert len(fake.journal) - before == 1  # the failed first attempt, and no retry
     assert calls.last is not None
     assert calls.last.attempts == 1

@@ -77,7 +77,7 @@ def _docstring_rows() -> list[list[str]]:
     table = doc.split("=====", 1)[1]
     rows = []
     for line in table.splitlines():
-        if not line or line.startswith("=") or line.startswith("result"):
+        if not line or line.startswith(("=", "result")):
             continue
         cells = re.split(r"\s{2,}", line.strip())
         if len(cells) == 6:
