@@ -15,6 +15,7 @@ from ._config import (
     AlertPolicy,
     BreakerPolicy,
     CachePolicy,
+    DeadlinePolicy,
     RateLimitPolicy,
     ResilienceConfig,
     RetryPolicy,
@@ -25,6 +26,7 @@ from ._core.limiter import Priority
 from ._core.status import StaleReason
 from ._errors import (
     CircuitOpenError,
+    DeadlineExceededError,
     IntercomConnectError,
     IntercomConnectTimeout,
     IntercomDisabledError,
@@ -70,6 +72,8 @@ __all__ = [
     "CapturedCalls",
     "CircuitOpenError",
     "Clock",
+    "DeadlineExceededError",
+    "DeadlinePolicy",
     "FailureRecord",
     "HealthStatus",
     "Incident",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import httpx
@@ -31,6 +31,7 @@ from ._health import AlertEvent, HealthMonitor, HealthStatus
 from ._incidents import FailureRecord, Incident
 from ._pagination import fix_search_pagers
 from ._pipeline import Pipeline, priority
+from ._pipeline.deadline import deadline_scope
 from ._transport import AsyncResilientTransport, ResilientTransport
 from ._webhooks import verify_webhook_signature
 from .events import HealthProbeFailed
@@ -47,6 +48,20 @@ def _without_sdk_retries(request_options: Any) -> Any:
     return {**request_options, "max_retries": 0}
 
 
+def _call_deadline(owner: Any, request_options: Any) -> AbstractContextManager[object]:
+    """The scope of the SDK's per-call ``timeout_in_seconds``: the call's whole deadline.
+
+    The SDK hands that value to httpx as a per-socket-operation timeout only; here it bounds
+    the whole call, waits and retries included. Checked before anything is sent.
+    """
+    seconds = None if request_options is None else request_options.get("timeout_in_seconds")
+    pipeline: Pipeline | None = getattr(owner, "resilience_pipeline", None)
+    if seconds is None or pipeline is None:
+        return nullcontext()
+    seconds = pipeline.config.deadlines.check(seconds, "request_options['timeout_in_seconds']")
+    return deadline_scope(pipeline.clock, seconds)
+
+
 def _redirect_loop(error: httpx.TooManyRedirects) -> IntercomTooManyRedirects:
     request = getattr(error, "_request", None)
     return IntercomTooManyRedirects(str(error), request=request)
@@ -55,11 +70,15 @@ def _redirect_loop(error: httpx.TooManyRedirects) -> IntercomTooManyRedirects:
 class _NoRetryHttpClient(HttpClient):
     """The SDK's sync HTTP client with its retry loop disabled for every call."""
 
+    #: Set by the facade: where the per-call deadline is checked and scoped.
+    resilience_pipeline: Pipeline | None = None
+
     def request(self, *args: Any, request_options: Any = None, **kwargs: Any) -> httpx.Response:
         try:
-            return super().request(
-                *args, request_options=_without_sdk_retries(request_options), **kwargs
-            )
+            with _call_deadline(self, request_options):
+                return super().request(
+                    *args, request_options=_without_sdk_retries(request_options), **kwargs
+                )
         except httpx.TooManyRedirects as error:  # raised above our transport: see the class
             raise _redirect_loop(error) from error
 
@@ -67,13 +86,17 @@ class _NoRetryHttpClient(HttpClient):
 class _NoRetryAsyncHttpClient(AsyncHttpClient):
     """The SDK's async HTTP client with its retry loop disabled for every call."""
 
+    #: Set by the facade: where the per-call deadline is checked and scoped.
+    resilience_pipeline: Pipeline | None = None
+
     async def request(
         self, *args: Any, request_options: Any = None, **kwargs: Any
     ) -> httpx.Response:
         try:
-            return await super().request(
-                *args, request_options=_without_sdk_retries(request_options), **kwargs
-            )
+            with _call_deadline(self, request_options):
+                return await super().request(
+                    *args, request_options=_without_sdk_retries(request_options), **kwargs
+                )
         except httpx.TooManyRedirects as error:
             raise _redirect_loop(error) from error
 
@@ -197,6 +220,20 @@ class _ResilientMixin:
         """How many answers this client served from the stale cache."""
         return self._pipeline.stale_served
 
+    @contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """Give the calls made in this block *seconds* in all (waits and retries included).
+
+        An enclosing ``deadline`` block still bounds them: an inner block can shorten the time
+        left, never extend it. Around a pager's iteration the deadline holds for all its pages.
+        The mark follows the current thread or asyncio task. A value below
+        ``DeadlinePolicy.minimum`` (or not a finite number) raises ``ValueError`` at once.
+        """
+        pipeline = self._pipeline
+        checked = pipeline.config.deadlines.check(seconds, "deadline(seconds)")
+        with deadline_scope(pipeline.clock, checked):
+            yield
+
     @staticmethod
     @contextmanager
     def background() -> Iterator[None]:
@@ -248,8 +285,9 @@ def _default_httpx_client(
     return cls(timeout=defaulted, follow_redirects=follow_redirects)
 
 
-def _disable_sdk_retries(wrapper: Any, no_retry_cls: type[Any]) -> None:
-    """Swap the SDK's HTTP client for our subclass that forces its retry loop off."""
+def _disable_sdk_retries(wrapper: Any, no_retry_cls: type[Any], pipeline: Pipeline) -> None:
+    """Swap the SDK's HTTP client for our subclass that forces its retry loop off (and scopes
+    the SDK's per-call ``timeout_in_seconds`` as the call's deadline)."""
     sdk_http = wrapper.httpx_client
     wrapper.httpx_client = no_retry_cls(
         httpx_client=sdk_http.httpx_client,
@@ -257,6 +295,7 @@ def _disable_sdk_retries(wrapper: Any, no_retry_cls: type[Any]) -> None:
         base_headers=sdk_http.base_headers,
         base_url=sdk_http.base_url,
     )
+    wrapper.httpx_client.resilience_pipeline = pipeline
 
 
 class ResilientIntercom(_ResilientMixin, Intercom):
@@ -316,7 +355,7 @@ class ResilientIntercom(_ResilientMixin, Intercom):
             follow_redirects=follow_redirects,
             httpx_client=httpx_client,
         )
-        _disable_sdk_retries(self._client_wrapper, _NoRetryHttpClient)
+        _disable_sdk_retries(self._client_wrapper, _NoRetryHttpClient, self._pipeline)
         self._httpx_client = httpx_client
         fix_search_pagers(self, is_async=False)
 
@@ -385,7 +424,7 @@ class AsyncResilientIntercom(_ResilientMixin, AsyncIntercom):
             follow_redirects=follow_redirects,
             httpx_client=httpx_client,
         )
-        _disable_sdk_retries(self._client_wrapper, _NoRetryAsyncHttpClient)
+        _disable_sdk_retries(self._client_wrapper, _NoRetryAsyncHttpClient, self._pipeline)
         self._httpx_client = httpx_client
         fix_search_pagers(self, is_async=True)
 

@@ -26,6 +26,7 @@ __all__ = [
     "AlertPolicy",
     "BreakerPolicy",
     "CachePolicy",
+    "DeadlinePolicy",
     "RateLimitPolicy",
     "ResilienceConfig",
     "RetryPolicy",
@@ -107,7 +108,6 @@ class RetryPolicy(_Policy):
         base_delay: seconds; the first backoff's upper bound.
         max_delay: seconds; the cap on any computed backoff.
         max_server_wait: seconds; the cap on waits taken from response headers.
-        deadline: seconds; the overall time budget of one call, waits included.
         budget_ratio: retries may add at most this share of the request rate.
         budget_floor: retries always allowed per budget window, however quiet the traffic.
         budget_window: seconds of history the retry budget looks at.
@@ -118,7 +118,6 @@ class RetryPolicy(_Policy):
     base_delay: float = 0.5
     max_delay: float = 20.0
     max_server_wait: float = 60.0
-    deadline: float = 90.0
     budget_ratio: float = 0.1
     budget_floor: int = 10
     budget_window: float = 60.0
@@ -132,7 +131,6 @@ class RetryPolicy(_Policy):
                 f"RetryPolicy.max_delay must be >= base_delay ({base!r}), got {self.max_delay!r}"
             )
         self._number("max_server_wait")
-        self._number("deadline", strict=True)
         self._fraction("budget_ratio")
         self._integer("budget_floor", minimum=0)
         self._number("budget_window", strict=True)
@@ -288,6 +286,65 @@ class TimeoutPolicy(_Policy):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class DeadlinePolicy(_Policy):
+    """How long a call may take, from the facade call to its answer: waits, attempts, backoff.
+
+    The interactive default is 8 seconds: a healthy Intercom answers in well under a second, so
+    8 seconds leave room for two or three retries with backoff, and end well inside the 10–30 s
+    that web servers and load balancers give a request (a web request that waits longer for
+    Intercom has already failed its user). A 429 whose reset is further away than that ends at
+    once with ``RateLimitedError`` (or a stale answer) rather than holding the request. The
+    background lane (``client.background()``) gets 5 minutes: enough to wait out several
+    10-second rate-limit windows, a 429 storm or a short outage. No wait (limiter, backoff, server-directed) that would end past the deadline is
+    slept: the call ends at once with an error that says how long to wait. A call may set its
+    own with ``client.deadline(seconds)`` or the SDK's
+    ``request_options={"timeout_in_seconds": ...}``.
+
+    Attributes:
+        interactive: seconds; the deadline of ordinary (interactive) calls.
+        background: seconds; the deadline of calls made inside ``client.background()``.
+        minimum: seconds; a per-call deadline below this is refused before anything is sent.
+        stale_if_slow: seconds; an interactive read that has a servable cached answer gets it
+            once this much time is spent (``capture_calls()`` says ``reason="slow"``), and no
+            longer waits for the rest of its deadline; ``None`` turns it off.
+    """
+
+    interactive: float = 8.0
+    background: float = 300.0
+    minimum: float = 0.05
+    stale_if_slow: float | None = 2.0
+
+    def __post_init__(self) -> None:
+        interactive = self._number("interactive", strict=True)
+        self._number("background", strict=True)
+        minimum = self._number("minimum", strict=True)
+        for field in ("interactive", "background"):
+            if getattr(self, field) < minimum:
+                raise ValueError(
+                    f"DeadlinePolicy.{field} must be >= minimum ({minimum!r}), "
+                    f"got {getattr(self, field)!r}"
+                )
+        if self.stale_if_slow is not None:
+            budget = self._number("stale_if_slow", strict=True)
+            if budget > interactive:
+                raise ValueError(
+                    f"DeadlinePolicy.stale_if_slow must be <= interactive ({interactive!r}), "
+                    f"got {budget!r}"
+                )
+
+    def check(self, seconds: object, field: str = "deadline") -> float:
+        """*seconds* as a per-call deadline, or ``ValueError`` naming *field* and the minimum."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise ValueError(f"{field} must be a number of seconds, got {seconds!r}")
+        if math.isnan(seconds) or math.isinf(seconds) or seconds < self.minimum:
+            raise ValueError(
+                f"{field} must be a finite number of seconds >= DeadlinePolicy.minimum "
+                f"({self.minimum:g}), got {seconds!r}"
+            )
+        return float(seconds)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class AlertPolicy(_Policy):
     """Health window and alert thresholds (defaults from Intercom's production checklist).
 
@@ -297,6 +354,8 @@ class AlertPolicy(_Policy):
         rate_limited_per_window: more 429s than this → P2 "rate limited".
         latency_p95_ms: p95 latency above this → P2 "high latency".
         webhook_failures_per_window: more signature failures than this → P3.
+        deadlines_per_window: more calls ended by their deadline than this → P2 "deadline
+            exceeded".
         max_request_ids: request ids kept per incident (the oldest are dropped and counted).
         max_recent_failures: failures kept in the client's recent-failure record.
     """
@@ -306,6 +365,7 @@ class AlertPolicy(_Policy):
     rate_limited_per_window: int = 5
     latency_p95_ms: float = 3000.0
     webhook_failures_per_window: int = 0
+    deadlines_per_window: int = 5
     max_request_ids: int = 1000
     max_recent_failures: int = 200
 
@@ -315,6 +375,7 @@ class AlertPolicy(_Policy):
         self._integer("rate_limited_per_window", minimum=0)
         self._number("latency_p95_ms", strict=True)
         self._integer("webhook_failures_per_window", minimum=0)
+        self._integer("deadlines_per_window", minimum=0)
         self._integer("max_request_ids", minimum=1)
         self._integer("max_recent_failures", minimum=1)
 
@@ -337,6 +398,7 @@ class ResilienceConfig(_Policy):
         breaker: the :class:`BreakerPolicy`.
         cache: the :class:`CachePolicy`.
         timeouts: the :class:`TimeoutPolicy`.
+        deadlines: the :class:`DeadlinePolicy`.
         alerts: the :class:`AlertPolicy`.
         redis_url: where the ``redis`` backends live (required when one is selected).
         disabled: start with the kill switch on (no request leaves the process).
@@ -349,15 +411,19 @@ class ResilienceConfig(_Policy):
         "breaker",
         "cache",
         "timeouts",
+        "deadlines",
         "alerts",
     )
     ENV_PREFIX: ClassVar[str] = "INTERCOM_RESILIENCE_"
+    #: Variables of the library's own test suite, never read as configuration.
+    TEST_PREFIX: ClassVar[str] = "INTERCOM_RESILIENCE_TEST_"
 
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
     rate_limit: RateLimitPolicy = dataclasses.field(default_factory=RateLimitPolicy)
     breaker: BreakerPolicy = dataclasses.field(default_factory=BreakerPolicy)
     cache: CachePolicy = dataclasses.field(default_factory=CachePolicy)
     timeouts: TimeoutPolicy = dataclasses.field(default_factory=TimeoutPolicy)
+    deadlines: DeadlinePolicy = dataclasses.field(default_factory=DeadlinePolicy)
     alerts: AlertPolicy = dataclasses.field(default_factory=AlertPolicy)
     redis_url: str | None = None
     disabled: bool = False
@@ -394,10 +460,16 @@ class ResilienceConfig(_Policy):
         """Build a configuration from ``INTERCOM_RESILIENCE_*`` variables over the defaults.
 
         Unknown ``INTERCOM_RESILIENCE_*`` names raise ``ValueError`` (a typo must not be silently
-        ignored), as do values that do not parse; both name the variable.
+        ignored), as do values that do not parse; both name the variable. Names under
+        ``INTERCOM_RESILIENCE_TEST_`` belong to the library's own test suite (its Redis URL) and
+        are not configuration.
         """
         env = os.environ if environ is None else environ
-        ours = {k: v for k, v in env.items() if k.startswith(cls.ENV_PREFIX)}
+        ours = {
+            k: v
+            for k, v in env.items()
+            if k.startswith(cls.ENV_PREFIX) and not k.startswith(cls.TEST_PREFIX)
+        }
         known: set[str] = set()
         sections: dict[str, Any] = {}
         hints = typing.get_type_hints(cls)

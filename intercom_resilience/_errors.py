@@ -12,6 +12,7 @@ unknown)::
     │   ├── BadRequestError, UnauthorizedError,     SDK's typed errors, unchanged
     │   │   ForbiddenError, NotFoundError, ...
     │   ├── RateLimitedError  ────────────────┐     no token within max_wait/deadline (status 429)
+    │   ├── DeadlineExceededError ────────────┤     the next retry would end past the deadline
     │   ├── CircuitOpenError  ────────────────┤     failing fast while Intercom is down
     │   └── IntercomDisabledError ────────────┤     the kill switch is on
     └── IntercomResilienceError  ◄────────────┘     base of every error the library itself raises
@@ -41,6 +42,7 @@ from ._core.responses import request_id_from
 
 __all__ = [
     "CircuitOpenError",
+    "DeadlineExceededError",
     "IntercomConnectError",
     "IntercomConnectTimeout",
     "IntercomDisabledError",
@@ -132,21 +134,54 @@ class _LibraryApiError(ApiError, IntercomResilienceError):
 
 
 class RateLimitedError(_LibraryApiError):
-    """No rate-limit token could be had within the allowed wait.
+    """No rate-limit token could be had within the allowed wait, or Intercom's own 429 asks for
+    a wait that would end past the call's deadline.
 
-    Raised before anything is sent, so nothing counts against Intercom's quota. It is an
-    ``ApiError`` with ``status_code == 429``, so handlers written for Intercom's own 429 keep
-    working.
+    The first is raised before anything is sent, so nothing counts against Intercom's quota. It
+    is an ``ApiError`` with ``status_code == 429``, so handlers written for Intercom's own 429
+    keep working.
 
     Attributes:
         retry_at: Unix time at which a token is expected to be available.
+        retry_after: seconds from the error until then (``None`` when unknown).
+        request_id: the request id of Intercom's 429 behind it, when there was one.
     """
 
     def __init__(
-        self, message: str, *, retry_at: float | None, request_id: str | None = None
+        self,
+        message: str,
+        *,
+        retry_at: float | None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, status_code=429, request_id=request_id)
         self.retry_at = retry_at
+        self.retry_after = retry_after
+
+
+class DeadlineExceededError(_LibraryApiError):
+    """A retryable failure whose next attempt could not start and finish before the deadline.
+
+    The call ended at once instead of sleeping toward a failure: it is an ``ApiError`` with the
+    status of the failure behind it (a 5xx, 408, …), so existing handlers keep working, and it
+    says how long to wait before trying again.
+
+    Attributes:
+        retry_after: seconds to wait before a new attempt (the server's wait, or the backoff).
+        request_id: the request id of the failure behind it, when Intercom sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        status_code: int | None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, request_id=request_id)
+        self.retry_after = retry_after
 
 
 class CircuitOpenError(_LibraryApiError):

@@ -26,6 +26,8 @@ rule                       severity  fires when, over the last ``AlertPolicy.win
                                      calls refused by the local rate limiter
 ``high_latency``           P2        p95 latency above ``latency_p95_ms`` (at least
                                      ``min_latency_samples`` attempts)
+``deadline_exceeded``      P2        more than ``deadlines_per_window`` calls ended because
+                                     their next attempt would not fit before the deadline
 ``webhook_signature``      P3        more than ``webhook_failures_per_window`` webhook
                                      signature failures
 =========================  ========  =================================================
@@ -68,6 +70,7 @@ from .events import (
     BreakerTransition,
     CallAttempt,
     CallRefused,
+    DeadlineExceeded,
     Event,
     IncidentClosed,
     IncidentOpened,
@@ -224,6 +227,7 @@ class _Signals:
     errors: int
     rate_limited: int
     throttled: int
+    deadlines: int
     webhook_failures: int
     slow: bool
     p95_ms: Callable[[], float | None]
@@ -279,6 +283,16 @@ def _high_latency(s: _Signals) -> str | None:
     return None
 
 
+def _deadline_exceeded(s: _Signals) -> str | None:
+    limit = s.policy.deadlines_per_window
+    if s.deadlines > limit:
+        return (
+            f"{s.deadlines} call(s) ended by their deadline in the last {s.policy.window:g}s "
+            f"(more than {limit})"
+        )
+    return None
+
+
 def _webhook_signature(s: _Signals) -> str | None:
     limit = s.policy.webhook_failures_per_window
     if s.webhook_failures > limit:
@@ -294,6 +308,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("auth_failure", Severity.P1, "auth failure", _auth_failure),
     _Rule("rate_limited", Severity.P2, "rate limited", _rate_limited),
     _Rule("high_latency", Severity.P2, "high latency", _high_latency),
+    _Rule("deadline_exceeded", Severity.P2, "deadline exceeded", _deadline_exceeded),
     _Rule("webhook_signature", Severity.P3, "webhook signature failures", _webhook_signature),
 )
 
@@ -343,7 +358,7 @@ class HealthMonitor:
         self._min_latency_samples = min_latency_samples
         self._lock = threading.Lock()
         self._counter = SlidingCounter(
-            policy.window, ("errors", "rate_limited", "throttled", "stale", "webhook")
+            policy.window, ("errors", "rate_limited", "throttled", "stale", "webhook", "deadline")
         )
         # (monotonic time, milliseconds, outage?) per attempt, oldest first, with running counts
         # of the outages and of the samples over the latency threshold, so that every record is
@@ -394,6 +409,8 @@ class HealthMonitor:
             self.record_kill_switch(event.disabled)
         elif isinstance(event, TokenRotated):
             self.record_token_rotation()
+        elif isinstance(event, DeadlineExceeded):
+            self.record_deadline_exceeded()
 
     def record_attempt(
         self,
@@ -507,6 +524,18 @@ class HealthMonitor:
         with self._lock:
             if remaining is not None:
                 self._remaining = remaining
+
+    def record_deadline_exceeded(self) -> None:
+        """Record a call ended because its next attempt would not fit before its deadline.
+
+        A failure for alerting (``deadline_exceeded``), not an outage: the breaker already
+        counted the attempts themselves.
+        """
+        with self._lock:
+            mono, wall = self.clock.monotonic(), self.clock.time()
+            self._counter.add(mono, "deadline")
+            notices = self._evaluate(mono, wall)
+        self._dispatch(notices)
 
     def record_webhook_failure(self) -> None:
         """Record a webhook whose signature did not verify."""
@@ -628,6 +657,7 @@ class HealthMonitor:
             errors=int(totals["errors"]),
             rate_limited=int(totals["rate_limited"]),
             throttled=int(totals["throttled"]),
+            deadlines=int(totals["deadline"]),
             webhook_failures=int(totals["webhook"]),
             slow=self._is_slow(),
             p95_ms=p95,

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from ._pipeline import Pipeline
-from ._pipeline.effects import BackendEffect, Effect, Send, Sent, Sleep, sending
+from ._pipeline.effects import BackendEffect, Effect, Send, Sent, Sleep, bounded_body, sending
 
 __all__ = ["AsyncResilientTransport", "ResilientTransport"]
 
@@ -43,17 +43,17 @@ class ResilientTransport(httpx.BaseTransport):
 
     def _perform(self, effect: Effect) -> Any:
         if isinstance(effect, Send):
-            return self._send(effect.request)
+            return self._send(effect)
         if isinstance(effect, Sleep):
             return self.pipeline.clock.sleep(effect.seconds)
         assert isinstance(effect, BackendEffect)
         return effect.run(self.pipeline)
 
-    def _send(self, request: httpx.Request) -> Sent:
+    def _send(self, send: Send) -> Sent:
         with sending() as sent:
-            sent.response = response = self.inner.handle_request(request)
+            sent.response = response = self.inner.handle_request(send.request)
             with closing(response):
-                sent.content = response.read()
+                sent.content = bounded_body(response, self.pipeline.clock, send).read()
         return sent
 
     def close(self) -> None:
@@ -83,17 +83,18 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
 
     async def _perform(self, effect: Effect) -> Any:
         if isinstance(effect, Send):
-            return await self._send(effect.request)
+            return await self._send(effect)
         if isinstance(effect, Sleep):
             return await self.pipeline.clock.asleep(effect.seconds)
         assert isinstance(effect, BackendEffect)
         return await effect.arun(self.pipeline)
 
-    async def _send(self, request: httpx.Request) -> Sent:
+    async def _send(self, send: Send) -> Sent:
         with sending() as sent:
-            sent.response = response = await self.inner.handle_async_request(request)
+            sent.response = response = await self.inner.handle_async_request(send.request)
             async with aclosing(response):
-                sent.content = await response.aread()
+                body = bounded_body(response, self.pipeline.clock, send)
+                sent.content = await body.aread()
         return sent
 
     async def aclose(self) -> None:

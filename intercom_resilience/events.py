@@ -38,6 +38,7 @@ __all__ = [
     "CallFinished",
     "CallRefused",
     "CallRetry",
+    "DeadlineExceeded",
     "Event",
     "EventName",
     "HealthProbeFailed",
@@ -66,6 +67,7 @@ class EventName(str, enum.Enum):
     CALL_STALE_SERVED = "call.stale_served"
     CALL_TOKEN_ROTATED = "call.token_rotated"  # noqa: S105 - an event name, not a credential
     CALL_FINISHED = "call.finished"
+    CALL_DEADLINE_EXCEEDED = "call.deadline_exceeded"
     RETRY_BUDGET_EXHAUSTED = "retry_budget.exhausted"
     LIMITER_WAIT = "limiter.wait"
     LIMITER_REDIS_UNAVAILABLE = "limiter.redis_unavailable"
@@ -163,6 +165,22 @@ class CallRetry(_CallEvent):
     status: int | None
     error: str | None
     wait_s: float
+    request_id: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeadlineExceeded(_CallEvent):
+    """A retry was due, but its wait would end past the call's deadline: the call ends now
+    (``call.deadline_exceeded``, warning). ``wait_s`` is the wait that did not fit in
+    ``left_s``."""
+
+    NAME: ClassVar[EventName] = EventName.CALL_DEADLINE_EXCEEDED
+    LEVEL: ClassVar[Level] = "warning"
+
+    attempt: int
+    status: int | None
+    wait_s: float
+    left_s: float
     request_id: str | None
 
 

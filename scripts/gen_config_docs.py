@@ -25,10 +25,11 @@ An invalid value, or an unknown `INTERCOM_RESILIENCE_*` variable, fails at const
 message that names the field.
 
 ```python
-from intercom_resilience import ResilienceConfig, RetryPolicy, RateLimitPolicy
+from intercom_resilience import DeadlinePolicy, ResilienceConfig, RetryPolicy, RateLimitPolicy
 
 config = ResilienceConfig(
-    retry=RetryPolicy(max_attempts=5, deadline=30.0),
+    retry=RetryPolicy(max_attempts=5),
+    deadlines=DeadlinePolicy(interactive=5.0),
     rate_limit=RateLimitPolicy(app_per_minute=1_000, backend="redis"),
     redis_url="redis://cache:6379/0",
 )

@@ -58,6 +58,7 @@ class StaleReason(enum.Enum):
     CIRCUIT_OPEN = "circuit_open"  #: the breaker refused the call
     DISABLED = "disabled"  #: the kill switch is on
     LIMITER_WAIT = "limiter_wait"  #: the rate-limit wait would pass the caller's deadline
+    SLOW = "slow"  #: the read's latency budget was spent (``DeadlinePolicy.stale_if_slow``)
 
 
 class Network(enum.Enum):

@@ -11,12 +11,14 @@ import threading
 
 import httpx
 
+from .._backends.base import Priority
 from .._core.cache import cache_key
 from .._core.requests import classify, credentials_fingerprint
 from .._core.status import StaleReason
 from .._errors import CircuitOpenError, IntercomDisabledError
 from ..events import KillSwitchChanged
 from .call import Call, Conclusion, current_priority
+from .deadline import lane_deadline, scoped_deadline
 from .shared import Shared
 
 __all__ = ["Admission"]
@@ -67,14 +69,23 @@ class Admission:
                 request.url.query.decode("ascii", "replace"),
                 request.content if kind.method == "POST" else b"",
             )
+        priority = current_priority()
+        policy = shared.config.deadlines
+        deadline = scoped_deadline(shared.clock)
+        if deadline is None:
+            deadline = now + lane_deadline(policy, priority)
+        slow_at = None
+        if key is not None and priority is Priority.INTERACTIVE and policy.stale_if_slow:
+            slow_at = now + policy.stale_if_slow
         return Call(
             request=request,
             kind=kind,
             scope=scope,
-            priority=current_priority(),
+            priority=priority,
             started=now,
-            deadline=now + shared.config.retry.deadline,
+            deadline=deadline,
             cache_key=key,
+            slow_at=slow_at,
         )
 
     def admit(self, call: Call) -> Conclusion | None:

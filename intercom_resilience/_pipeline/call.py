@@ -56,6 +56,11 @@ class Call:
         error: the last attempt's network error, when one happened.
         verdict: the retry decision about the last attempt.
         tokens_left: rate-limit tokens left after this attempt's acquire, when known.
+        slow_at: for an interactive read, the monotonic time its latency budget is spent
+            (``DeadlinePolicy.stale_if_slow``); ``None`` when it has none.
+        looked_up: the stale cache was consulted before the first attempt.
+        entry: what that lookup found (a servable answer held in reserve), if anything.
+        cut_short: the wait that did not fit before the deadline, when one ended the retries.
     """
 
     request: httpx.Request
@@ -72,6 +77,10 @@ class Call:
     error: httpx.TransportError | None = None
     verdict: Verdict | None = None
     tokens_left: float | None = None
+    slow_at: float | None = None
+    looked_up: bool = False
+    entry: CachedResponse | None = None
+    cut_short: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -8,9 +8,12 @@ step order, so the two clients cannot drift apart. One call::
     admission ──refused──────────────────────────────────────────────┐
         │ admitted                                                   │
         ▼                                                            │
+    CacheGet (an interactive read: an answer held in reserve)        │
+        │                                                            │
     ┌─► Acquire ──no token──► pacing ──wait──► Sleep ──► Acquire …   │
     │       │ token                 └──cannot wait in time──────────►┤
     │       ▼                                                        │
+    │   admission.still_admitted (the kill switch) ──off────────────►┤
     │   attempt.prepare ──► Send ──► attempt.observe ──► ObserveRate │
     │                                                    │           │
     │                                judgement.next_wait ┤           │
@@ -91,6 +94,9 @@ def drive(stages: Stages, request: httpx.Request) -> Driver:
     judgement, stale, clock = stages.judgement, stages.stale, stages.shared.clock
     call = admission.start(request)
     conclusion = admission.admit(call)
+    if conclusion is None and call.slow_at is not None and call.cache_key is not None:
+        # A read with a latency budget: is there an answer to fall back on if it is slow?
+        stale.hold_in_reserve(call, (yield CacheGet(call.cache_key)))
     try:
         while conclusion is None:
             grant = yield Acquire(call.priority)
@@ -109,7 +115,7 @@ def drive(stages: Stages, request: httpx.Request) -> Driver:
                 break
             prepared = attempt.prepare(call, grant)
             started = clock.monotonic()
-            sent = yield Send(prepared)
+            sent = yield Send(prepared, call.deadline)
             outcome = attempt.observe(call, sent, clock.monotonic() - started)
             yield ObserveRate(outcome.status, outcome.rate_limit)
             wait_before_next = judgement.next_wait(call)
@@ -126,7 +132,7 @@ def drive(stages: Stages, request: httpx.Request) -> Driver:
     if conclusion.invalidate:
         yield Invalidate(conclusion.invalidate)
     if conclusion.stale_reason is not None and call.cache_key is not None:
-        entry = yield CacheGet(call.cache_key)
+        entry = call.entry if call.looked_up else (yield CacheGet(call.cache_key))
         if entry is not None:
             answer = stale.serve(call, conclusion, entry)
             if answer is not None:

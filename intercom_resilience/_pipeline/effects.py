@@ -22,13 +22,15 @@ effect             what the shell does                           what it sends b
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import math
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 import httpx
 
 from .._backends.base import CacheBackend, CachedResponse, Grant, LimiterBackend, Priority
+from .._clock import Clock
 from .._core.responses import RateLimitInfo
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "Send",
     "Sent",
     "Sleep",
+    "bounded_body",
     "sending",
 ]
 
@@ -76,9 +79,16 @@ class Sleep(Effect):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Send(Effect):
-    """Send *request* through the inner transport and read the whole body."""
+    """Send *request* through the inner transport and read the whole body by *deadline*.
+
+    httpx's timeouts bound each socket operation, not the whole response: a body that drips a
+    byte at a time would outlive any deadline. The shell reads the body through
+    :func:`bounded_body`, which gives up (``httpx.ReadTimeout``) once *deadline* (a monotonic
+    time of the client's clock) has passed.
+    """
 
     request: httpx.Request
+    deadline: float = math.inf
 
 
 @dataclasses.dataclass(slots=True)
@@ -107,6 +117,48 @@ def sending() -> Iterator[Sent]:
     except _SEND_ERRORS as error:
         sent.response = None
         sent.error = error
+
+
+class _DeadlineStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response stream that raises ``httpx.ReadTimeout`` once a deadline has passed."""
+
+    def __init__(self, stream: Any, clock: Clock, deadline: float, request: httpx.Request) -> None:
+        self._stream = stream
+        self._clock = clock
+        self._deadline = deadline
+        self._request = request
+
+    def _check(self) -> None:
+        if self._clock.monotonic() > self._deadline:
+            raise httpx.ReadTimeout(
+                "the response did not arrive by the deadline", request=self._request
+            )
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            self._check()
+            yield chunk
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            self._check()
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+def bounded_body(response: httpx.Response, clock: Clock, send: Send) -> httpx.Response:
+    """*response*, its body to be read no later than the deadline of *send* (see :class:`Send`).
+
+    A body already in memory (the fake's, a mock's) is left alone: it cannot drip.
+    """
+    if not isinstance(response.stream, httpx.ByteStream) and send.deadline != math.inf:
+        response.stream = _DeadlineStream(response.stream, clock, send.deadline, send.request)
+    return response
 
 
 class BackendEffect(Effect):

@@ -13,9 +13,15 @@ import httpx
 from .._backends.base import CachedResponse
 from .._core.cache import read_resources, write_invalidations
 from .._core.retry import Verdict, backoff, server_wait
-from .._errors import OutcomeUnknownError, wrap_transport_error
+from .._core.status import StaleReason
+from .._errors import (
+    DeadlineExceededError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    wrap_transport_error,
+)
 from .._sdk_bodies import ensure_error_body, sdk_readable
-from ..events import CallRetry, RetryBudgetExhausted
+from ..events import CallRetry, DeadlineExceeded, RetryBudgetExhausted
 from .call import Call, Conclusion
 from .shared import Shared, where
 
@@ -47,7 +53,19 @@ class Judgement:
         waited = server_wait(policy, outcome, shared.clock.time())
         wait = waited if waited is not None else backoff(policy, call.attempts, shared.rng.random())
         now = shared.clock.monotonic()
-        if now + wait > call.deadline:
+        # Never sleep just to fail: the next attempt needs time of its own after the wait.
+        if now + wait + shared.config.deadlines.minimum > call.deadline:
+            call.cut_short = wait
+            shared.telemetry.emit(
+                DeadlineExceeded(
+                    *where(call),
+                    attempt=call.attempts,
+                    status=outcome.status,
+                    wait_s=round(wait, 3),
+                    left_s=round(max(call.deadline - now, 0.0), 3),
+                    request_id=outcome.request_id,
+                )
+            )
             return None
         with shared.lock:
             spent = shared.budget.try_spend(now)
@@ -88,6 +106,15 @@ class Judgement:
 
         request_id = outcome.request_id
         stale_reason = outcome.means.stale if kind.is_read else None
+        if stale_reason is StaleReason.TIMEOUT and call.entry is not None:
+            # The attempt's timeouts were cut to the read's latency budget: it was slow.
+            stale_reason = StaleReason.SLOW
+        if call.cut_short is not None and outcome.status is not None:
+            return Conclusion(
+                error=self._cut_short(call, call.cut_short),
+                stale_reason=stale_reason,
+                failure_request_id=request_id,
+            )
         if call.verdict is Verdict.OUTCOME_UNKNOWN:
             error: BaseException = OutcomeUnknownError(
                 kind.method,
@@ -105,6 +132,28 @@ class Judgement:
             response=ensure_error_body(sdk_readable(call.response, call.request), call.request),
             stale_reason=stale_reason,
             failure_request_id=request_id,
+        )
+
+    def _cut_short(self, call: Call, wait: float) -> BaseException:
+        """The error of a call whose next attempt would not fit before its deadline."""
+        outcome = call.outcome
+        assert outcome is not None
+        where_ = f"{call.kind.method} {call.kind.template}"
+        left = max(call.deadline - self._shared.clock.monotonic(), 0.0)
+        if outcome.means.rate_limited:
+            return RateLimitedError(
+                f"Intercom rate-limited {where_} and asks to wait {wait:.1f}s, past the call's "
+                f"deadline ({left:.1f}s left)",
+                retry_at=self._shared.clock.time() + wait,
+                retry_after=wait,
+                request_id=outcome.request_id,
+            )
+        return DeadlineExceededError(
+            f"{where_} failed with {outcome.status}; the next attempt (after {wait:.1f}s) would "
+            f"end past the call's deadline ({left:.1f}s left)",
+            retry_after=wait,
+            status_code=outcome.status,
+            request_id=outcome.request_id,
         )
 
     def _entry(self, call: Call, response: httpx.Response) -> CachedResponse:

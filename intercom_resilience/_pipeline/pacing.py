@@ -34,6 +34,7 @@ class Pacing:
                 f"no rate-limit token for {call.kind.method} {call.kind.template} within "
                 f"{max(remaining, 0.0):.1f}s (next expected in {grant.wait:.1f}s)",
                 retry_at=shared.clock.time() + grant.wait,
+                retry_after=grant.wait,
             )
             shared.refuse(call, StaleReason.LIMITER_WAIT)
             if call.attempts == 0:

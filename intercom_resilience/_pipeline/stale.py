@@ -31,6 +31,19 @@ class StaleAnswer:
         self._lock = threading.Lock()
         self.stale_served = 0
 
+    def hold_in_reserve(self, call: Call, entry: CachedResponse | None) -> None:
+        """Before a read's first attempt: keep *entry* if it may be served, and give the read
+        its latency budget as deadline (stale-if-slow, stale-while-rate-limited)."""
+        call.looked_up = True
+        shared = self._shared
+        if entry is None:
+            return
+        if not is_servable(entry.stored_at, shared.clock.time(), shared.config.cache.stale_window):
+            return
+        call.entry = entry
+        if call.slow_at is not None:
+            call.deadline = min(call.deadline, call.slow_at)
+
     def serve(
         self, call: Call, conclusion: Conclusion, entry: CachedResponse
     ) -> httpx.Response | None:

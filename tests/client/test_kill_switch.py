@@ -13,6 +13,7 @@ import pytest
 
 from intercom_resilience import (
     AsyncResilientIntercom,
+    DeadlinePolicy,
     IntercomDisabledError,
     RateLimitPolicy,
     ResilienceConfig,
@@ -67,8 +68,11 @@ async def test_a_call_waiting_for_a_token_does_not_send_once_disabled(mode: str)
     clock = _SwitchingClock()
     fake = FakeIntercom(clock=clock)
     # One request per 10-second window: the second call must wait for a token.
+    # No stale-while-rate-limited (it would answer from the cache at once instead of waiting),
+    # and a deadline long enough to wait out the window.
     config = ResilienceConfig(
-        rate_limit=RateLimitPolicy(app_per_minute=6, workspace_per_minute=6, max_wait=30.0)
+        rate_limit=RateLimitPolicy(app_per_minute=6, workspace_per_minute=6, max_wait=30.0),
+        deadlines=DeadlinePolicy(interactive=30.0, stale_if_slow=None),
     )
     client = make_client(mode, fake, clock, config=config)
     await done(client.admins.identify())

@@ -11,6 +11,7 @@ from intercom.core.api_error import ApiError
 from intercom_resilience import (
     BreakerPolicy,
     CircuitOpenError,
+    DeadlinePolicy,
     OutcomeUnknownError,
     RateLimitedError,
     RateLimitPolicy,
@@ -122,7 +123,9 @@ async def test_thousand_writes_under_lost_responses_make_no_duplicates(
 
 async def test_429_waits_for_the_window_reset(mode: str, clock: VirtualClock) -> None:
     fake = FakeIntercom(clock=clock, app_quota=60, window_seconds=10)  # 10 per window
-    client = make_client(mode, fake, clock, config=ResilienceConfig())
+    # A deadline that leaves room for a whole window (the interactive default does not).
+    config = ResilienceConfig(deadlines=DeadlinePolicy(interactive=30.0))
+    client = make_client(mode, fake, clock, config=config)
     for _ in range(10):  # the fake's window is spent by someone else's traffic
         fake.handle("GET", "/me", {"authorization": "Bearer fake-token"}, b"")
     start = clock.time()
@@ -139,9 +142,10 @@ async def test_hostile_retry_after_never_sleeps_past_the_cap(
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(429, headers={"retry-after": "99999999"}, json={"type": "error.list"})
 
-    policy = RetryPolicy(max_attempts=3, max_server_wait=30.0, deadline=10_000.0)
+    # A deadline far away, so that only the cap bounds the waits.
+    policy = RetryPolicy(max_attempts=3, max_server_wait=30.0)
     kwargs: dict[str, Any] = {
-        "config": ResilienceConfig(retry=policy),
+        "config": ResilienceConfig(retry=policy, deadlines=DeadlinePolicy(interactive=10_000.0)),
         "clock": clock,
         "token": "t",
     }

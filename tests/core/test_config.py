@@ -10,6 +10,7 @@ from intercom_resilience import (
     AlertPolicy,
     BreakerPolicy,
     CachePolicy,
+    DeadlinePolicy,
     RateLimitPolicy,
     ResilienceConfig,
     RetryPolicy,
@@ -48,7 +49,11 @@ INVALID = [
     (RetryPolicy, "base_delay", -1.0),
     (RetryPolicy, "max_delay", "long"),
     (RetryPolicy, "max_server_wait", -5),
-    (RetryPolicy, "deadline", 0),
+    (DeadlinePolicy, "interactive", 0),
+    (DeadlinePolicy, "interactive", float("nan")),
+    (DeadlinePolicy, "background", -1.0),
+    (DeadlinePolicy, "minimum", 0),
+    (DeadlinePolicy, "stale_if_slow", 20.0),
     (RetryPolicy, "budget_ratio", 1.5),
     (RetryPolicy, "budget_floor", -1),
     (RetryPolicy, "budget_window", 0),
@@ -82,6 +87,7 @@ INVALID = [
     (AlertPolicy, "window", 0),
     (AlertPolicy, "errors_per_window", -1),
     (AlertPolicy, "rate_limited_per_window", -1),
+    (AlertPolicy, "deadlines_per_window", -1),
     (AlertPolicy, "latency_p95_ms", 0),
     (AlertPolicy, "webhook_failures_per_window", -1),
     (AlertPolicy, "max_request_ids", 0),
@@ -163,3 +169,10 @@ def test_from_env_errors_name_the_variable(name: str, value: str, message: str) 
 def test_from_env_invalid_value_names_the_field() -> None:
     with pytest.raises(ValueError, match=r"RateLimitPolicy\.window"):
         ResilienceConfig.from_env({"INTERCOM_RESILIENCE_RATE_LIMIT_WINDOW": "0"})
+
+
+def test_from_env_leaves_the_test_suites_own_variables_alone() -> None:
+    # Regression: the README tells developers to export INTERCOM_RESILIENCE_TEST_REDIS_URL, and
+    # every client built from the environment then failed with "unknown configuration variable".
+    environ = {"INTERCOM_RESILIENCE_TEST_REDIS_URL": "redis://127.0.0.1:6379/13"}
+    assert ResilienceConfig.from_env(environ) == ResilienceConfig()

@@ -15,11 +15,11 @@ from intercom.core.api_error import ApiError
 
 from intercom_resilience import (
     CallInfo,
+    DeadlinePolicy,
     IntercomResilienceError,
     OutcomeUnknownError,
     RateLimitPolicy,
     ResilienceConfig,
-    RetryPolicy,
     VirtualClock,
 )
 from intercom_resilience.testing import FakeIntercom
@@ -34,7 +34,7 @@ CONFIG = ResilienceConfig(
     rate_limit=RateLimitPolicy(
         app_per_minute=APP_PER_MINUTE, workspace_per_minute=10 * APP_PER_MINUTE, max_wait=120.0
     ),
-    retry=RetryPolicy(deadline=600.0),
+    deadlines=DeadlinePolicy(interactive=600.0),
 )
 ALLOWED = (ApiError, IntercomResilienceError)
 

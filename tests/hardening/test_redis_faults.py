@@ -14,6 +14,7 @@ import pytest
 
 from intercom_resilience import (
     CachePolicy,
+    DeadlinePolicy,
     RateLimitPolicy,
     ResilienceConfig,
     ResilientIntercom,
@@ -42,6 +43,8 @@ def _client(fake: FakeIntercom, server: RedisServer, events: list[str]) -> Resil
         ),
         cache=CachePolicy(backend="redis"),
         redis_url=server.url,
+        # Calls wait for quota here (up to max_wait), as the fallback share paces them.
+        deadlines=DeadlinePolicy(interactive=120.0),
     )
 
     def hook(event: Event) -> None:

@@ -11,7 +11,12 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 
-from intercom_resilience import AsyncResilientIntercom, RateLimitPolicy, ResilienceConfig
+from intercom_resilience import (
+    AsyncResilientIntercom,
+    DeadlinePolicy,
+    RateLimitPolicy,
+    ResilienceConfig,
+)
 from intercom_resilience.testing import FakeIntercom, JournalEntry
 
 from ._sim import SimClock
@@ -20,14 +25,19 @@ WINDOW = 10.0
 
 
 def config(app_per_minute: int, workspace_per_minute: int, **policy: float) -> ResilienceConfig:
-    """The client's configuration matching the fake's quotas (as a real deployment would)."""
+    """The client's configuration matching the fake's quotas (as a real deployment would).
+
+    The scenarios measure pacing, so calls wait for their tokens: a deadline as long as the
+    limiter's own ``max_wait`` bound, and no stale-while-rate-limited shortcut.
+    """
     return ResilienceConfig(
         rate_limit=RateLimitPolicy(
             app_per_minute=app_per_minute,
             workspace_per_minute=workspace_per_minute,
             window=WINDOW,
             **policy,  # type: ignore[arg-type]
-        )
+        ),
+        deadlines=DeadlinePolicy(interactive=60.0, stale_if_slow=None),
     )
 
 
