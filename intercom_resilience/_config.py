@@ -295,10 +295,10 @@ class DeadlinePolicy(_Policy):
     Intercom has already failed its user). A 429 whose reset is further away than that ends at
     once with ``RateLimitedError`` (or a stale answer) rather than holding the request. The
     background lane (``client.background()``) gets 5 minutes: enough to wait out several
-    10-second rate-limit windows, a 429 storm or a short outage. No wait (limiter, backoff, server-directed) that would end past the deadline is
-    slept: the call ends at once with an error that says how long to wait. A call may set its
-    own with ``client.deadline(seconds)`` or the SDK's
-    ``request_options={"timeout_in_seconds": ...}``.
+    10-second rate-limit windows, a 429 storm or a short outage. No wait (limiter, backoff,
+    server-directed) that would end past the deadline is slept: the call ends at once with an
+    error that says how long to wait. A call may set its own with ``client.deadline(seconds)``
+    or the SDK's ``request_options={"timeout_in_seconds": ...}``.
 
     Attributes:
         interactive: seconds; the deadline of ordinary (interactive) calls.
