@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from intercom_resilience.cli import cli
 from intercom_resilience.testing import FakeIntercom
 
-SECRET = "dG9rOjEyMzQ1Njc4OTBhYmNkZWY6MTIzNDU2Nzg5MDEyMzQ1Njc4OTA6MTIzNA=="
+SECRET = "dG9rOjEyMzQ1Njc4OTBhYmNkZWY6MTIzNDU2Nzg5MDEyMzQ1Njc4OTA6MTIzNA=="  # intercom-resilience: allow-token
 
 
 def triage(*args: str) -> tuple[int, str]:
@@ -127,6 +127,39 @@ def test_missing_token_is_a_configuration_error() -> None:
     assert result.exit_code == 2
     assert "no Intercom token" in result.output
     assert "INTERCOM_ACCESS_TOKEN" in result.output
+
+
+@pytest.mark.parametrize("command", ["triage", "preflight"])
+def test_missing_token_with_json_prints_a_json_error(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--json"])
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["exit_code"] == 2
+    assert document["error"].startswith("no Intercom token: pass --token or set")
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"intercom-resilience: {document['error']}"
+
+
+def test_no_status_page_skips_the_check_so_offline_triage_can_pass(
+    served_fake: tuple[FakeIntercom, str], closed_port: int
+) -> None:
+    _fake, url = served_fake
+    # The status page is unreachable (as offline): a warning, exit 1 ...
+    code, output = triage(
+        "--base-url",
+        url,
+        "--token",
+        "fake-token",
+        "--status-url",
+        f"http://127.0.0.1:{closed_port}",
+    )
+    assert code == 1, output
+    # ... unless it is skipped on purpose.
+    code, output = triage("--base-url", url, "--token", "fake-token", "--no-status-page", "--json")
+    assert code == 0, output
+    status = checks_of(output)["status_page"]
+    assert status["result"] == "skipped"
+    assert status["summary"] == "--no-status-page given"
 
 
 def test_token_comes_from_the_environment(
