@@ -68,6 +68,8 @@ class ExitCode(enum.IntEnum):
     INTERNAL = 70
     #: Interrupted with Ctrl-C (128 + SIGINT, as shells report it).
     INTERRUPTED = 130
+    #: The reader of stdout went away (``| head``): 128 + SIGPIPE, as shell tools end.
+    BROKEN_PIPE = 141
 
 
 class Level(enum.Enum):

@@ -8,7 +8,7 @@ Every failure is one line on stderr (``intercom-resilience: ...``; with ``--json
 with an ``error`` on stdout too) and one of the exit codes of :class:`~._cli_checks.ExitCode`,
 the table in ``docs/cli.md``: 0 success, 1 a warning (``triage``) or a failed check
 (``preflight``), 2 a usage or configuration error, 3 something failing (``triage``), 4 ``fake
-serve`` cannot listen, 70 an internal error, 130 interrupted. Set
+serve`` cannot listen, 70 an internal error, 130 interrupted, 141 stdout closed early. Set
 ``INTERCOM_RESILIENCE_TRACEBACK=1`` to see the traceback of an internal error.
 """
 
@@ -23,6 +23,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
+
+import httpx
 
 try:
     import click
@@ -115,6 +117,20 @@ class _Group(click.Group):
             raise SystemExit(ExitCode.INTERNAL) from None
         # Click returns the code of a ``ctx.exit(n)`` (``--help``, ``--version``) without exiting.
         raise SystemExit(result if isinstance(result, int) else ExitCode.OK)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; a reader that went away (``| head``) ends it quietly."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # Click would exit 1 (our "warning"); shell tools end with 128 + SIGPIPE. Point stdout
+            # at /dev/null so the interpreter's last flush cannot complain about the pipe again.
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):  # not a real file (tests): nothing left to flush
+                pass
+            raise SystemExit(ExitCode.BROKEN_PIPE) from None
 
 
 def _is_tty(stream: TextIO) -> bool:
@@ -390,6 +406,19 @@ def _status_check(status_url: str, skip: bool, timeout: float) -> Check:
     return check_status_page(status_url, timeout)
 
 
+def _http_url(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: *value* must be an ``http(s)://host`` URL (a usage error otherwise)."""
+    if value is None:
+        return None
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as error:
+        raise click.BadParameter(f"{value!r} is not a URL ({error})", param=param) from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise click.BadParameter(f"{value!r} is not an http(s):// URL", param=param)
+    return value
+
+
 _TIMEOUT = click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
@@ -400,12 +429,14 @@ _TIMEOUT = click.option(
 _BASE_URL = click.option(
     "--base-url",
     default=DEFAULT_BASE_URL,
+    callback=_http_url,
     show_default=True,
     help="Intercom API base URL (EU: https://api.eu.intercom.io; the fake: http://127.0.0.1:N).",
 )
 _STATUS_URL = click.option(
     "--status-url",
     default=_DEFAULT_STATUS_URL,
+    callback=_http_url,
     show_default=True,
     help="Intercom's Statuspage host (`fake serve` has one too: its own URL).",
 )
@@ -426,7 +457,11 @@ _TOKEN = click.option(
 @_BASE_URL
 @_STATUS_URL
 @_NO_STATUS_PAGE
-@click.option("--health-url", help="Our own health endpoint (intercom_resilience.asgi).")
+@click.option(
+    "--health-url",
+    callback=_http_url,
+    help="Our own health endpoint (intercom_resilience.asgi).",
+)
 @_TIMEOUT
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output only.")
 def triage(
@@ -494,7 +529,11 @@ def triage(
 @_BASE_URL
 @_STATUS_URL
 @_NO_STATUS_PAGE
-@click.option("--webhook-url", help="Our webhook endpoint; a ping must answer below 500.")
+@click.option(
+    "--webhook-url",
+    callback=_http_url,
+    help="Our webhook endpoint; a ping must answer below 500.",
+)
 @click.option("--webhook-secret", help="Sign the ping with the app's client secret.")
 @click.option(
     "--scan",

@@ -195,3 +195,22 @@ def test_the_demo_lists_each_incident_once() -> None:
     ids = [incident["id"] for incident in data["incidents"]]
     assert ids and len(ids) == len(set(ids))
     assert data["counts"]["incidents"] == len(ids)
+
+
+def test_a_reader_that_goes_away_ends_the_demo_quietly() -> None:
+    """``intercom-resilience demo | head -1``: exit 141, no traceback, nothing on stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "intercom_resilience.cli", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()  # as `head -1` does after its line
+    err = process.stderr.read().decode()
+    process.stderr.close()
+    assert process.wait(timeout=120) == 141, err
+    assert first.startswith(b"A day in the life")
+    assert err == ""

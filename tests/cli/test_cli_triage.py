@@ -208,3 +208,19 @@ def test_help_documents_the_exit_codes() -> None:
     assert result.exit_code == 0
     for text in ("Exit codes", "3  failing", "2  configuration error", "Examples"):
         assert text in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "why"),
+    [
+        ("--base-url", "http://[::1", "is not a URL"),
+        ("--base-url", "api.intercom.io", "is not an http(s):// URL"),
+        ("--status-url", "ftp://status.example.com", "is not an http(s):// URL"),
+        ("--health-url", "http://", "is not"),
+    ],
+)
+def test_a_malformed_url_is_a_usage_error_in_one_line(option: str, value: str, why: str) -> None:
+    result = CliRunner().invoke(cli, ["triage", "--token", "x", option, value])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"intercom-resilience: Invalid value for '{option}': {value!r} {why}")
