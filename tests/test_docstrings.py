@@ -76,7 +76,7 @@ INDEX = _index()
 def instances() -> dict[str, tuple[Any, ...]]:
     """The instance names the docs use, with objects to look their attributes up on."""
     fake = FakeIntercom()
-    client = fake.client()
+    client = fake.client(config=ResilienceConfig())  # not from_env: the tests set variables
     monitor = client._pipeline.monitor
     return {
         "client": (client, ResilientIntercom, AsyncResilientIntercom),
