@@ -25,7 +25,7 @@ from typing import Any
 
 import intercom_resilience
 from intercom_resilience import AsyncResilientIntercom, ResilienceConfig, ResilientIntercom
-from intercom_resilience._health import HealthMonitor, HealthStatus
+from intercom_resilience._health import HealthMonitor
 from intercom_resilience.testing import FakeIntercom
 
 ROLE = re.compile(r":(?:py:)?(func|class|meth|attr|data|exc|mod|obj):`([^`]+)`")
@@ -61,10 +61,13 @@ def documented(module: ModuleType) -> Iterator[tuple[str, Any, type | None]]:
             yield f"{module.__name__}.{name}", value, None
 
 
+MODULES = modules()
+
+
 def _index() -> dict[str, list[Any]]:
     """Every name defined or imported at the top of any module of the package."""
     index: dict[str, list[Any]] = {}
-    for module in modules():
+    for module in MODULES:
         for name, value in vars(module).items():
             index.setdefault(name, []).append(value)
     return index
@@ -84,7 +87,6 @@ def instances() -> dict[str, tuple[Any, ...]]:
         "intercom_fake": (fake,),  # the pytest plugin's fixture
         "config": (ResilienceConfig(),),
         "monitor": (monitor, HealthMonitor),
-        "health": (client.health(), HealthStatus),
     }
 
 
@@ -125,6 +127,17 @@ def resolve(target: str, module: ModuleType, owner: type | None) -> bool:
     if not rest and any(hasattr(cls, first) for cls in CLASSES):
         return True  # :meth:`replace` in a module docstring: a method of one of its classes
     parts = [first, *rest]
+    if target.lstrip("~!").startswith("."):
+        # Sphinx then takes the target as a suffix: ``~._pipeline.Pipeline`` from a submodule.
+        tail = target.lstrip("~!.").removesuffix("()").split(".")
+        for other in MODULES:
+            for split in range(1, len(tail)):
+                prefix = ".".join(tail[:split])
+                if (
+                    other.__name__.endswith(f".{prefix}")
+                    and _walk(other, tail[split:]) is not _MISSING
+                ):
+                    return True
     for split in range(len(parts), 0, -1):  # an importable module, then attributes
         try:
             imported = importlib.import_module(".".join(parts[:split]))
@@ -134,14 +147,14 @@ def resolve(target: str, module: ModuleType, owner: type | None) -> bool:
     return False
 
 
-def _known_first_part(name: str, module: ModuleType, owner: type | None) -> bool:
+def _known_first_part(name: str, module: ModuleType) -> bool:
+    """Is the head of a dotted literal one of ours (a class, module or function, or an instance
+    name), rather than text such as an event name (``alert.fired``) or a header?"""
     first = name.split(".", 1)[0]
-    return (
-        first in INSTANCES
-        or hasattr(module, first)
-        or hasattr(intercom_resilience, first)
-        or (owner is not None and hasattr(owner, first))
-    )
+    if first in INSTANCES:
+        return True
+    value = getattr(module, first, getattr(intercom_resilience, first, None))
+    return inspect.isclass(value) or inspect.ismodule(value) or inspect.isfunction(value)
 
 
 def broken_references(doc: str, module: ModuleType, owner: type | None) -> list[str]:
@@ -151,9 +164,7 @@ def broken_references(doc: str, module: ModuleType, owner: type | None) -> list[
             broken.append(f":{_role}:`{target}`")
     for name, call in LITERAL.findall(doc):
         # A bare call (``verify()``) must exist; a dotted name only when its head is ours.
-        checked = (call and "." not in name) or (
-            "." in name and _known_first_part(name, module, owner)
-        )
+        checked = (call and "." not in name) or ("." in name and _known_first_part(name, module))
         if checked and not resolve(name, module, owner):
             broken.append(f"``{name}{call}``")
     for alias in INSTANCES:
@@ -197,7 +208,7 @@ def signature_parameters(obj: Any) -> set[str] | None:
 
 CASES = [
     (module, qualname, obj, owner)
-    for module in modules()
+    for module in MODULES
     for qualname, obj, owner in documented(module)
     if obj.__doc__
 ]
