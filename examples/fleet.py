@@ -14,6 +14,11 @@ that all read as fast as they can. It needs a Redis server (``pip install
     python examples/fleet.py --backend memory     # the same without Redis: watch the 429s
 
 Note: the example writes its keys (with expiry times) into that Redis database.
+
+While Redis is unreachable the library keeps working by design: each process falls back to
+pacing itself with ``redis_fallback_share`` of the quota. That is right for production and wrong
+for a demonstration of the shared budget, so the example first checks that Redis answers and
+stops with one line (exit 2) if it does not.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import sys
+import urllib.parse
 from typing import Any
 
 from intercom_resilience import (
@@ -68,6 +75,32 @@ def worker(base_url: str, redis_url: str, backend: str, contact_id: str) -> dict
     return {"pid": os.getpid(), "status": health.status, "p95_ms": health.latency_ms.p95}
 
 
+def shown(redis_url: str) -> str:
+    """*redis_url* fit to print: the password, if any, masked."""
+    try:
+        parts = urllib.parse.urlsplit(redis_url)
+        if parts.password is None:
+            return redis_url
+        host = parts.netloc.rsplit("@", 1)[1]
+        return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+    except ValueError:
+        return "the --redis-url given"
+
+
+def redis_problem(redis_url: str) -> str | None:
+    """``None`` when Redis answers a PING at *redis_url*, else why not (one line)."""
+    try:
+        import redis
+    except ImportError:
+        return "the redis package is missing (pip install 'intercom-resilience[redis,server]')"
+    try:
+        with redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2) as db:
+            db.ping()
+    except (redis.RedisError, ValueError, OSError) as error:
+        return f"{type(error).__name__}: {error}".replace("\n", " ")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -75,6 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--backend", choices=["redis", "memory"], default="redis")
     args = parser.parse_args(argv)
+    if args.backend == "redis":
+        problem = redis_problem(args.redis_url)
+        if problem is not None:
+            print(
+                f"fleet.py: cannot reach Redis at {shown(args.redis_url)} ({problem}); "
+                "start Redis, pass --redis-url, or run with --backend memory",
+                file=sys.stderr,
+            )
+            return 2
 
     fake = FakeIntercom(app_quota=PER_MINUTE, window_seconds=WINDOW)
     contact_id = fake.workspace().create_contact({"email": "shared@example.com"}, now=0).id

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import fnmatch
 import json
 import os
 import re
@@ -22,22 +23,53 @@ from ._incidents import scrub
 from ._webhooks import webhook_signature
 
 __all__ = [
+    "ALLOW_MARKER",
+    "DEFAULT_EXCLUDES",
     "Check",
+    "ExitCode",
+    "Finding",
     "Level",
     "check_api",
     "check_health_endpoint",
     "check_rate_limit",
     "check_status_page",
+    "check_token_scan",
     "check_webhook",
     "exit_code",
     "mask",
     "resolve_token",
+    "scan_file",
     "scan_for_tokens",
 ]
 
 DEFAULT_BASE_URL = "https://api.intercom.io"
 TOKEN_VARIABLES = ("INTERCOM_ACCESS_TOKEN", "INTERCOM_API_KEY")
 _USER_AGENT = "intercom-resilience-cli"
+
+
+class ExitCode(enum.IntEnum):
+    """Every exit status of the command line (the table in ``docs/cli.md`` lists the same)."""
+
+    #: Success: the command did what it was asked; every check passed (warnings allowed in
+    #: ``preflight``).
+    OK = 0
+    #: ``triage``: a warning (degraded, rate limited, status page minor or unreachable);
+    #: ``preflight``: a check failed.
+    FINDING = 1
+    #: Usage or configuration error: a bad option or argument, no token, nothing to check, an
+    #: unreadable incident file, an unwritable ``--save-incident`` path, a missing extra.
+    USAGE = 2
+    #: ``triage``: something is failing (API unreachable or rejecting the token, Intercom major
+    #: outage, our health endpoint down or unhealthy).
+    FAILING = 3
+    #: ``fake serve`` cannot listen on ``--host``/``--port`` (in use, or not allowed).
+    CANNOT_SERVE = 4
+    #: An unexpected error inside the command line (a bug: please report it).
+    INTERNAL = 70
+    #: Interrupted with Ctrl-C (128 + SIGINT, as shells report it).
+    INTERRUPTED = 130
+    #: The reader of stdout went away (``| head``): 128 + SIGPIPE, as shell tools end.
+    BROKEN_PIPE = 141
 
 
 class Level(enum.Enum):
@@ -70,13 +102,13 @@ class Check:
     failing: bool = True
 
     @property
-    def severity(self) -> int:
-        """0 fine, 1 warning, 3 failing (the exit-code scale of ``triage``)."""
+    def severity(self) -> ExitCode:
+        """``OK`` fine, ``FINDING`` a warning, ``FAILING`` (the exit-code scale of ``triage``)."""
         if self.level is Level.FAIL or (self.level is Level.UNREACHABLE and self.failing):
-            return 3
+            return ExitCode.FAILING
         if self.level in (Level.WARN, Level.UNREACHABLE):
-            return 1
-        return 0
+            return ExitCode.FINDING
+        return ExitCode.OK
 
     @property
     def label(self) -> str:
@@ -93,9 +125,9 @@ class Check:
         }
 
 
-def exit_code(checks: Iterable[Check]) -> int:
+def exit_code(checks: Iterable[Check]) -> ExitCode:
     """``triage``'s exit code: 0 all fine, 1 a warning or degraded, 3 something failing."""
-    return max((check.severity for check in checks), default=0)
+    return max((check.severity for check in checks), default=ExitCode.OK)
 
 
 def resolve_token(explicit: str | None) -> tuple[str | None, str | None]:
@@ -332,26 +364,30 @@ _ASSIGNMENT = re.compile(
 _PLACEHOLDER = re.compile(
     r"(?i)(fake|example|placeholder|your[-_]|xxx|changeme|dummy|redacted|<|\$\{|\{\{|\*\*\*|\.\.\.)"
 )
-_SKIP_DIRS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        ".venv",
-        "venv",
-        "node_modules",
-        "__pycache__",
-        ".mypy_cache",
-        ".ruff_cache",
-        ".pytest_cache",
-        ".tox",
-        "dist",
-        "build",
-        ".eggs",
-    }
+#: Directory names never scanned (version control, virtualenvs, caches, build output), on top of
+#: ``--exclude``.
+DEFAULT_EXCLUDES = (
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".tox",
+    "dist",
+    "build",
+    ".eggs",
 )
+_SKIP_DIRS = frozenset(DEFAULT_EXCLUDES)
 # Markers by which a line says its literal is a known non-secret (bandit's and detect-secrets').
 _ALLOWED = re.compile(r"noqa: ?S10[567]|pragma: allowlist secret")
+#: A line carrying this marker (in any comment syntax) holds a known test token: nothing on it is
+#: reported, not even an Intercom-format token (which the markers above never excuse).
+ALLOW_MARKER = "intercom-resilience: allow-token"
 _MAX_FILE_BYTES = 2 * 1024 * 1024
 _NEAR = 3  # lines either side in which "intercom" makes an assignment suspicious
 
@@ -370,14 +406,42 @@ class Finding:
         return dataclasses.asdict(self)
 
 
-def _files(root: Path) -> Iterator[Path]:
+def _excluded(relative: str, patterns: tuple[str, ...]) -> bool:
+    """Does *relative* (a ``/``-separated path under a scan root) match an ``--exclude`` glob?
+
+    A glob without ``/`` matches a file or directory name at any depth (``*.lock``, ``fixtures``);
+    one with ``/`` matches the path from the scan root (``tests/fixtures``, ``docs/*.md``).
+    """
+    name = relative.rsplit("/", 1)[-1]
+    for pattern in patterns:
+        if "/" in pattern:
+            if fnmatch.fnmatchcase(relative, pattern):
+                return True
+        elif fnmatch.fnmatchcase(name, pattern):
+            return True
+    return False
+
+
+def _normalise(patterns: Iterable[str]) -> tuple[str, ...]:
+    cleaned = (p.strip().removeprefix("./").rstrip("/") for p in patterns)
+    return tuple(p for p in cleaned if p)
+
+
+def _files(root: Path, patterns: tuple[str, ...] = ()) -> Iterator[Path]:
     if root.is_file():
-        yield root
+        if not _excluded(root.as_posix(), patterns):
+            yield root
         return
     for current, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+        base = Path(current).relative_to(root).as_posix()
+        prefix = "" if base == "." else f"{base}/"
+        # Pruning here keeps an excluded tree (a virtualenv, node_modules) from being walked at all.
+        dirs[:] = sorted(
+            d for d in dirs if d not in _SKIP_DIRS and not _excluded(prefix + d, patterns)
+        )
         for name in sorted(files):
-            yield Path(current) / name
+            if not _excluded(prefix + name, patterns):
+                yield Path(current) / name
 
 
 def _read_text(path: Path) -> str | None:
@@ -392,15 +456,23 @@ def _read_text(path: Path) -> str | None:
     return raw.decode("utf-8", errors="replace")
 
 
-def scan_file(path: Path, display: str) -> list[Finding]:
-    """Hard-coded Intercom credentials in one file."""
-    text = _read_text(path)
-    if text is None:
-        return []
-    lines = text.splitlines()
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScanResult:
+    """What :func:`scan_for_tokens` found, and how much it looked at."""
+
+    findings: list[Finding]
+    files_scanned: int
+    lines_allowed: int
+
+
+def _scan_lines(lines: list[str], display: str) -> tuple[list[Finding], int]:
     lowered = [line.lower() for line in lines]
     found: list[Finding] = []
+    allowed = 0
     for number, line in enumerate(lines, start=1):
+        if ALLOW_MARKER in line:
+            allowed += 1
+            continue
         seen: set[str] = set()
         for match in _INTERCOM_TOKEN.finditer(line):
             value = match.group(0)
@@ -416,40 +488,61 @@ def scan_file(path: Path, display: str) -> list[Finding]:
             window = lowered[max(0, number - 1 - _NEAR) : number + _NEAR]
             if "intercom" in name or any("intercom" in near for near in window):
                 found.append(Finding(display, number, "hard-coded token literal", mask(value)))
-    return found
+    return found, allowed
 
 
-def scan_for_tokens(roots: Iterable[Path]) -> tuple[list[Finding], int]:
-    """Scan files under *roots*; returns the findings and how many files were read."""
+def scan_file(path: Path, display: str) -> list[Finding]:
+    """Hard-coded Intercom credentials in one file (lines with :data:`ALLOW_MARKER` excepted)."""
+    text = _read_text(path)
+    return [] if text is None else _scan_lines(text.splitlines(), display)[0]
+
+
+def scan_for_tokens(roots: Iterable[Path], exclude: Iterable[str] = ()) -> ScanResult:
+    """Scan files under *roots*, skipping :data:`DEFAULT_EXCLUDES` and the *exclude* globs."""
+    patterns = _normalise(exclude)
     findings: list[Finding] = []
-    scanned = 0
+    scanned = allowed = 0
     for root in roots:
-        for path in _files(root):
+        for path in _files(root, patterns):
+            text = _read_text(path)
             scanned += 1
-            display = str(path)
-            findings.extend(scan_file(path, display))
-    return findings, scanned
+            if text is None:
+                continue
+            found, marked = _scan_lines(text.splitlines(), str(path))
+            findings.extend(found)
+            allowed += marked
+    return ScanResult(findings, scanned, allowed)
 
 
-def check_token_scan(roots: list[Path]) -> Check:
-    """The ``preflight`` check around :func:`scan_for_tokens`."""
+def check_token_scan(roots: list[Path], exclude: Iterable[str] = ()) -> Check:
+    """The ``preflight`` check around :func:`scan_for_tokens`.
+
+    The summary is one short line; the findings, one per line, are in ``data["findings"]``.
+    """
     if not roots:
         return Check("token_scan", Level.SKIPPED, "no --scan PATH given", failing=False)
     missing = [str(root) for root in roots if not root.exists()]
     if missing:
         return Check("token_scan", Level.FAIL, f"no such path: {', '.join(missing)}")
-    findings, scanned = scan_for_tokens(roots)
+    result = scan_for_tokens(roots, exclude)
     data: dict[str, Any] = {
-        "files_scanned": scanned,
-        "findings": [finding.to_dict() for finding in findings],
+        "files_scanned": result.files_scanned,
+        "lines_allowed": result.lines_allowed,
+        "findings": [finding.to_dict() for finding in result.findings],
     }
-    if findings:
-        where = "; ".join(f"{f.path}:{f.line} {f.kind} {f.masked}" for f in findings[:20])
-        more = f" (+{len(findings) - 20} more)" if len(findings) > 20 else ""
+    marked = f", {result.lines_allowed} line(s) marked allow-token" if result.lines_allowed else ""
+    if result.findings:
+        files = len({finding.path for finding in result.findings})
         return Check(
             "token_scan",
             Level.FAIL,
-            f"{len(findings)} hard-coded credential(s): {where}{more}",
+            f"{len(result.findings)} hard-coded credential(s) in {files} file(s) "
+            f"({result.files_scanned} scanned{marked})",
             data,
         )
-    return Check("token_scan", Level.OK, f"{scanned} file(s) scanned, no hard-coded tokens", data)
+    return Check(
+        "token_scan",
+        Level.OK,
+        f"{result.files_scanned} file(s) scanned, no hard-coded tokens{marked}",
+        data,
+    )

@@ -577,10 +577,12 @@ class HealthMonitor:
 
     @property
     def incidents(self) -> tuple[Incident, ...]:
-        """Past incidents (the newest ``max_incidents``) and the open one, oldest first."""
+        """Closed incidents (the newest ``max_incidents``), oldest first.
+
+        The open one, if any, is :attr:`current_incident`: it is not final yet.
+        """
         with self._lock:
-            current = () if self._recorder is None else (self._recorder.snapshot(),)
-            return (*self._past, *current)
+            return tuple(self._past)
 
     @property
     def recent_failures(self) -> tuple[FailureRecord, ...]:

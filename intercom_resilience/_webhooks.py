@@ -5,9 +5,10 @@ Intercom signs each webhook notification with the app's client secret and sends
 before any JSON parsing: re-serialising the payload changes the bytes and so the signature::
 
     body = await request.body()
-    if not verify_webhook_signature(body, request.headers.get("x-hub-signature"), CLIENT_SECRET):
-        client.record_webhook_failure()      # counted by the health monitor (alert P3)
-        return Response(status_code=401)
+    if not client.verify_webhook(body, request.headers.get("x-hub-signature"), CLIENT_SECRET):
+        return Response(status_code=401)  # counted by the health monitor (P3 alert)
+
+:func:`verify_webhook_signature` is the same check without a client (nothing is counted).
 """
 
 from __future__ import annotations

@@ -4,21 +4,27 @@ Needs the ``cli`` extra (click and rich): ``pip install 'intercom-resilience[cli
 console script (and ``python -m intercom_resilience.cli``) imports this module, so without click it
 says which extra to install and exits with status 2 instead of failing with a traceback.
 
-Exit codes of ``triage``: 0 all fine, 1 a warning (degraded, rate limited, status page minor), 2 a
-configuration error (no token), 3 something failing (API unreachable or rejecting the token,
-Intercom major outage, our health endpoint down). ``preflight`` exits 1 on any failed check (2 for
-a configuration error); ``demo``, ``postmortem`` and ``fake serve`` exit 0 on success and 2 on bad
-input.
+Every failure is one line on stderr (``intercom-resilience: ...``; with ``--json``, a JSON document
+with an ``error`` on stdout too) and one of the exit codes of :class:`~._cli_checks.ExitCode`,
+the table in ``docs/cli.md``: 0 success, 1 a warning (``triage``) or a failed check
+(``preflight``), 2 a usage or configuration error, 3 something failing (``triage``), 4 ``fake
+serve`` cannot listen, 70 an internal error, 130 interrupted, 141 stdout closed early. Set
+``INTERCOM_RESILIENCE_TRACEBACK=1`` to see the traceback of an internal error.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
+
+import httpx
 
 try:
     import click
@@ -33,6 +39,7 @@ from ._cli_checks import (
     DEFAULT_BASE_URL,
     TOKEN_VARIABLES,
     Check,
+    ExitCode,
     Level,
     check_api,
     check_health_endpoint,
@@ -44,18 +51,86 @@ from ._cli_checks import (
     resolve_token,
 )
 from ._config import ResilienceConfig
-from ._incidents import Incident, render_postmortem, render_status_update
+from ._incidents import Incident, render_postmortem, render_status_update, scrub
 
 __all__ = ["cli", "main"]
 
 _DEFAULT_STATUS_URL = ResilienceConfig().status_page_url
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+_PROG = "intercom-resilience"
+#: Set to 1 to let an internal error end in its traceback instead of one line.
+TRACEBACK_VARIABLE = "INTERCOM_RESILIENCE_TRACEBACK"
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    """Print *message* to stderr and exit with *code* (a usage or configuration error)."""
-    click.echo(f"intercom-resilience: {message}", err=True)
+def _fail(message: str, code: ExitCode = ExitCode.USAGE, *, as_json: bool = False) -> NoReturn:
+    """Exit with *code* after one line on stderr (and, for ``--json``, a JSON error on stdout).
+
+    A script reading ``--json`` output must always get a document, failure included, so it never
+    has to tell "no output" from "empty output".
+    """
+    if as_json:
+        click.echo(json.dumps({"error": message, "exit_code": int(code)}, indent=2))
+    click.echo(f"{_PROG}: {message}", err=True)
     raise SystemExit(code)
+
+
+class _Group(click.Group):
+    """The top-level group: every failure becomes one line and a code of :class:`ExitCode`.
+
+    Click's own handling prints a usage block for a bad option, "Aborted!" with status 1 (our
+    "warning") for Ctrl-C, and lets any other exception end in a traceback with status 1 too.
+    """
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command line; exits with a code of :class:`ExitCode`."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.Abort:  # click's name for KeyboardInterrupt and EOF at a prompt
+            click.echo(f"\n{_PROG}: interrupted", err=True)
+            raise SystemExit(ExitCode.INTERRUPTED) from None
+        except click.UsageError as error:
+            where = error.ctx.command_path if error.ctx is not None else _PROG
+            hint = f" (see '{where} --help')"
+            click.echo(f"{_PROG}: {error.format_message()}{hint}", err=True)
+            raise SystemExit(ExitCode.USAGE) from None
+        except click.ClickException as error:
+            click.echo(f"{_PROG}: {error.format_message()}", err=True)
+            raise SystemExit(ExitCode.USAGE) from None
+        except Exception as error:
+            if os.environ.get(TRACEBACK_VARIABLE) == "1":
+                raise
+            text = scrub(f"{type(error).__name__}: {error}".replace("\n", " "))
+            click.echo(
+                f"{_PROG}: internal error: {text} (a bug: please report it; "
+                f"{TRACEBACK_VARIABLE}=1 shows the traceback)",
+                err=True,
+            )
+            raise SystemExit(ExitCode.INTERNAL) from None
+        # Click returns the code of a ``ctx.exit(n)`` (``--help``, ``--version``) without exiting.
+        raise SystemExit(result if isinstance(result, int) else ExitCode.OK)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; a reader that went away (``| head``) ends it quietly."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # Click would exit 1 (our "warning"); shell tools end with 128 + SIGPIPE. Point stdout
+            # at /dev/null so the interpreter's last flush cannot complain about the pipe again.
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):  # not a real file (tests): nothing left to flush
+                pass
+            raise SystemExit(ExitCode.BROKEN_PIPE) from None
 
 
 def _is_tty(stream: TextIO) -> bool:
@@ -97,7 +172,7 @@ def _table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) ->
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-@click.group(context_settings=_CONTEXT)
+@click.group(cls=_Group, context_settings=_CONTEXT)
 @click.version_option(package_name="intercom-resilience", prog_name="intercom-resilience")
 def cli() -> None:
     """Resilience tooling for the Intercom API.
@@ -207,13 +282,25 @@ _COUNT_LINES = (
 )
 
 
+def _check_writable(path: Path, *, as_json: bool) -> None:
+    """Fail now (exit 2) unless *path* can be written; leaves no file behind."""
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        _fail(f"cannot write {path}: {error.strerror or error}", as_json=as_json)
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
 @cli.command(context_settings=_CONTEXT)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for reproducibility.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output only.")
 @click.option(
     "--save-incident",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write the main incident (most severe) as JSON, for `postmortem`.",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the main incident (most severe) as JSON, for `postmortem` (checked first).",
 )
 def demo(seed: int, as_json: bool, save_incident: Path | None) -> None:
     """A day in the life of an integration, against the bundled fake Intercom.
@@ -233,6 +320,9 @@ def demo(seed: int, as_json: bool, save_incident: Path | None) -> None:
     """
     from ._cli_demo import run_demo
 
+    if save_incident is not None:
+        # Before the demo runs, not after: a typo in the path must not cost the whole demo.
+        _check_writable(save_incident, as_json=as_json)
     started = time.perf_counter()
     if as_json:
         result = run_demo(seed)
@@ -245,7 +335,10 @@ def demo(seed: int, as_json: bool, save_incident: Path | None) -> None:
         else:
             result = run_demo(seed, _PlainProgress(sys.stdout))
     if save_incident is not None and result.main_incident is not None:
-        save_incident.write_text(result.main_incident.to_json() + "\n", encoding="utf-8")
+        try:
+            save_incident.write_text(result.main_incident.to_json() + "\n", encoding="utf-8")
+        except OSError as error:  # the path was writable a moment ago
+            _fail(f"cannot write {save_incident}: {error.strerror or error}", as_json=as_json)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=False))
         return
@@ -297,13 +390,33 @@ def _print_checks(title: str, checks: list[Check]) -> None:
     _table(title, ["check", "result", "detail"], [[c.name, c.label, c.summary] for c in checks])
 
 
-def _require_token(token: str | None) -> tuple[str, str]:
+def _require_token(token: str | None, *, as_json: bool) -> tuple[str, str]:
     value, source = resolve_token(token)
     if value is None or source is None:
         _fail(
-            f"no Intercom token: pass --token or set {' or '.join(TOKEN_VARIABLES)} (exit status 2)"
+            f"no Intercom token: pass --token or set {' or '.join(TOKEN_VARIABLES)}",
+            as_json=as_json,
         )
     return value, source
+
+
+def _status_check(status_url: str, skip: bool, timeout: float) -> Check:
+    if skip:
+        return Check("status_page", Level.SKIPPED, "--no-status-page given", failing=False)
+    return check_status_page(status_url, timeout)
+
+
+def _http_url(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: *value* must be an ``http(s)://host`` URL (a usage error otherwise)."""
+    if value is None:
+        return None
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as error:
+        raise click.BadParameter(f"{value!r} is not a URL ({error})", param=param) from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise click.BadParameter(f"{value!r} is not an http(s):// URL", param=param)
+    return value
 
 
 _TIMEOUT = click.option(
@@ -316,14 +429,21 @@ _TIMEOUT = click.option(
 _BASE_URL = click.option(
     "--base-url",
     default=DEFAULT_BASE_URL,
+    callback=_http_url,
     show_default=True,
     help="Intercom API base URL (EU: https://api.eu.intercom.io; the fake: http://127.0.0.1:N).",
 )
 _STATUS_URL = click.option(
     "--status-url",
     default=_DEFAULT_STATUS_URL,
+    callback=_http_url,
     show_default=True,
-    help="Intercom's Statuspage host.",
+    help="Intercom's Statuspage host (`fake serve` has one too: its own URL).",
+)
+_NO_STATUS_PAGE = click.option(
+    "--no-status-page",
+    is_flag=True,
+    help="Skip the status page check (offline, or no route to Intercom's Statuspage).",
 )
 _TOKEN = click.option(
     "--token",
@@ -336,13 +456,19 @@ _TOKEN = click.option(
 @_TOKEN
 @_BASE_URL
 @_STATUS_URL
-@click.option("--health-url", help="Our own health endpoint (intercom_resilience.asgi).")
+@_NO_STATUS_PAGE
+@click.option(
+    "--health-url",
+    callback=_http_url,
+    help="Our own health endpoint (intercom_resilience.asgi).",
+)
 @_TIMEOUT
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output only.")
 def triage(
     token: str | None,
     base_url: str,
     status_url: str,
+    no_status_page: bool,
     health_url: str | None,
     timeout: float,
     as_json: bool,
@@ -357,7 +483,7 @@ def triage(
     Exit codes (the worst finding):
       0  all checks fine
       1  warning: degraded, rate limited, status page minor, status page unreachable
-      2  configuration error: no token
+      2  configuration error: no token, a bad option
       3  failing: API unreachable or rejecting the token, Intercom major outage,
          our health endpoint down or unhealthy
 
@@ -365,13 +491,15 @@ def triage(
     Examples:
       INTERCOM_ACCESS_TOKEN=... intercom-resilience triage
       intercom-resilience triage --health-url https://app.example.com/health/intercom
-      intercom-resilience triage --base-url http://127.0.0.1:8000 --token fake-token --json
+      # against `fake serve --port 8000`, offline (the fake serves a status page too):
+      intercom-resilience triage --token fake-token \\
+          --base-url http://127.0.0.1:8000 --status-url http://127.0.0.1:8000
     """
-    secret, source = _require_token(token)
+    secret, source = _require_token(token, as_json=as_json)
     probe = check_api(base_url, secret, timeout)
     checks = [
         probe.check,
-        check_status_page(status_url, timeout),
+        _status_check(status_url, no_status_page, timeout),
         check_rate_limit(probe.headers),
         check_health_endpoint(health_url, timeout),
     ]
@@ -381,15 +509,15 @@ def triage(
             "base_url": base_url,
             "token_source": source,
             "checks": [c.to_dict() for c in checks],
-            "exit_code": code,
+            "exit_code": int(code),
         }
         click.echo(json.dumps(report, indent=2))
     else:
         _print_checks(f"Intercom triage ({base_url}, token from {source})", checks)
-        worst = {0: "all fine", 1: "WARNING", 3: "FAILING"}[code]
+        worst = {ExitCode.OK: "all fine", ExitCode.FINDING: "WARNING"}.get(code, "FAILING")
         failing = [c.name for c in checks if c.severity == code and code]
         named = f": {', '.join(failing)}" if failing else ""
-        click.echo(f"\nResult: {worst}{named} (exit {code})")
+        click.echo(f"\nResult: {worst}{named} (exit {int(code)})")
     raise SystemExit(code)
 
 
@@ -400,7 +528,12 @@ def triage(
 @_TOKEN
 @_BASE_URL
 @_STATUS_URL
-@click.option("--webhook-url", help="Our webhook endpoint; a ping must answer below 500.")
+@_NO_STATUS_PAGE
+@click.option(
+    "--webhook-url",
+    callback=_http_url,
+    help="Our webhook endpoint; a ping must answer below 500.",
+)
 @click.option("--webhook-secret", help="Sign the ping with the app's client secret.")
 @click.option(
     "--scan",
@@ -409,6 +542,14 @@ def triage(
     type=click.Path(path_type=Path),
     help="Source tree (or file) to scan for hard-coded tokens; repeatable.",
 )
+@click.option(
+    "--exclude",
+    "excludes",
+    multiple=True,
+    metavar="GLOB",
+    help="Skip matching paths in the scan (a name at any depth, or a path from the --scan "
+    "root when it has a /); repeatable. .git, .venv, node_modules and caches are always skipped.",
+)
 @click.option("--offline", is_flag=True, help="Only the token scan: no token needed, no network.")
 @_TIMEOUT
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output only.")
@@ -416,9 +557,11 @@ def preflight(
     token: str | None,
     base_url: str,
     status_url: str,
+    no_status_page: bool,
     webhook_url: str | None,
     webhook_secret: str | None,
     scan_paths: tuple[Path, ...],
+    excludes: tuple[str, ...],
     offline: bool,
     timeout: float,
     as_json: bool,
@@ -431,19 +574,22 @@ def preflight(
       rate_limit   headroom: X-RateLimit-Remaining against X-RateLimit-Limit
       status_page  Intercom's indicator (major/critical fails)
       webhook      --webhook-url answers a ping below 500
-      token_scan   --scan PATH has no hard-coded Intercom tokens (shown masked)
+      token_scan   --scan PATH has no hard-coded Intercom tokens (shown masked); a line
+                   with the comment `intercom-resilience: allow-token` is a known test value
 
     \b
-    Exit codes: 0 pass (warnings allowed), 1 a check failed, 2 configuration error.
+    Exit codes: 0 pass (warnings allowed), 1 a check failed, 2 configuration error
+    (no token, or nothing to check: --offline without --scan).
 
     \b
     Examples:
       intercom-resilience preflight --scan src/ --webhook-url https://app.example.com/hooks/intercom
       intercom-resilience preflight --offline --scan .        # in CI, no token needed
+      intercom-resilience preflight --offline --scan . --exclude 'tests/fixtures'
     """
     checks: list[Check] = []
     if not offline:
-        secret, _source = _require_token(token)
+        secret, _source = _require_token(token, as_json=as_json)
         probe = check_api(base_url, secret, timeout)
         auth = probe.check
         if auth.level is not Level.OK:
@@ -451,21 +597,31 @@ def preflight(
         checks += [
             Check("auth", auth.level, auth.summary, auth.data),
             check_rate_limit(probe.headers),
-            check_status_page(status_url, timeout),
+            _status_check(status_url, no_status_page, timeout),
             check_webhook(webhook_url, timeout, webhook_secret),
         ]
-    checks.append(check_token_scan(list(scan_paths)))
+    elif not scan_paths:
+        # Saying "passed" here would let a CI step that lost its --scan argument pass forever.
+        _fail("preflight --offline has nothing to check: pass --scan PATH", as_json=as_json)
+    checks.append(check_token_scan(list(scan_paths), excludes))
     failed = [c.name for c in checks if c.level in (Level.FAIL, Level.UNREACHABLE) and c.failing]
-    code = 1 if failed else 0
+    code = ExitCode.FINDING if failed else ExitCode.OK
     if as_json:
         click.echo(
-            json.dumps({"checks": [c.to_dict() for c in checks], "exit_code": code}, indent=2)
+            json.dumps({"checks": [c.to_dict() for c in checks], "exit_code": int(code)}, indent=2)
         )
     else:
         rows = [[c.name, "PASS" if c.level is Level.OK else c.label, c.summary] for c in checks]
         _table("Intercom pre-flight", ["check", "result", "detail"], rows)
+        findings = [f for c in checks for f in c.data.get("findings", ())]
+        if findings:
+            click.echo("\nHard-coded credentials (values masked):")
+            for finding in findings:
+                click.echo(
+                    f"  {finding['path']}:{finding['line']}: {finding['kind']} {finding['masked']}"
+                )
         verdict = f"FAILED: {', '.join(failed)}" if failed else "passed"
-        click.echo(f"\nPre-flight {verdict} (exit {code})")
+        click.echo(f"\nPre-flight {verdict} (exit {int(code)})")
     raise SystemExit(code)
 
 
@@ -523,9 +679,71 @@ def fake() -> None:
     """The bundled fake Intercom backend."""
 
 
+_STATUS_PAGE_ROUTES = ("/api/v2/status.json", "/api/v2/incidents/unresolved.json")
+
+
+class _WithStatusPage:
+    """ASGI middleware: the served fake answers like a calm Statuspage too (indicator ``none``).
+
+    So ``triage --base-url URL --status-url URL`` against ``fake serve`` is fully offline and can
+    exit 0; every other path goes to the fake.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The ASGI entry point."""
+        path = scope.get("path") if scope.get("type") == "http" else None
+        if path not in _STATUS_PAGE_ROUTES or scope.get("method") != "GET":
+            await self.app(scope, receive, send)
+            return
+        page = {"id": "fake-intercom", "name": "Fake Intercom (intercom-resilience)"}
+        if path == _STATUS_PAGE_ROUTES[0]:
+            body: dict[str, Any] = {
+                "page": page,
+                "status": {"indicator": "none", "description": "All Systems Operational"},
+            }
+        else:
+            body = {"page": page, "incidents": []}
+        data = json.dumps(body).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind *host*:*port* now, so a busy port is one line and exit 4, not uvicorn's log and 3."""
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )[0]
+    except (socket.gaierror, UnicodeError) as error:
+        _fail(f"cannot resolve --host {host!r}: {getattr(error, 'strerror', None) or error}")
+    sock = socket.socket(family, kind, proto)
+    # As uvicorn does: a restarted fake can rebind while the old connections sit in TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        _fail(f"cannot listen on {host}:{port}: {error.strerror or error}", ExitCode.CANNOT_SERVE)
+    sock.set_inheritable(True)
+    return sock
+
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
 @fake.command(context_settings=_CONTEXT)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--port", type=int, default=8000, show_default=True, help="Port to bind.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to bind (1-65535).",
+)
 @click.option("--token", default="fake-token", show_default=True, help="The token it accepts.")
 @click.option(
     "--app-quota",
@@ -561,7 +779,13 @@ def fake() -> None:
     help="Fail this share of requests with a seeded mix of faults.",
 )
 @click.option("--latency", type=click.FloatRange(min=0.0), help="Delay every response (s).")
-@click.option("--log-level", default="info", show_default=True, help="uvicorn log level.")
+@click.option(
+    "--log-level",
+    type=click.Choice(_LOG_LEVELS),
+    default="info",
+    show_default=True,
+    help="uvicorn log level.",
+)
 def serve(
     host: str,
     port: int,
@@ -578,6 +802,13 @@ def serve(
 ) -> None:
     """Serve the fake Intercom on localhost until interrupted (needs the `server` extra).
 
+    It also answers Intercom's Statuspage routes (indicator none), so `triage` can use its URL
+    as --status-url and run fully offline.
+
+    \b
+    Exit codes: 0 stopped with Ctrl-C, 2 bad option or the `server` extra missing,
+    4 cannot listen on --host/--port (in use, or not allowed).
+
     \b
     Examples:
       intercom-resilience fake serve --port 8000
@@ -585,7 +816,11 @@ def serve(
       intercom-resilience fake serve --chaos 0.2 --seed 3
       # then: ResilientIntercom(token="fake-token", base_url="http://127.0.0.1:8000")
     """
-    from .testing import DEFAULT_TOKEN, FakeIntercom, run_server
+    try:
+        import uvicorn
+    except ImportError:
+        _fail("fake serve needs uvicorn: pip install 'intercom-resilience[server]'")
+    from .testing import DEFAULT_TOKEN, FakeIntercom
 
     server = FakeIntercom(
         token=token,
@@ -601,14 +836,24 @@ def serve(
         server.faults.chaos(chaos, seed=seed)
     if latency:
         server.faults.latency(latency)
+    sock = _listen(host, port)
     shown = token if token == DEFAULT_TOKEN else "the --token given"
     click.echo(f"Fake Intercom on http://{host}:{port} (token: {shown}); Ctrl-C to stop", err=True)
+    from .testing._server import _DropAbortedResponses
+
+    config = uvicorn.Config(
+        _WithStatusPage(server.asgi_app()),
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+    )
+    logging.getLogger("uvicorn.error").addFilter(_DropAbortedResponses())
     try:
-        run_server(host, port, token, fake=server, log_level=log_level)
-    except ImportError as error:
-        _fail(str(error))
-    except KeyboardInterrupt:  # pragma: no cover - interactive stop
-        pass
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C after its graceful shutdown
+        click.echo("Fake Intercom stopped", err=True)
+    finally:
+        sock.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -46,7 +46,6 @@ class CircuitBreaker:
 
     Args:
         policy: thresholds and timings.
-        now: the current time, to start the window.
     """
 
     __slots__ = ("_counter", "_in_trial", "_opened_at", "_trial_successes", "policy", "state")

@@ -145,3 +145,72 @@ def test_every_subcommand_has_help_with_examples(command: list[str]) -> None:
     result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0
     assert "Examples:" in result.output
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_an_unwritable_save_incident_path_fails_before_the_demo_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_json: bool
+) -> None:
+    def run_demo(*_args: object) -> None:
+        raise AssertionError("the demo ran although its incident could not be saved")
+
+    monkeypatch.setattr("intercom_resilience._cli_demo.run_demo", run_demo)
+    target = tmp_path / "no-such-dir" / "x.json"
+    result = CliRunner().invoke(
+        cli, ["demo", "--save-incident", str(target), *(["--json"] if as_json else [])]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"intercom-resilience: cannot write {target}: No such file or directory"
+    ]
+    if as_json:
+        assert json.loads(result.stdout) == {
+            "error": f"cannot write {target}: No such file or directory",
+            "exit_code": 2,
+        }
+    else:
+        assert result.stdout == ""
+
+
+def test_the_writability_check_leaves_no_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def run_demo(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("intercom_resilience._cli_demo.run_demo", run_demo)
+    target = tmp_path / "incident.json"
+    result = CliRunner().invoke(cli, ["demo", "--json", "--save-incident", str(target)])
+    assert result.exit_code == 130
+    assert not target.exists()
+    kept = tmp_path / "kept.json"
+    kept.write_text("previous\n")
+    result = CliRunner().invoke(cli, ["demo", "--json", "--save-incident", str(kept)])
+    assert result.exit_code == 130
+    assert kept.read_text() == "previous\n"
+
+
+def test_the_demo_lists_each_incident_once() -> None:
+    _text, data = run_json(0)
+    ids = [incident["id"] for incident in data["incidents"]]
+    assert ids and len(ids) == len(set(ids))
+    assert data["counts"]["incidents"] == len(ids)
+
+
+def test_a_reader_that_goes_away_ends_the_demo_quietly() -> None:
+    """``intercom-resilience demo | head -1``: exit 141, no traceback, nothing on stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "intercom_resilience.cli", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()  # as `head -1` does after its line
+    err = process.stderr.read().decode()
+    process.stderr.close()
+    assert process.wait(timeout=120) == 141, err
+    assert first.startswith(b"A day in the life")
+    assert err == ""

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from intercom_resilience.cli import cli
 from intercom_resilience.testing import FakeIntercom
 
-SECRET = "dG9rOjEyMzQ1Njc4OTBhYmNkZWY6MTIzNDU2Nzg5MDEyMzQ1Njc4OTA6MTIzNA=="
+SECRET = "dG9rOjEyMzQ1Njc4OTBhYmNkZWY6MTIzNDU2Nzg5MDEyMzQ1Njc4OTA6MTIzNA=="  # intercom-resilience: allow-token
 
 
 def triage(*args: str) -> tuple[int, str]:
@@ -129,6 +129,39 @@ def test_missing_token_is_a_configuration_error() -> None:
     assert "INTERCOM_ACCESS_TOKEN" in result.output
 
 
+@pytest.mark.parametrize("command", ["triage", "preflight"])
+def test_missing_token_with_json_prints_a_json_error(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--json"])
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["exit_code"] == 2
+    assert document["error"].startswith("no Intercom token: pass --token or set")
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"intercom-resilience: {document['error']}"
+
+
+def test_no_status_page_skips_the_check_so_offline_triage_can_pass(
+    served_fake: tuple[FakeIntercom, str], closed_port: int
+) -> None:
+    _fake, url = served_fake
+    # The status page is unreachable (as offline): a warning, exit 1 ...
+    code, output = triage(
+        "--base-url",
+        url,
+        "--token",
+        "fake-token",
+        "--status-url",
+        f"http://127.0.0.1:{closed_port}",
+    )
+    assert code == 1, output
+    # ... unless it is skipped on purpose.
+    code, output = triage("--base-url", url, "--token", "fake-token", "--no-status-page", "--json")
+    assert code == 0, output
+    status = checks_of(output)["status_page"]
+    assert status["result"] == "skipped"
+    assert status["summary"] == "--no-status-page given"
+
+
 def test_token_comes_from_the_environment(
     served_fake: tuple[FakeIntercom, str], site: LocalSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -175,3 +208,19 @@ def test_help_documents_the_exit_codes() -> None:
     assert result.exit_code == 0
     for text in ("Exit codes", "3  failing", "2  configuration error", "Examples"):
         assert text in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "why"),
+    [
+        ("--base-url", "http://[::1", "is not a URL"),
+        ("--base-url", "api.intercom.io", "is not an http(s):// URL"),
+        ("--status-url", "ftp://status.example.com", "is not an http(s):// URL"),
+        ("--health-url", "http://", "is not"),
+    ],
+)
+def test_a_malformed_url_is_a_usage_error_in_one_line(option: str, value: str, why: str) -> None:
+    result = CliRunner().invoke(cli, ["triage", "--token", "x", option, value])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"intercom-resilience: Invalid value for '{option}': {value!r} {why}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,11 +26,11 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 
-def run(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def run_any(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     """Run ``python <args>`` from the project root, without a token in the environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
     env["PYTHONWARNINGS"] = "error"
-    result = subprocess.run(  # noqa: S603 - our own interpreter on our own files
+    return subprocess.run(  # noqa: S603 - our own interpreter on our own files
         [sys.executable, *args],
         cwd=ROOT,
         env=env,
@@ -38,6 +39,11 @@ def run(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         timeout=timeout,
         check=False,
     )
+
+
+def run(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """:func:`run_any`, which must exit 0."""
+    result = run_any(*args, timeout=timeout)
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -117,6 +123,32 @@ def test_fleet_shares_one_budget_on_redis(fresh_redis_url: str) -> None:
     assert out.count(": 20 reads, health healthy") == 3
     assert "the fleet sent 60 requests; Intercom answered 429 to 0 of them" in out
     assert "from the shared cache (stale=True" in out
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "why"),
+    [
+        ("redis://127.0.0.1:{port}/0", "ConnectionError"),
+        ("redis://app:hunter2-secret@127.0.0.1:{port}/0", "ConnectionError"),
+        ("http://127.0.0.1:{port}/0", "ValueError"),
+    ],
+)
+def test_fleet_with_an_unreachable_redis_fails_fast_in_one_line(redis_url: str, why: str) -> None:
+    pytest.importorskip("redis")
+    with socket.socket() as sock:  # a port nobody listens on (bound, then released)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = redis_url.format(port=port)
+    result = run_any("examples/fleet.py", "--redis-url", url)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""  # no worker started, nothing paced locally
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        f"fleet.py: cannot reach Redis at {url.replace('hunter2-secret', '***')} ("
+    )
+    assert why in line
+    assert line.endswith("start Redis, pass --redis-url, or run with --backend memory")
+    assert "hunter2" not in result.stderr
 
 
 def test_the_pytest_example_suite_passes() -> None:

@@ -66,7 +66,7 @@ def test_sdk_sees_unauthorized_error(fake: FakeIntercom) -> None:
 
 
 def test_tokens_never_appear_in_journal_or_reprs(fake: FakeIntercom) -> None:
-    secret = "dG9rOnNlY3JldC12YWx1ZS0xMjM0"
+    secret = "dG9rOnNlY3JldC12YWx1ZS0xMjM0"  # intercom-resilience: allow-token
     fake.add_token(secret, app="secret-app")
     _get(fake, secret)
     _get(fake, secret + "-wrong")

@@ -137,9 +137,12 @@ class AlertMachine(RuleBasedStateMachine):
     @invariant()
     def incidents_are_well_formed(self) -> None:
         incidents = self.monitor.incidents
+        current = self.monitor.current_incident
+        closed = self.opened[:-1] if current is not None else self.opened
         if incidents:
-            assert [i.id for i in incidents] == self.opened[-len(incidents) :]
-        for incident in incidents:
+            assert [i.id for i in incidents] == closed[-len(incidents) :]
+        assert all(not incident.is_open for incident in incidents)  # the open one is current
+        for incident in (*incidents, *([current] if current is not None else [])):
             assert len(incident.request_ids) <= MAX_IDS
             assert len(set(incident.request_ids)) == len(incident.request_ids)
             assert incident.request_ids_dropped >= 0

@@ -496,11 +496,15 @@ def test_a_new_incident_after_recovery(clock: VirtualClock, rec: Recorder) -> No
     attempt(monitor, 200)
     clock.advance(5)
     attempt(monitor, 401)
-    first, second = monitor.incidents
+    # Only closed incidents are in .incidents (as documented); the open one is current_incident.
+    (first,) = monitor.incidents
+    second = monitor.current_incident
     assert first.closed_at is not None
-    assert second.is_open
+    assert second is not None and second.is_open
     assert first.id != second.id
-    assert monitor.current_incident == second
+    attempt(monitor, 200)
+    assert [incident.id for incident in monitor.incidents] == [first.id, second.id]
+    assert not any(incident.is_open for incident in monitor.incidents)
 
 
 def test_closed_incidents_are_bounded(clock: VirtualClock, rec: Recorder) -> None:

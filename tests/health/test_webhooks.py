@@ -36,7 +36,7 @@ def test_known_vector_verifies() -> None:
 
 def test_intercom_style_payload() -> None:
     body = b'{"type":"notification_event","topic":"ping","data":{"item":{"message":"hi"}}}'
-    secret = "client-secret-123"
+    secret = "client-secret-123"  # intercom-resilience: allow-token
     header = "sha1=" + reference_hmac_sha1(secret.encode(), body)
     assert webhook_signature(body, secret) == header
     assert verify_webhook_signature(body, header, secret)
