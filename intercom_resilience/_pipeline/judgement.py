@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import httpx
 
-from .._backends.base import CachedResponse
+from .._backends.base import CachedResponse, Priority
 from .._core.cache import read_resources, write_invalidations
 from .._core.retry import Verdict, backoff, server_wait
 from .._core.status import StaleReason
@@ -46,10 +46,13 @@ class Judgement:
         policy = shared.config.retry
         if verdict is not Verdict.RETRY or not policy.enabled:
             return None
-        if call.attempts >= policy.max_attempts:
-            return None
         outcome = call.outcome
         assert outcome is not None
+        # Background work waits out a 429 storm within its (long) deadline: each retry waits for
+        # the server's reset, so it cannot multiply load, and the job must not fail for quota.
+        patient = outcome.means.rate_limited and call.priority is Priority.BACKGROUND
+        if call.attempts >= policy.max_attempts and not patient:
+            return None
         waited = server_wait(policy, outcome, shared.clock.time())
         wait = waited if waited is not None else backoff(policy, call.attempts, shared.rng.random())
         now = shared.clock.monotonic()
@@ -68,7 +71,7 @@ class Judgement:
             )
             return None
         with shared.lock:
-            spent = shared.budget.try_spend(now)
+            spent = patient or shared.budget.try_spend(now)
         if not spent:
             shared.telemetry.emit(RetryBudgetExhausted(*where(call)))
             return None
