@@ -23,6 +23,7 @@ from intercom_resilience import (
     DeadlineExceededError,
     DeadlinePolicy,
     RateLimitedError,
+    RateLimitPolicy,
     ResilienceConfig,
     ResilientIntercom,
     TimeoutPolicy,
@@ -322,3 +323,26 @@ async def test_no_interactive_call_ever_outlives_its_deadline_under_hostile_resp
         assert took <= deadline + 1e-9, f"call {n} took {took:.3f}s"
         clock.advance(rng.choice([0.0, 0.1, 1.0]))
     assert worst > 1.0  # the run did exercise slow paths
+
+
+async def test_a_quota_exhausted_limiter_answers_warm_reads_at_once_and_refuses_in_time(
+    mode: str,
+) -> None:
+    clock = VirtualClock()
+    script = Script(ok)
+    one_a_minute = RateLimitPolicy(app_per_minute=1, workspace_per_minute=1)
+    client = client_for(mode, clock, script, rate_limit=one_a_minute)
+    await done(client.admins.identify())  # spends the minute's only token, warms the cache
+    start = clock.monotonic()
+    with capture_calls() as calls:
+        me = await done(client.admins.identify())
+    assert me.email == ME["email"]
+    assert clock.monotonic() - start == 0.0  # stale-while-rate-limited: no wait at all
+    assert calls.last is not None
+    assert (calls.last.stale, calls.last.reason) == (True, "limiter_wait")
+    with pytest.raises(RateLimitedError) as raised:  # nothing cached for this one
+        await done(client.contacts.find(contact_id="1"))
+    assert raised.value.retry_after is not None
+    assert raised.value.retry_after > DeadlinePolicy().interactive
+    assert clock.monotonic() - start == 0.0
+    assert script.calls == 1
