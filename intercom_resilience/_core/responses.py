@@ -45,7 +45,31 @@ def parse_json_body(content: bytes) -> Any | None:
 _SAFE_BRACKETS = 256
 
 
-def malformed_json(status: int, content: bytes, *, is_list: bool = False) -> str | None:
+#: Operations whose success is documented with no body (OpenAPI 2.16): for every other one an
+#: empty 200/201 body is a broken answer, not "no data".
+EMPTY_SUCCESSES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", "/events"),
+        ("POST", "/events/summaries"),
+        ("DELETE", "/tags/{id}"),
+        ("DELETE", "/audiences/{id}"),
+        ("DELETE", "/content_snippets/{id}"),
+        ("DELETE", "/ai/content_import_sources/{id}"),
+    }
+)
+
+#: Content types whose bodies are files, not JSON (export downloads): never judged.
+_FILE_TYPES = ("application/octet-stream", "application/gzip", "application/zip", "text/csv")
+
+
+def malformed_json(
+    status: int,
+    content: bytes,
+    *,
+    is_list: bool = False,
+    expects_body: bool = False,
+    content_type: str = "",
+) -> str | None:
     """Why a JSON response cannot be handed to the SDK as it is, or ``None`` when it can.
 
     python-intercom catches only ``JSONDecodeError`` around its parsing, so JSON it cannot model
@@ -57,9 +81,16 @@ def malformed_json(status: int, content: bytes, *, is_list: bool = False) -> str
     Every response passes here, so the common case is settled by byte checks done in C: an
     object body (``{`` … ``}``) with few brackets is only parsed when *is_list* says the SDK will
     iterate its ``data``.
+
+    A success is also judged for being JSON at all: a 2xx that is truncated, has trailing bytes
+    or is an HTML page did not come from Intercom intact (a committed create with such an answer
+    must be reported as of unknown outcome, never re-sent as if it had failed), unless its
+    *content_type* says it is a file. With *expects_body*, an empty 2xx body is broken too.
     """
     stripped = content.strip()
     if not stripped:
+        if expects_body and 200 <= status < 300:
+            return f"a {status} response with an empty body"
         return None
     first = stripped[:1]
     shallow = content.count(b"[") + content.count(b"{") <= _SAFE_BRACKETS
@@ -70,7 +101,9 @@ def malformed_json(status: int, content: bytes, *, is_list: bool = False) -> str
     except RecursionError:
         return "JSON nested too deeply to parse"
     except (ValueError, UnicodeDecodeError):
-        return None  # not JSON: the SDK turns that into an ApiError carrying the text
+        if 200 <= status < 300 and not content_type.lower().startswith(_FILE_TYPES):
+            return f"a {status} response whose body is not valid JSON"
+        return None  # an error page that is not JSON: the SDK raises an ApiError with the text
     if not 200 <= status < 300:
         return None
     if not isinstance(parsed, dict):

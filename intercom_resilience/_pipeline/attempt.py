@@ -12,7 +12,7 @@ import httpx
 
 from .._backends.base import Grant
 from .._core.outcome import Outcome
-from .._core.responses import error_codes, malformed_json
+from .._core.responses import EMPTY_SUCCESSES, error_codes, malformed_json
 from .._core.retry import Verdict, judge
 from .._core.status import Network
 from ..events import CallAttempt, TokenRotated
@@ -95,11 +95,16 @@ class Attempt:
             assert sent.error is not None
             return self._failed(call, _as_transport_error(sent.error, call.request), duration)
         response = sent.response
+        kind = call.kind
+        status = response.status_code
         problem = malformed_json(
-            response.status_code,
+            status,
             sent.content,
             # Reads of a collection (not ending in an id) may be pages the SDK iterates.
-            is_list=call.kind.is_read and not call.kind.template.endswith("{id}"),
+            is_list=kind.is_read and not kind.template.endswith("{id}"),
+            expects_body=status in (200, 201)
+            and (kind.method, kind.template) not in EMPTY_SUCCESSES,
+            content_type=response.headers.get("content-type", ""),
         )
         if problem is not None:
             # The SDK cannot read it: like a response that never arrived intact. Reads are

@@ -148,7 +148,10 @@ def test_parse_retry_after_is_total(value: str, now: float) -> None:
         (200, b'{"type": "contact", "id": "1"}', False, False),
         (200, b'  {"type": "contact"}\n', False, False),
         (200, b"", False, False),  # empty: the SDK returns None for 2xx, legitimately
-        (200, b"<html>captive portal</html>", False, False),  # not JSON: the SDK raises itself
+        (200, b"<html>captive portal</html>", False, True),  # a success that is no JSON: broken
+        (503, b"<html>bad gateway</html>", False, False),  # an error page: the SDK raises itself
+        (200, b'{"type": "contact", "id": "1"', False, True),  # truncated
+        (200, b'{"type": "contact"} and more', False, True),  # trailing bytes
         (200, b"[]", False, True),
         (200, b"1", False, True),
         (200, b'""', False, True),

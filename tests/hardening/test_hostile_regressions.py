@@ -70,7 +70,21 @@ def test_undecodable_body_async() -> None:
 LATIN1_PAGE = "<html><body>Passerelle indisponible: réessayez</body></html>".encode("latin-1")
 
 
-@pytest.mark.parametrize("status", [200, 404, 418, 503])
+def test_a_success_that_is_a_latin1_page_is_a_broken_answer_not_unicode_decode_error() -> None:
+    # A 2xx that is not JSON did not come from Intercom intact (issue #14, scenario 8): it is
+    # retried like a dropped connection and reported as a protocol error, never as data.
+    page = HostileResponse(200, (("Content-Type", "text/html"),), LATIN1_PAGE)
+    script = Script([page] * 4)
+    with (
+        ResilientIntercom(
+            token=TOKEN, transport=httpx.MockTransport(script), clock=VirtualClock(), seed=1
+        ) as client,
+        pytest.raises(IntercomRemoteProtocolError),
+    ):
+        client.contacts.find(contact_id="c1")
+
+
+@pytest.mark.parametrize("status", [404, 418, 503])
 def test_body_that_is_not_utf8_becomes_the_sdk_error_not_unicode_decode_error(
     status: int,
 ) -> None:
