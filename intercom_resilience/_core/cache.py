@@ -44,6 +44,7 @@ __all__ = [
     "entry_size",
     "is_servable",
     "read_resources",
+    "scope_tag",
     "serve_stale_for",
     "stale_reason_for",
     "write_invalidations",
@@ -242,6 +243,12 @@ def _collection(scope: str, name: str) -> str:
 
 def _family(scope: str, name: str) -> str:
     return f"{scope}|/{name}/**"
+
+
+def scope_tag(scope: str) -> str:
+    """The tag every cached read of one set of credentials carries (``<scope>|*``): a 401 or 403
+    for those credentials drops all of it."""
+    return f"{scope}|*"
 
 
 @lru_cache(maxsize=4096)

@@ -4,22 +4,23 @@ An attempt ends in one of three ways: Intercom answered with a status, the netwo
 anything was sent, or after it may have been), or a 2xx arrived whose body the SDK cannot read.
 For each, this table says, once for the whole library:
 
-===============================  ========  =============  =============  ============  ========
-result                           outage    breaker        retry          stale         incident
-===============================  ========  =============  =============  ============  ========
-2xx                              no        success        no             —             no
-connect error                    yes       failure        always         network       yes
-connect or pool timeout          yes       failure        always         timeout       yes
-read timeout                     yes       failure        idempotent     timeout       yes
-dropped connection, malformed    yes       failure        idempotent     network       yes
-429                              no        not counted    always         rate-limit    yes
-401                              no        success        rotate once    never         yes
-403                              no        success        no             never         yes
-408                              yes       failure        idempotent     timeout       yes
-400, 404, 409, 410, 422          no        success        no             never         no
-other 4xx                        no        success        no             never         no
-5xx                              yes       failure        idempotent     server        yes
-===============================  ========  =============  =============  ============  ========
+=============================  ======  ===========  ===========  ==========  ========  ===========
+result                         outage  breaker      retry        stale       incident  forget
+=============================  ======  ===========  ===========  ==========  ========  ===========
+2xx                            no      success      no           —           no        —
+connect error                  yes     failure      always       network     yes       —
+connect or pool timeout        yes     failure      always       timeout     yes       —
+read timeout                   yes     failure      idempotent   timeout     yes       —
+dropped connection, malformed  yes     failure      idempotent   network     yes       —
+429                            no      not counted  always       rate-limit  yes       —
+401                            no      success      rotate once  never       yes       credentials
+403                            no      success      no           never       yes       credentials
+404, 410                       no      success      no           never       no        record
+408                            yes     failure      idempotent   timeout     yes       —
+400, 409, 422                  no      success      no           never       no        —
+other 4xx                      no      success      no           never       no        —
+5xx                            yes     failure      idempotent   server      yes       —
+=============================  ======  ===========  ===========  ==========  ========  ===========
 
 * **outage**: Intercom, or the way to it, is unwell (health counts it as an error).
 * **breaker**: how the circuit breaker counts it: a failure, a success (Intercom answered: our
@@ -29,6 +30,9 @@ other 4xx                        no        success        no             never  
   (GET, HEAD, PUT, DELETE, read-only POST) are re-sent; *rotate once* when the token is a callable.
 * **stale**: why a read may be answered from the stale cache, or *never* when the status is
   Intercom's answer about the request (stale data would hide a real error).
+* **forget**: what the stale cache drops after the answer: a 404/410 read's own entry (the
+  record is gone, and the next outage must not bring it back), or after a 401/403 everything
+  those credentials cached.
 * **incident**: the attempt is a failure for the incident record and the failure log (Intercom
   could not or would not serve us); other 4xx are answers, normal traffic.
 
@@ -40,7 +44,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-__all__ = ["BreakerCount", "Meaning", "Network", "RetryRule", "StaleReason", "meaning"]
+__all__ = ["BreakerCount", "Forget", "Meaning", "Network", "RetryRule", "StaleReason", "meaning"]
 
 
 class StaleReason(enum.Enum):
@@ -83,6 +87,14 @@ class RetryRule(enum.Enum):
     ROTATE_TOKEN = "rotate_token"  # noqa: S105 - a rule's name, not a credential
 
 
+class Forget(enum.Enum):
+    """What the stale cache must forget after an answer (the record, or the credentials')."""
+
+    NOTHING = "nothing"
+    RECORD = "record"  #: 404/410: the record is gone; its cached copy must not come back
+    CREDENTIALS = "credentials"  #: 401/403: nothing these credentials cached may be served
+
+
 class BreakerCount(enum.Enum):
     """How the circuit breaker counts an attempt."""
 
@@ -106,6 +118,7 @@ class Meaning:
         authenticated: what it says about the credentials: ``False`` for a 401, ``True`` for any
             other answer that Intercom itself gave, ``None`` when it says nothing (network
             failures and 5xx, which gateways send without looking at credentials).
+        forget: what the stale cache must forget after it.
     """
 
     ok: bool
@@ -116,6 +129,7 @@ class Meaning:
     incident_failure: bool
     rate_limited: bool = False
     authenticated: bool | None = None
+    forget: Forget = Forget.NOTHING
 
     def may_repeat(self, idempotent: bool) -> bool:
         """Whether an attempt with this result may be sent again (token rotation aside)."""
@@ -160,12 +174,25 @@ def _for_status(status: int) -> Meaning:
         )
     if status == 401:
         return Meaning(
-            False, False, BreakerCount.SUCCESS, RetryRule.ROTATE_TOKEN, None, True, False, False
+            False,
+            False,
+            BreakerCount.SUCCESS,
+            RetryRule.ROTATE_TOKEN,
+            None,
+            True,
+            False,
+            False,
+            Forget.CREDENTIALS,
         )
     # 403 (forbidden, plan restricted) is Intercom refusing to serve us: an incident failure.
     # Other 4xx, and 1xx/3xx that reach here (an unfollowed redirect), are answers.
     incident = status == 403
-    return Meaning(False, False, BreakerCount.SUCCESS, RetryRule.NO, None, incident, False, True)
+    forget = {403: Forget.CREDENTIALS, 404: Forget.RECORD, 410: Forget.RECORD}.get(
+        status, Forget.NOTHING
+    )
+    return Meaning(
+        False, False, BreakerCount.SUCCESS, RetryRule.NO, None, incident, False, True, forget
+    )
 
 
 _BY_STATUS: dict[int, Meaning] = {status: _for_status(status) for status in range(100, 600)}

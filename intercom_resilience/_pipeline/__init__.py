@@ -11,6 +11,7 @@ module             what it holds
 ``attempt``        prepare a request (token rotation, timeouts); observe what came back
 ``judgement``      retry (after how long) or conclude (answer, error, cache instructions)
 ``stale``          answer from the stale cache when the call failed for an outage
+``coherence``      write generations: a read never stores what a write of ours overtook
 ``telemetry``      the one sink of typed events: log and hooks, health, call capture
 ``shared``         what several stages share: policies, clock, breaker, retry budget
 =================  ==========================================================================
@@ -37,6 +38,7 @@ from .._health import HealthMonitor
 from .admission import Admission
 from .attempt import Attempt
 from .call import Call, Conclusion, priority
+from .coherence import Coherence
 from .driver import CallDriver, drive
 from .judgement import Judgement
 from .pacing import Pacing
@@ -137,6 +139,7 @@ class Pipeline:
         self.attempt = Attempt(self.shared, self.admission)
         self.judgement = Judgement(self.shared)
         self.stale = StaleAnswer(self.shared)
+        self.coherence = Coherence(enabled=config.cache.enabled)
         if config.disabled:
             self.monitor.record_kill_switch(True)
 

@@ -14,7 +14,7 @@ from .._backends.base import Grant
 from .._core.outcome import Outcome
 from .._core.responses import EMPTY_SUCCESSES, error_codes, malformed_json
 from .._core.retry import Verdict, judge
-from .._core.status import Network
+from .._core.status import Network, RetryRule
 from ..events import CallAttempt, TokenRotated
 from .admission import Admission
 from .call import Call
@@ -134,7 +134,11 @@ class Attempt:
             call.kind, outcome, can_rotate_token=callable(shared.token), rotated=call.rotated
         )
         call.verdict = verdict
-        shared.count_for_breaker(outcome.means.breaker)
+        # Processed for sure (2xx), or perhaps (a lost answer, a 5xx): a write may have landed.
+        means = outcome.means
+        if means.ok or means.retry is RetryRule.IF_IDEMPOTENT:
+            call.may_have_applied = True
+        shared.count_for_breaker(means.breaker)
         codes = None if outcome.ok else error_codes(outcome.body)
         info = outcome.rate_limit
         shared.telemetry.emit(

@@ -61,6 +61,10 @@ class Call:
         looked_up: the stale cache was consulted before the first attempt.
         entry: what that lookup found (a servable answer held in reserve), if anything.
         cut_short: the wait that did not fit before the deadline, when one ended the retries.
+        read_tags: the cache tags of a cacheable read.
+        generations: their write generations when the read started (see ``coherence``).
+        write_tags: the cache tags a write may change.
+        may_have_applied: an attempt of this write may have been processed by Intercom.
     """
 
     request: httpx.Request
@@ -81,6 +85,10 @@ class Call:
     looked_up: bool = False
     entry: CachedResponse | None = None
     cut_short: float | None = None
+    read_tags: tuple[str, ...] = ()
+    generations: tuple[int, ...] | None = None
+    write_tags: tuple[str, ...] = ()
+    may_have_applied: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ step order, so the two clients cannot drift apart. One call::
                                        ▼                             ▼
                               judgement.conclude ──────────────► conclusion
                                                                      │
-        CachePut (fresh read) / Invalidate (write) ◄─────────────────┤
+        CachePut (a fresh read no write overtook) / Invalidate ◄─────┤
         CacheGet ──► stale.serve (an outage, and a servable entry) ◄─┤
                                                   stale.finish ◄─────┘
 
@@ -40,7 +40,8 @@ import httpx
 
 from .admission import Admission
 from .attempt import Attempt
-from .call import Conclusion
+from .call import Call, Conclusion
+from .coherence import Coherence
 from .effects import Acquire, CacheGet, CachePut, Effect, Invalidate, ObserveRate, Send, Sleep
 from .judgement import Judgement
 from .pacing import Pacing
@@ -83,6 +84,11 @@ class Stages(Protocol):
         """Answer, from the stale cache when it may."""
         ...
 
+    @property
+    def coherence(self) -> Coherence:
+        """Write generations: what a read may store."""
+        ...
+
 
 #: A call's driver: yields effects, is sent their results, returns the response.
 Driver = Generator[Effect, Any, httpx.Response]
@@ -90,49 +96,64 @@ Driver = Generator[Effect, Any, httpx.Response]
 
 def drive(stages: Stages, request: httpx.Request) -> Driver:
     """Drive one call of *request* through every stage; the shells perform what it yields."""
-    admission, pacing, attempt = stages.admission, stages.pacing, stages.attempt
-    judgement, stale, clock = stages.judgement, stages.stale, stages.shared.clock
+    admission, stale = stages.admission, stages.stale
     call = admission.start(request)
     conclusion = admission.admit(call)
-    if conclusion is None and call.slow_at is not None and call.cache_key is not None:
-        # A read with a latency budget: is there an answer to fall back on if it is slow?
-        stale.hold_in_reserve(call, (yield CacheGet(call.cache_key)))
-    try:
-        while conclusion is None:
+    if conclusion is None:
+        stages.coherence.start(call)
+        if call.slow_at is not None and call.cache_key is not None:
+            # A read with a latency budget: is there an answer to fall back on if it is slow?
+            stale.hold_in_reserve(call, (yield CacheGet(call.cache_key)))
+        try:
+            conclusion = yield from _attempts(stages, call)
+        except GeneratorExit:
+            # Stopped by the shell mid-call (cancelled, interrupted): no attempt will report.
+            stages.shared.abandon(call)
+            raise
+    return (yield from _answer(stages, call, conclusion))
+
+
+def _attempts(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion]:
+    """Attempts until one concludes the call: pacing, sending, judging, backing off."""
+    admission, pacing, attempt = stages.admission, stages.pacing, stages.attempt
+    judgement, clock = stages.judgement, stages.shared.clock
+    while True:
+        grant = yield Acquire(call.priority)
+        while not grant.granted:
+            wait = pacing.on_refused(call, grant)
+            if isinstance(wait, Conclusion):
+                return wait
+            yield Sleep(wait)
             grant = yield Acquire(call.priority)
-            while not grant.granted:
-                wait = pacing.on_refused(call, grant)
-                if isinstance(wait, Conclusion):
-                    conclusion = wait
-                    break
-                yield Sleep(wait)
-                grant = yield Acquire(call.priority)
-            if conclusion is not None:
-                break
-            # A wait may have lasted long enough for the kill switch to be turned on.
-            conclusion = admission.still_admitted(call)
-            if conclusion is not None:
-                break
-            prepared = attempt.prepare(call, grant)
-            started = clock.monotonic()
-            sent = yield Send(prepared, call.deadline)
-            outcome = attempt.observe(call, sent, clock.monotonic() - started)
-            yield ObserveRate(outcome.status, outcome.rate_limit)
-            wait_before_next = judgement.next_wait(call)
-            if wait_before_next is None:
-                conclusion = judgement.conclude(call)
-            elif wait_before_next > 0:
-                yield Sleep(wait_before_next)
-    except GeneratorExit:
-        # Stopped by the shell mid-call (cancelled, interrupted): the attempt will never report.
-        stages.shared.abandon(call)
-        raise
-    if conclusion.store is not None and call.cache_key is not None:
-        yield CachePut(call.cache_key, conclusion.store, conclusion.store_tags)
+        # A wait may have lasted long enough for the kill switch to be turned on.
+        refused = admission.still_admitted(call)
+        if refused is not None:
+            return refused
+        prepared = attempt.prepare(call, grant)
+        started = clock.monotonic()
+        sent = yield Send(prepared, call.deadline)
+        outcome = attempt.observe(call, sent, clock.monotonic() - started)
+        yield ObserveRate(outcome.status, outcome.rate_limit)
+        wait_before_next = judgement.next_wait(call)
+        if wait_before_next is None:
+            return judgement.conclude(call)
+        if wait_before_next > 0:
+            yield Sleep(wait_before_next)
+
+
+def _answer(stages: Stages, call: Call, conclusion: Conclusion) -> Driver:
+    """The cache instructions of *conclusion*, then the answer: stale if it may, else its own."""
+    coherence, stale = stages.coherence, stages.stale
+    coherence.ended(call)
+    key = call.cache_key
+    if conclusion.store is not None and key is not None and coherence.may_store(call):
+        yield CachePut(key, conclusion.store, conclusion.store_tags)
+        if not coherence.may_store(call):  # a write of ours ended during the put
+            yield Invalidate(call.read_tags[:1])
     if conclusion.invalidate:
         yield Invalidate(conclusion.invalidate)
-    if conclusion.stale_reason is not None and call.cache_key is not None:
-        entry = call.entry if call.looked_up else (yield CacheGet(call.cache_key))
+    if conclusion.stale_reason is not None and key is not None:
+        entry = call.entry if call.looked_up else (yield CacheGet(key))
         if entry is not None:
             answer = stale.serve(call, conclusion, entry)
             if answer is not None:

@@ -8,12 +8,15 @@ answer or the error, with the cache instructions for the stale stage.
 
 from __future__ import annotations
 
+import dataclasses
+
 import httpx
 
 from .._backends.base import CachedResponse, Priority
-from .._core.cache import read_resources, write_invalidations
+from .._core.cache import scope_tag
+from .._core.outcome import Outcome
 from .._core.retry import Verdict, backoff, server_wait
-from .._core.status import StaleReason
+from .._core.status import Forget, StaleReason
 from .._errors import (
     DeadlineExceededError,
     OutcomeUnknownError,
@@ -92,7 +95,6 @@ class Judgement:
         outcome = call.outcome
         assert outcome is not None
         kind = call.kind
-        cache_enabled = self._shared.config.cache.enabled
         if outcome.ok:
             assert call.response is not None
             response = sdk_readable(call.response, call.request)
@@ -100,13 +102,34 @@ class Judgement:
                 return Conclusion(
                     response=response,
                     store=self._entry(call, response),
-                    store_tags=read_resources(call.scope, kind.method, call.request.url.path),
+                    store_tags=(*call.read_tags, scope_tag(call.scope)),
                 )
-            if not kind.is_read and cache_enabled:
-                tags = write_invalidations(call.scope, kind.method, call.request.url.path)
-                return Conclusion(response=response, invalidate=tags)
-            return Conclusion(response=response)
+            return Conclusion(response=response, invalidate=call.write_tags)
+        conclusion = self._failed(call, outcome)
+        dropped = self._obsolete(call, outcome)
+        return dataclasses.replace(conclusion, invalidate=dropped) if dropped else conclusion
 
+    def _obsolete(self, call: Call, outcome: Outcome) -> tuple[str, ...]:
+        """What a failed call makes the cache forget.
+
+        A write that may have been applied (a lost answer, a 5xx after commit) drops what it may
+        have changed: under-invalidating serves a lie later. A read answered 404 drops its own
+        entry (the record is gone: the next outage must not bring it back). A 401 or 403 drops
+        everything those credentials cached.
+        """
+        if call.cache_key is None and not call.write_tags:
+            return ()
+        forget = outcome.means.forget
+        if forget is Forget.CREDENTIALS:
+            return (scope_tag(call.scope),)
+        if call.write_tags:
+            return call.write_tags if call.may_have_applied else ()
+        if forget is Forget.RECORD and call.read_tags and not call.read_tags[0].endswith("*"):
+            return call.read_tags[:1]  # the instance tag: this record and what lies under it
+        return ()
+
+    def _failed(self, call: Call, outcome: Outcome) -> Conclusion:
+        kind = call.kind
         request_id = outcome.request_id
         stale_reason = outcome.means.stale if kind.is_read else None
         if stale_reason is StaleReason.TIMEOUT and call.entry is not None:

@@ -28,7 +28,9 @@ class Pacing:
         """
         shared = self._shared
         now = shared.clock.monotonic()
-        remaining = min(shared.config.rate_limit.max_wait, call.deadline - now)
+        # The attempt after the wait needs time of its own before the deadline.
+        left = call.deadline - now - shared.config.deadlines.minimum
+        remaining = min(shared.config.rate_limit.max_wait, left)
         if grant.wait > remaining:
             error = RateLimitedError(
                 f"no rate-limit token for {call.kind.method} {call.kind.template} within "

@@ -13,6 +13,7 @@ from intercom_resilience._core import status as status_module
 from intercom_resilience._core.requests import classify
 from intercom_resilience._core.status import (
     BreakerCount,
+    Forget,
     Meaning,
     Network,
     RetryRule,
@@ -80,7 +81,7 @@ def _docstring_rows() -> list[list[str]]:
         if not line or line.startswith(("=", "result")):
             continue
         cells = re.split(r"\s{2,}", line.strip())
-        if len(cells) == 6:
+        if len(cells) == 7:
             rows.append(cells)
     return rows
 
@@ -94,8 +95,9 @@ _EXAMPLES: dict[str, tuple[int | None, Network | None]] = {
     "429": (429, None),
     "401": (401, None),
     "403": (403, None),
+    "404, 410": (404, None),
     "408": (408, None),
-    "400, 404, 409, 410, 422": (404, None),
+    "400, 409, 422": (409, None),
     "other 4xx": (418, None),
     "5xx": (503, None),
 }
@@ -114,6 +116,7 @@ _STALE = {
     "rate-limit": StaleReason.RATE_LIMITED,
     "server": StaleReason.SERVER_ERROR,
 }
+_FORGET = {"—": Forget.NOTHING, "record": Forget.RECORD, "credentials": Forget.CREDENTIALS}
 _BREAKER = {
     "success": BreakerCount.SUCCESS,
     "failure": BreakerCount.FAILURE,
@@ -124,13 +127,14 @@ _BREAKER = {
 def test_the_documented_table_is_the_code() -> None:
     rows = _docstring_rows()
     assert [row[0] for row in rows] == list(_EXAMPLES)
-    for label, outage, breaker, retry, stale, incident in rows:
+    for label, outage, breaker, retry, stale, incident, forget in rows:
         row: Meaning = meaning(*_EXAMPLES[label])
         assert row.outage == (outage == "yes"), label
         assert row.breaker is _BREAKER[breaker], label
         assert row.retry is _RETRY[retry], label
         assert row.stale is _STALE[stale], label
         assert row.incident_failure == (incident == "yes"), label
+        assert row.forget is _FORGET[forget], label
 
 
 @pytest.mark.parametrize("status", [0, 99, 600, 999])
