@@ -123,7 +123,10 @@ def _attempts(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion]:
             wait = pacing.on_refused(call, grant)
             if isinstance(wait, Conclusion):
                 return wait
-            yield Sleep(wait)
+            yield from _nap(admission, wait)
+            refused = admission.still_admitted(call)  # the switch may have cut the wait short
+            if refused is not None:
+                return refused
             grant = yield Acquire(call.priority)
         # A wait may have lasted long enough for the kill switch to be turned on.
         refused = admission.still_admitted(call)
@@ -138,7 +141,19 @@ def _attempts(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion]:
         if wait_before_next is None:
             return judgement.conclude(call)
         if wait_before_next > 0:
-            yield Sleep(wait_before_next)
+            yield from _nap(admission, wait_before_next)
+
+
+#: Waits are slept in slices of at most this, so that the kill switch cuts them short.
+NAP = 0.25
+
+
+def _nap(admission: Admission, seconds: float) -> Generator[Effect, Any, None]:
+    """Sleep *seconds*, in slices, stopping early once the kill switch is on."""
+    while seconds > 0 and not admission.disabled:
+        piece = min(seconds, NAP)
+        yield Sleep(piece)
+        seconds -= piece
 
 
 def _answer(stages: Stages, call: Call, conclusion: Conclusion) -> Driver:

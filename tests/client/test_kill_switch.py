@@ -85,3 +85,19 @@ async def test_a_call_waiting_for_a_token_does_not_send_once_disabled(mode: str)
     assert me.type == "admin"
     assert calls.last is not None
     assert (calls.last.stale, calls.last.reason, calls.last.attempts) == (True, "disabled", 0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_disable_cuts_a_wait_short(mode: str) -> None:
+    clock = _SwitchingClock()
+    fake = FakeIntercom(clock=clock)
+    # The next token is ten seconds away, and the call is willing to wait for it.
+    config = ResilienceConfig(
+        rate_limit=RateLimitPolicy(app_per_minute=6, workspace_per_minute=6, max_wait=30.0),
+        deadlines=DeadlinePolicy(interactive=30.0, stale_if_slow=None),
+    )
+    client = make_client(mode, fake, clock, config=config)
+    await done(client.admins.identify())
+    _disable_while_sleeping(clock, client)
+    await done(client.admins.identify())  # answered stale, from the cache
+    assert 0 < clock.total_slept <= 0.25  # one slice of the wait, not the ten seconds
