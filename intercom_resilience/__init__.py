@@ -38,8 +38,8 @@ from ._errors import (
     IntercomWriteError,
     IntercomWriteTimeout,
     OutcomeUnknownError,
+    PaginationLoopError,
     RateLimitedError,
-    install_request_id_on_api_error,
     request_id_of,
 )
 from ._health import AlertEvent, HealthStatus, Latency
@@ -52,6 +52,7 @@ from ._incidents import (
     render_postmortem,
     render_status_update,
 )
+from ._sdk import install_request_id_on_api_error
 from ._webhooks import verify_webhook_signature
 
 install_request_id_on_api_error()
@@ -87,6 +88,7 @@ __all__ = [
     "IntercomWriteTimeout",
     "Latency",
     "OutcomeUnknownError",
+    "PaginationLoopError",
     "Priority",
     "RateLimitPolicy",
     "RateLimitedError",
