@@ -40,8 +40,8 @@ from ._errors import (
     IntercomWriteError,
     IntercomWriteTimeout,
     OutcomeUnknownError,
+    PaginationLoopError,
     RateLimitedError,
-    install_request_id_on_api_error,
     request_id_of,
 )
 from ._health import AlertEvent, HealthStatus, Latency
@@ -54,6 +54,7 @@ from ._incidents import (
     render_postmortem,
     render_status_update,
 )
+from ._sdk import install_request_id_on_api_error
 from ._webhooks import verify_webhook_signature
 
 install_request_id_on_api_error()
@@ -91,6 +92,7 @@ __all__ = [
     "IntercomWriteTimeout",
     "Latency",
     "OutcomeUnknownError",
+    "PaginationLoopError",
     "Priority",
     "RateLimitPolicy",
     "RateLimitedError",

@@ -32,6 +32,12 @@ from typing import Any, Protocol
 
 import httpx
 import intercom
+from intercom.conversations import CreateConversationRequestFrom
+from intercom.types import (
+    AdminReplyConversationRequest,
+    CreateContactRequestWithEmail,
+    SingleFilterSearchRequest,
+)
 
 from ._client import ResilientIntercom
 from ._clock import VirtualClock
@@ -459,12 +465,17 @@ class _Day:
 
             def create(i: int = i) -> object:
                 contact = client.contacts.create(
-                    request={"email": f"user{i}@example.com", "name": f"User {i}"}
+                    request=CreateContactRequestWithEmail(
+                        email=f"user{i}@example.com", name=f"User {i}"
+                    )
                 )
+                assert contact.id is not None  # the fake always answers with one
                 self.contacts.append(contact.id)
                 message = client.conversations.create(
-                    from_={"type": "user", "id": contact.id}, body=f"Hello from user {i}"
+                    from_=CreateConversationRequestFrom(type="user", id=contact.id),
+                    body=f"Hello from user {i}",
                 )
+                assert message.conversation_id is not None
                 self.conversations.append(message.conversation_id)
                 return message
 
@@ -485,7 +496,7 @@ class _Day:
 
     def _search(self) -> Callable[[], object]:
         def search() -> object:
-            query = {"field": "email", "operator": "~", "value": "example.com"}
+            query = SingleFilterSearchRequest(field="email", operator="~", value="example.com")
             return [c.id for c in self.client.contacts.search(query=query)]
 
         return search
@@ -496,12 +507,12 @@ class _Day:
         def reply() -> object:
             return self.client.conversations.reply(
                 self.rng.choice(self.conversations),
-                request={
-                    "message_type": "comment",
-                    "type": "admin",
-                    "admin_id": self.admin_id,
-                    "body": f"Reply #{number}",
-                },
+                request=AdminReplyConversationRequest(
+                    message_type="comment",
+                    type="admin",
+                    admin_id=self.admin_id,
+                    body=f"Reply #{number}",
+                ),
             )
 
         return reply

@@ -8,6 +8,7 @@ pipeline owns retrying). Every namespace, method, argument, return type and exce
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 from collections.abc import Callable, Iterator
@@ -17,7 +18,6 @@ from typing import Any
 import httpx
 from intercom import AsyncIntercom, Intercom
 from intercom.core.api_error import ApiError
-from intercom.core.http_client import AsyncHttpClient, HttpClient
 from intercom.environment import IntercomEnvironment
 
 from ._backends.base import Priority
@@ -25,13 +25,14 @@ from ._clock import Clock, SystemClock
 from ._config import ResilienceConfig
 from ._core.breaker import BreakerState
 from ._core.requests import credentials_fingerprint
-from ._errors import IntercomTooManyRedirects
 from ._events import EventHook, EventLog
 from ._health import AlertEvent, HealthMonitor, HealthStatus
 from ._incidents import FailureRecord, Incident
 from ._pagination import fix_search_pagers
 from ._pipeline import Pipeline, priority
 from ._pipeline.deadline import deadline_scope
+from ._resources import TypedAsyncIntercom, TypedIntercom
+from ._sdk import disable_sdk_retries, wrap_transports
 from ._transport import AsyncResilientTransport, ResilientTransport
 from ._webhooks import verify_webhook_signature
 from .events import HealthProbeFailed
@@ -41,64 +42,17 @@ __all__ = ["AsyncResilientIntercom", "ResilientIntercom"]
 TokenArg = str | Callable[[], str] | None
 
 
-def _without_sdk_retries(request_options: Any) -> Any:
-    """The caller's request options with the SDK's own retrying forced off."""
-    if request_options is None:
-        return None
-    return {**request_options, "max_retries": 0}
-
-
-def _call_deadline(owner: Any, request_options: Any) -> AbstractContextManager[object]:
+def _call_deadline(pipeline: Pipeline, request_options: Any) -> AbstractContextManager[object]:
     """The scope of the SDK's per-call ``timeout_in_seconds``: the call's whole deadline.
 
     The SDK hands that value to httpx as a per-socket-operation timeout only; here it bounds
     the whole call, waits and retries included. Checked before anything is sent.
     """
     seconds = None if request_options is None else request_options.get("timeout_in_seconds")
-    pipeline: Pipeline | None = getattr(owner, "resilience_pipeline", None)
-    if seconds is None or pipeline is None:
+    if seconds is None:
         return nullcontext()
     seconds = pipeline.config.deadlines.check(seconds, "request_options['timeout_in_seconds']")
     return deadline_scope(pipeline.clock, seconds)
-
-
-def _redirect_loop(error: httpx.TooManyRedirects) -> IntercomTooManyRedirects:
-    request = getattr(error, "_request", None)
-    return IntercomTooManyRedirects(str(error), request=request)
-
-
-class _NoRetryHttpClient(HttpClient):
-    """The SDK's sync HTTP client with its retry loop disabled for every call."""
-
-    #: Set by the facade: where the per-call deadline is checked and scoped.
-    resilience_pipeline: Pipeline | None = None
-
-    def request(self, *args: Any, request_options: Any = None, **kwargs: Any) -> httpx.Response:
-        try:
-            with _call_deadline(self, request_options):
-                return super().request(
-                    *args, request_options=_without_sdk_retries(request_options), **kwargs
-                )
-        except httpx.TooManyRedirects as error:  # raised above our transport: see the class
-            raise _redirect_loop(error) from error
-
-
-class _NoRetryAsyncHttpClient(AsyncHttpClient):
-    """The SDK's async HTTP client with its retry loop disabled for every call."""
-
-    #: Set by the facade: where the per-call deadline is checked and scoped.
-    resilience_pipeline: Pipeline | None = None
-
-    async def request(
-        self, *args: Any, request_options: Any = None, **kwargs: Any
-    ) -> httpx.Response:
-        try:
-            with _call_deadline(self, request_options):
-                return await super().request(
-                    *args, request_options=_without_sdk_retries(request_options), **kwargs
-                )
-        except httpx.TooManyRedirects as error:
-            raise _redirect_loop(error) from error
 
 
 def _resolve_token(token: TokenArg) -> str | Callable[[], str]:
@@ -252,27 +206,6 @@ class _ResilientMixin:
         )
 
 
-def _wrap_transports(
-    client: httpx.Client | httpx.AsyncClient,
-    inner: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
-    pipeline: Pipeline,
-) -> None:
-    """Put the pipeline under *client*: its transport and every mounted one get wrapped.
-
-    httpx offers no public way to swap the transport of an existing client; wrapping the private
-    attributes keeps every setting the caller chose (proxies from mounts, limits, auth, hooks).
-    """
-    wrap: Callable[[Any], Any] = (
-        (lambda t: AsyncResilientTransport(t, pipeline))
-        if isinstance(client, httpx.AsyncClient)
-        else (lambda t: ResilientTransport(t, pipeline))
-    )
-    client._transport = wrap(inner or client._transport)
-    for pattern, mounted in list(client._mounts.items()):
-        if mounted is not None:
-            client._mounts[pattern] = wrap(mounted)
-
-
 def _default_httpx_client(
     cls: type[httpx.Client] | type[httpx.AsyncClient],
     timeout: float | None,
@@ -285,20 +218,53 @@ def _default_httpx_client(
     return cls(timeout=defaulted, follow_redirects=follow_redirects)
 
 
-def _disable_sdk_retries(wrapper: Any, no_retry_cls: type[Any], pipeline: Pipeline) -> None:
-    """Swap the SDK's HTTP client for our subclass that forces its retry loop off (and scopes
-    the SDK's per-call ``timeout_in_seconds`` as the call's deadline)."""
-    sdk_http = wrapper.httpx_client
-    wrapper.httpx_client = no_retry_cls(
-        httpx_client=sdk_http.httpx_client,
-        base_timeout=sdk_http.base_timeout,
-        base_headers=sdk_http.base_headers,
-        base_url=sdk_http.base_url,
+def _set_up(
+    facade: ResilientIntercom | AsyncResilientIntercom,
+    sdk_init: Callable[..., None],
+    *,
+    base_url: str | None,
+    environment: IntercomEnvironment,
+    token: TokenArg,
+    headers: dict[str, str] | None,
+    timeout: float | None,
+    follow_redirects: bool | None,
+    httpx_client: httpx.Client | httpx.AsyncClient | None,
+    config: ResilienceConfig | None,
+    transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+    clock: Clock | None,
+    event_hooks: list[EventHook] | None,
+    on_alert: Callable[[AlertEvent], None] | None,
+    seed: int | None,
+) -> None:
+    """Build either facade: the pipeline, the wrapped httpx client, then the SDK on top of it."""
+    is_async = isinstance(facade, AsyncIntercom)
+    resolved = _resolve_token(token)
+    pipeline = _build_pipeline(
+        resolved, _base_url(base_url, environment), config, clock, event_hooks, on_alert, seed
     )
-    wrapper.httpx_client.resilience_pipeline = pipeline
+    facade._pipeline = pipeline
+    facade._scope = pipeline.scope
+    if httpx_client is None:
+        http_cls = httpx.AsyncClient if is_async else httpx.Client
+        httpx_client = _default_httpx_client(http_cls, timeout, follow_redirects)
+    shell = AsyncResilientTransport if is_async else ResilientTransport
+    wrap_transports(httpx_client, transport, lambda inner: shell(inner, pipeline))
+    sdk_init(
+        facade,
+        base_url=base_url,
+        environment=environment,
+        token=resolved,
+        headers=headers,
+        timeout=timeout,
+        follow_redirects=follow_redirects,
+        httpx_client=httpx_client,
+    )
+    disable_sdk_retries(facade, functools.partial(_call_deadline, pipeline))
+    facade._httpx_client = httpx_client
+    fix_search_pagers(facade)
 
 
-class ResilientIntercom(_ResilientMixin, Intercom):
+class ResilientIntercom(_ResilientMixin, TypedIntercom):
     """A drop-in replacement for ``intercom.Intercom`` with the resilience pipeline under it.
 
     Takes every argument ``intercom.Intercom`` takes, with the same meaning (a callable ``token``
@@ -313,6 +279,10 @@ class ResilientIntercom(_ResilientMixin, Intercom):
         on_alert: called when an alert fires or resolves (page someone, post to chat).
         seed: seeds backoff jitter, for reproducible runs.
 
+    Every resource property is typed with the SDK's own client class (``contacts`` is a
+    ``ContactsClient``), so ``mypy --strict`` checks calls and results that the SDK alone leaves
+    as ``Any``.
+
     Example::
 
         from intercom_resilience import ResilientIntercom
@@ -320,6 +290,8 @@ class ResilientIntercom(_ResilientMixin, Intercom):
         client = ResilientIntercom(token=os.environ["INTERCOM_ACCESS_TOKEN"])
         contact = client.contacts.find(contact_id="6a1b...")
     """
+
+    _httpx_client: httpx.Client
 
     def __init__(
         self,
@@ -338,26 +310,23 @@ class ResilientIntercom(_ResilientMixin, Intercom):
         on_alert: Callable[[AlertEvent], None] | None = None,
         seed: int | None = None,
     ) -> None:
-        resolved = _resolve_token(token)
-        self._pipeline = _build_pipeline(
-            resolved, _base_url(base_url, environment), config, clock, event_hooks, on_alert, seed
-        )
-        self._scope = self._pipeline.scope
-        if httpx_client is None:
-            httpx_client = _default_httpx_client(httpx.Client, timeout, follow_redirects)
-        _wrap_transports(httpx_client, transport, self._pipeline)
-        super().__init__(
+        _set_up(
+            self,
+            Intercom.__init__,
             base_url=base_url,
             environment=environment,
-            token=resolved,
+            token=token,
             headers=headers,
             timeout=timeout,
             follow_redirects=follow_redirects,
             httpx_client=httpx_client,
+            config=config,
+            transport=transport,
+            clock=clock,
+            event_hooks=event_hooks,
+            on_alert=on_alert,
+            seed=seed,
         )
-        _disable_sdk_retries(self._client_wrapper, _NoRetryHttpClient, self._pipeline)
-        self._httpx_client = httpx_client
-        fix_search_pagers(self, is_async=False)
 
     def check_health(self) -> HealthStatus:
         """Probe Intercom with ``GET /me`` through the pipeline, then report :meth:`health`.
@@ -383,12 +352,15 @@ class ResilientIntercom(_ResilientMixin, Intercom):
         self.close()
 
 
-class AsyncResilientIntercom(_ResilientMixin, AsyncIntercom):
+class AsyncResilientIntercom(_ResilientMixin, TypedAsyncIntercom):
     """A drop-in replacement for ``intercom.AsyncIntercom`` with the resilience pipeline under it.
 
     Same arguments as :class:`ResilientIntercom`, with ``httpx_client: httpx.AsyncClient`` and
-    ``transport: httpx.AsyncBaseTransport``.
+    ``transport: httpx.AsyncBaseTransport``; resource properties typed with the SDK's async
+    clients (``contacts`` is an ``AsyncContactsClient``).
     """
+
+    _httpx_client: httpx.AsyncClient
 
     def __init__(
         self,
@@ -407,26 +379,23 @@ class AsyncResilientIntercom(_ResilientMixin, AsyncIntercom):
         on_alert: Callable[[AlertEvent], None] | None = None,
         seed: int | None = None,
     ) -> None:
-        resolved = _resolve_token(token)
-        self._pipeline = _build_pipeline(
-            resolved, _base_url(base_url, environment), config, clock, event_hooks, on_alert, seed
-        )
-        self._scope = self._pipeline.scope
-        if httpx_client is None:
-            httpx_client = _default_httpx_client(httpx.AsyncClient, timeout, follow_redirects)
-        _wrap_transports(httpx_client, transport, self._pipeline)
-        super().__init__(
+        _set_up(
+            self,
+            AsyncIntercom.__init__,
             base_url=base_url,
             environment=environment,
-            token=resolved,
+            token=token,
             headers=headers,
             timeout=timeout,
             follow_redirects=follow_redirects,
             httpx_client=httpx_client,
+            config=config,
+            transport=transport,
+            clock=clock,
+            event_hooks=event_hooks,
+            on_alert=on_alert,
+            seed=seed,
         )
-        _disable_sdk_retries(self._client_wrapper, _NoRetryAsyncHttpClient, self._pipeline)
-        self._httpx_client = httpx_client
-        fix_search_pagers(self, is_async=True)
 
     async def check_health(self) -> HealthStatus:
         """Probe Intercom with ``GET /me`` through the pipeline, then report :meth:`health`."""

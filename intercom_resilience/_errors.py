@@ -17,6 +17,7 @@ unknown)::
     │   └── IntercomDisabledError ────────────┤     the kill switch is on
     └── IntercomResilienceError  ◄────────────┘     base of every error the library itself raises
         ├── OutcomeUnknownError                     a write may or may not have happened
+        ├── PaginationLoopError                     a search pager's server repeated a cursor
         ├── IntercomTooManyRedirects (+ httpx.TooManyRedirects)
         └── IntercomNetworkError (+ httpx.TransportError)
             ├── IntercomConnectError    (+ httpx.ConnectError)
@@ -33,12 +34,8 @@ Network errors carry ``request_id = None``: no response, no id.
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from intercom.core.api_error import ApiError
-
-from ._core.responses import request_id_from
 
 __all__ = [
     "CircuitOpenError",
@@ -56,29 +53,12 @@ __all__ = [
     "IntercomWriteError",
     "IntercomWriteTimeout",
     "OutcomeUnknownError",
+    "PaginationLoopError",
     "RateLimitedError",
-    "install_request_id_on_api_error",
     "request_id_of",
+    "request_of",
     "wrap_transport_error",
 ]
-
-
-class _RequestIdFromResponse:
-    """``ApiError.request_id``: read from the error's body and headers on first access.
-
-    A non-data descriptor (no ``__set__``): an instance attribute of the same name wins, so a future
-    SDK that sets ``self.request_id`` itself keeps working, and so do our own subclasses.
-    """
-
-    def __get__(self, instance: ApiError | None, owner: type[ApiError]) -> Any:
-        if instance is None:
-            return self
-        body: Any = instance.body
-        if hasattr(body, "model_dump"):  # the SDK parses some error bodies into pydantic models
-            body = body.model_dump()
-        headers = instance.headers or {}
-        lowered = {str(k).lower(): str(v) for k, v in headers.items()}
-        return request_id_from(lowered, body)
 
 
 def request_id_of(error: BaseException) -> str | None:
@@ -91,16 +71,6 @@ def request_id_of(error: BaseException) -> str | None:
     """
     value = getattr(error, "request_id", None)
     return value if isinstance(value, str) else None
-
-
-def install_request_id_on_api_error() -> None:
-    """Give the SDK's ``ApiError`` (and so every typed subclass) a ``request_id`` attribute.
-
-    Additive and idempotent: the SDK builds its errors deep inside generated code, so a property
-    on the base class is the one place that covers every endpoint, pager and raw response.
-    """
-    if "request_id" not in vars(ApiError):
-        ApiError.request_id = _RequestIdFromResponse()  # type: ignore[attr-defined]
 
 
 class IntercomResilienceError(Exception):
@@ -239,6 +209,33 @@ class OutcomeUnknownError(IntercomResilienceError):
         )
 
 
+class PaginationLoopError(IntercomResilienceError):
+    """A paged endpoint handed back a cursor it had already given: following it would never end.
+
+    Iterating a search (``contacts.search(...)``, ``conversations.search(...)``,
+    ``tickets.search(...)``) follows each page's ``pages.next.starting_after`` cursor. A server
+    that repeats a cursor (the same one twice, or a cycle) would make the loop endless, so the
+    pager yields every page it has read and then raises this instead of fetching the repeat.
+
+    Attributes:
+        endpoint: the endpoint that repeated itself, e.g. ``"POST /contacts/search"``.
+        cursor: the repeated cursor (an opaque page token, not a credential).
+        pages: how many pages had been read when the repeat was detected.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, endpoint: str, *, cursor: str, pages: int) -> None:
+        self.endpoint = endpoint
+        self.cursor = cursor
+        self.pages = pages
+        shown = cursor if len(cursor) <= 40 else f"{cursor[:37]}..."
+        super().__init__(
+            f"{endpoint} returned the cursor {shown!r} a second time after {pages} page(s); "
+            "the server's pagination loops, so iteration stopped instead of running forever"
+        )
+
+
 class IntercomTooManyRedirects(IntercomResilienceError, httpx.TooManyRedirects):
     """Intercom (or something in front of it) redirected the request in a loop.
 
@@ -304,11 +301,19 @@ _WRAPPERS: tuple[tuple[type[httpx.TransportError], type[IntercomNetworkError]], 
 )
 
 
+def request_of(error: httpx.HTTPError) -> httpx.Request | None:
+    """The request behind an ``httpx`` error, or ``None`` when httpx raised it without one."""
+    try:
+        return error.request
+    except RuntimeError:  # httpx's way of saying "no request was attached"
+        return None
+
+
 def wrap_transport_error(error: httpx.TransportError) -> IntercomNetworkError:
     """The library's twin of an ``httpx`` transport error (same ``httpx`` class, plus ours)."""
     if isinstance(error, IntercomNetworkError):
         return error
-    request = getattr(error, "_request", None)
+    request = request_of(error)
     for httpx_type, ours in _WRAPPERS:
         if isinstance(error, httpx_type):
             return ours(str(error) or type(error).__name__, request=request)

@@ -39,6 +39,8 @@ from ._state import Workspace
 if TYPE_CHECKING:
     import httpx
 
+    from .._client import AsyncResilientIntercom, ResilientIntercom
+
 __all__ = ["DEFAULT_TOKEN", "FakeIntercom"]
 
 #: The token a new fake accepts unless told otherwise.
@@ -353,7 +355,7 @@ class FakeIntercom:
         with serve_in_thread(self, host=host, port=port) as url:
             yield url
 
-    def client(self, **kwargs: Any) -> Any:
+    def client(self, **kwargs: Any) -> ResilientIntercom:
         """A :class:`~intercom_resilience.ResilientIntercom` wired to this fake.
 
         Defaults: ``token="fake-token"``, ``transport=self.transport()``, ``clock=self.clock``;
@@ -369,7 +371,7 @@ class FakeIntercom:
         options.update(kwargs)
         return ResilientIntercom(**options)
 
-    def async_client(self, **kwargs: Any) -> Any:
+    def async_client(self, **kwargs: Any) -> AsyncResilientIntercom:
         """An :class:`~intercom_resilience.AsyncResilientIntercom` wired to this fake."""
         from .._client import AsyncResilientIntercom  # type: ignore[import-not-found,unused-ignore]
 

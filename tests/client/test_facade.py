@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
@@ -169,6 +170,47 @@ def test_sdk_retry_loop_stays_off(fake: FakeIntercom, client: ResilientIntercom)
     assert raised.value.request_id is not None
     posts = fake.journal.filter(method="POST", path="/contacts")
     assert len(posts) == 1  # neither the SDK nor the pipeline re-sent the write
+
+
+async def test_sdk_retry_loop_stays_off_async(
+    fake: FakeIntercom, async_client: AsyncResilientIntercom
+) -> None:
+    fake.faults.fail_next(10, status=500, path="/contacts", method="POST")
+    with pytest.raises(OutcomeUnknownError):
+        await async_client.contacts.create(
+            request={"email": "x@example.com"}, request_options={"max_retries": 5}
+        )
+    assert len(fake.journal.filter(method="POST", path="/contacts")) == 1
+
+
+@pytest.mark.parametrize(
+    ("facade", "sdk"),
+    [(ResilientIntercom, intercom.Intercom), (AsyncResilientIntercom, intercom.AsyncIntercom)],
+)
+def test_constructor_signatures_mirror_the_sdk(facade: type[Any], sdk: type[Any]) -> None:
+    """Every SDK argument, same kind and default (token: read from the environment per call)."""
+    ours = inspect.signature(facade.__init__).parameters
+    theirs = inspect.signature(sdk.__init__).parameters
+    assert list(ours)[: len(theirs)] == list(theirs), "the SDK's arguments come first, in order"
+    for name, parameter in theirs.items():
+        assert ours[name].kind is parameter.kind, name
+        if name != "token":  # the SDK's default is os.getenv(...) frozen at its import
+            assert ours[name].default == parameter.default, name
+    assert ours["token"].default is None
+
+
+async def test_both_facades_wrap_every_mounted_transport(fake: FakeIntercom) -> None:
+    events: list[str] = []
+    hooks = [lambda event: events.append(event.name)]
+    sync_http = httpx.Client(mounts={"https://api.intercom.io": fake.transport()})
+    async_http = httpx.AsyncClient(mounts={"https://api.intercom.io": fake.async_transport()})
+    ResilientIntercom(
+        token="fake-token", httpx_client=sync_http, event_hooks=hooks
+    ).admins.identify()
+    await AsyncResilientIntercom(
+        token="fake-token", httpx_client=async_http, event_hooks=hooks
+    ).admins.identify()
+    assert events.count("call.attempt") == 2
 
 
 def test_a_user_supplied_httpx_client_keeps_its_settings(

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import json
+from typing import Any
 
+import httpx
 import intercom
+import pytest
+from intercom.contacts.types.contact import Contact
+from intercom.core.pagination import AsyncPager
 
-from intercom_resilience import AsyncResilientIntercom, ResilientIntercom
+from intercom_resilience import (
+    AsyncResilientIntercom,
+    IntercomResilienceError,
+    PaginationLoopError,
+    ResilientIntercom,
+)
 from intercom_resilience.testing import FakeIntercom
 
 QUERY = {"field": "email", "operator": "$", "value": "@search.example"}
@@ -68,3 +79,96 @@ def test_the_raw_sdk_still_has_the_bug(raw: intercom.Intercom) -> None:
     ]
     assert len(first_ten) == 10
     assert len(set(first_ten)) == 3  # page 1, over and over
+
+
+def test_walking_one_pager_twice_is_not_a_loop(
+    client: ResilientIntercom, raw: intercom.Intercom
+) -> None:
+    _seed(raw)
+    pager = client.contacts.search(query=QUERY, pagination={"per_page": 3})
+    first = [len(page.items or []) for page in pager.iter_pages()]
+    again = [len(page.items or []) for page in pager.iter_pages()]
+    assert first == again == [3, 3, 1]
+
+
+# A server whose cursors go round: each maps the cursor a request sent (None for the first page)
+# to the one its answer hands back.
+REPEATS = {None: "c1", "c1": "c1"}
+CYCLES = {None: "c1", "c1": "c2", "c2": "c3", "c3": "c1"}
+BOUNCES_BACK = {"c0": "c0"}
+
+
+def looping_server(cursors: dict[str | None, str], sent: list[str | None]) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        assert (request.method, request.url.path) == ("POST", "/contacts/search")
+        cursor = (json.loads(request.content).get("pagination") or {}).get("starting_after")
+        sent.append(cursor)
+        page = len(sent)
+        return httpx.Response(
+            200,
+            json={
+                "type": "list",
+                "data": [{"type": "contact", "id": f"contact-{page}", "role": "user"}],
+                "total_count": 100,
+                "pages": {
+                    "type": "pages",
+                    "page": page,
+                    "per_page": 1,
+                    "total_pages": 100,
+                    "next": {"per_page": 1, "starting_after": cursors[cursor]},
+                },
+            },
+        )
+
+    return httpx.MockTransport(handle)
+
+
+LOOPS = [
+    pytest.param(REPEATS, None, 2, "c1", id="same-cursor-twice"),
+    pytest.param(CYCLES, None, 4, "c1", id="cycle"),
+    pytest.param(BOUNCES_BACK, "c0", 1, "c0", id="back-to-the-callers-cursor"),
+]
+
+
+@pytest.mark.parametrize(("cursors", "start", "pages", "repeated"), LOOPS)
+def test_a_repeated_cursor_ends_the_walk_with_a_clear_error(
+    cursors: dict[str | None, str], start: str | None, pages: int, repeated: str
+) -> None:
+    sent: list[str | None] = []
+    client = ResilientIntercom(token="t", transport=looping_server(cursors, sent))
+    pagination = {"per_page": 1} if start is None else {"per_page": 1, "starting_after": start}
+    pager = client.contacts.search(query=QUERY, pagination=pagination)
+    seen: list[str | None] = []
+    with pytest.raises(PaginationLoopError) as raised:
+        # Bounded: the pager before the fix loops forever, which islice turns into a plain
+        # "did not raise" failure.
+        seen.extend(c.id for c in itertools.islice(pager, 50))
+    error = raised.value
+    assert isinstance(error, IntercomResilienceError)
+    assert (error.endpoint, error.cursor, error.pages) == ("POST /contacts/search", repeated, pages)
+    assert "POST /contacts/search" in str(error)
+    assert len(sent) == pages  # the repeat itself is never fetched
+    assert seen == [f"contact-{n}" for n in range(1, pages + 1)]  # every page read was yielded
+
+
+@pytest.mark.parametrize(("cursors", "start", "pages", "repeated"), LOOPS)
+async def test_a_repeated_cursor_ends_the_async_walk_too(
+    cursors: dict[str | None, str], start: str | None, pages: int, repeated: str
+) -> None:
+    sent: list[str | None] = []
+    client = AsyncResilientIntercom(token="t", transport=looping_server(cursors, sent))
+    pagination = {"per_page": 1} if start is None else {"per_page": 1, "starting_after": start}
+    pager = await client.contacts.search(query=QUERY, pagination=pagination)
+    with pytest.raises(PaginationLoopError) as raised:
+        await first_ids(pager, 50)  # bounded, as above
+    assert (raised.value.cursor, raised.value.pages) == (repeated, pages)
+    assert len(sent) == pages
+
+
+async def first_ids(pager: AsyncPager[Contact, Any], limit: int) -> list[str | None]:
+    ids: list[str | None] = []
+    async for contact in pager:
+        ids.append(contact.id)
+        if len(ids) == limit:
+            break
+    return ids
