@@ -289,13 +289,20 @@ class RedisLink:
         self._timeout = socket_timeout
         self.latch = Latch(clock, retry_interval, self._announce_down, self._announce_up)
         self._lock = threading.Lock()
-        # Connecting is lazy in redis-py: building the client here opens nothing.
-        self.client: redis.Redis = client or redis.Redis.from_url(
-            redis_url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
+        # Connecting is lazy in redis-py: building the client here opens nothing, but it parses
+        # the URL, so a malformed one fails at construction (naming the field, never the secret).
+        try:
+            self.client: redis.Redis = client or redis.Redis.from_url(
+                redis_url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+        except ValueError as error:
+            raise ValueError(
+                f"ResilienceConfig.redis_url is not a usable Redis URL "
+                f"({redact_text(redis_url)!r}): {redact_text(str(error))}"
+            ) from None
         self._given_async = async_client
         self._loops: dict[asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, Any]] = {}
 
