@@ -22,6 +22,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, TypeVar, Union
 
+from ._redaction import redact_text, redact_url
+
 __all__ = [
     "AlertPolicy",
     "BreakerPolicy",
@@ -441,7 +443,10 @@ class ResilienceConfig(_Policy):
         self._flag("disabled")
         uses_redis = self.rate_limit.backend == "redis" or self.cache.backend == "redis"
         if self.redis_url is not None and not isinstance(self.redis_url, str):
-            raise ValueError(f"ResilienceConfig.redis_url must be a string, got {self.redis_url!r}")
+            raise ValueError(
+                "ResilienceConfig.redis_url must be a string, "
+                f"got {redact_text(repr(self.redis_url))}"
+            )
         if uses_redis and not self.redis_url:
             raise ValueError(
                 "ResilienceConfig.redis_url is required when a backend is 'redis' "
@@ -452,8 +457,23 @@ class ResilienceConfig(_Policy):
         ):
             raise ValueError(
                 "ResilienceConfig.status_page_url must be an http(s) URL, "
-                f"got {self.status_page_url!r}"
+                f"got {redact_text(repr(self.status_page_url))}"
             )
+
+    def __repr__(self) -> str:
+        # The generated repr would print redis_url as given, password included.
+        fields = ", ".join(
+            f"{field.name}={self._shown(field.name)!r}"
+            for field in dataclasses.fields(self)
+            if field.repr
+        )
+        return f"{type(self).__name__}({fields})"
+
+    def _shown(self, name: str) -> Any:
+        value = getattr(self, name)
+        if name in ("redis_url", "status_page_url") and isinstance(value, str):
+            return redact_url(value)
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ResilienceConfig:

@@ -7,7 +7,7 @@ the fix is to re-issue the search with the cursor of the page just read. This mo
 ``search`` method of each affected namespace so that the returned pager (sync or async) walks every
 page exactly once and stops; a server that repeats a cursor ends the walk with
 :class:`PaginationLoopError` instead of an endless loop. How the pagers are taken apart is the SDK
-seam's business (``_sdk.py``, touch point ``search-pagers``).
+seam's business (`_sdk.py`, touch point ``search-pagers``).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ retire it. ``tests/sdk/test_touch_points.py`` probes every declared touch point 
 installed SDK and fails naming the touch point when a release moves one, so an upgrade breaks the
 suite, not the users.
 
-Not touch points, because they use public names only: ``_sdk_bodies.py`` mends response bodies
+Not touch points, because they use public names only: `_sdk_bodies.py` mends response bodies
 the SDK would mis-parse (it needs nothing from the SDK, and stays harmless once the SDK parses them
-well); ``_resources.py`` re-declares the resource properties' types for type checkers, checked
+well); `_resources.py` re-declares the resource properties' types for type checkers, checked
 against the SDK by ``tests/typing``; the facades' constructors mirror the SDK's keyword arguments,
 checked by ``tests/client/test_facade.py``. The ``python-intercom>=5.0.1,<6`` pin in
 ``pyproject.toml`` is what all of them were checked against.

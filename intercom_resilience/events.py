@@ -276,16 +276,15 @@ class RedisUnavailable(Event):
         return EventName.CACHE_REDIS_UNAVAILABLE
 
     def fields(self) -> dict[str, Any]:
-        """The documented schema: the limiter's ``error``, ``detail``, ``fallback_share``,
-        ``retry_in``; the cache's ``error``, ``detail``, ``retry_in_s``."""
-        if self.component == "limiter":
-            return {
-                "error": self.error,
-                "detail": self.detail,
-                "fallback_share": self.fallback_share,
-                "retry_in": self.retry_in_s,
-            }
-        return {"error": self.error, "detail": self.detail, "retry_in_s": self.retry_in_s}
+        """``error``, ``detail``, ``retry_in`` (and the limiter's ``fallback_share``)."""
+        fields: dict[str, Any] = {
+            "error": self.error,
+            "detail": self.detail,
+            "retry_in": self.retry_in_s,
+        }
+        if self.fallback_share is not None:
+            fields["fallback_share"] = self.fallback_share
+        return fields
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -306,10 +305,8 @@ class RedisRecovered(Event):
         return EventName.CACHE_REDIS_RECOVERED
 
     def fields(self) -> dict[str, Any]:
-        """The documented schema: the limiter's ``downtime``; nothing for the cache."""
-        if self.component == "limiter":
-            return {"downtime": round(self.downtime_s, 3)}
-        return {}
+        """``downtime`` (seconds)."""
+        return {"downtime": round(self.downtime_s, 3)}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

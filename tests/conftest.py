@@ -50,15 +50,14 @@ def fresh_redis_url(redis_url: str) -> Iterator[str]:
     """
     import redis
 
-    from intercom_resilience._backends.redis_limiter import DEFAULT_KEY_PREFIX
+    from intercom_resilience._backends._redis import KeyScheme
 
     client = redis.Redis.from_url(redis_url)
 
     def clean() -> None:
-        for pattern in ("ir:cache*", f"{DEFAULT_KEY_PREFIX}*"):
-            keys = list(client.scan_iter(match=pattern, count=1000))
-            if keys:
-                client.delete(*keys)
+        keys = list(client.scan_iter(match=KeyScheme().pattern, count=1000))
+        if keys:
+            client.delete(*keys)
 
     clean()
     yield redis_url

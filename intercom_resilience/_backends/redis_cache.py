@@ -3,16 +3,16 @@
 Same keys, tags, per-entry cap, stale window and byte budget as :class:`MemoryCache`, kept by
 three small Lua scripts so that every operation is one atomic round trip.
 
-Layout (``P`` is the optional ``prefix``)
-    * ``P`` + key — the entry (``ir:cache:<scope>:<sha256>``), a string with a Redis TTL equal to
-      what is left of the stale window: Redis itself forgets entries that are too old to serve.
-    * ``P ir:cache-tag:<tag>`` — a set of the entry names carrying the tag; its TTL is pushed to
+Layout (``P`` is the key prefix, ``intercom-resilience`` by default; see :class:`._redis.KeyScheme`)
+    * ``P:cache:<scope>:<sha256>`` — the entry, a string with a Redis TTL equal to what is left
+      of the stale window: Redis itself forgets entries that are too old to serve.
+    * ``P:cache-tag:<tag>`` — a set of the entry names carrying the tag; its TTL is pushed to
       one stale window after the last entry joined it, so it never outlives its members.
-    * ``P ir:cache-meta:lru`` — a sorted set of entry names scored by last use (Redis server
+    * ``P:cache-meta:lru`` — a sorted set of entry names scored by last use (Redis server
       time in microseconds, so clock skew between hosts does not matter; kept strictly
-      increasing by ``P ir:cache-meta:clock``): the LRU order.
-    * ``P ir:cache-meta:entries`` — a hash: entry name → ``[size, [tag names]]``.
-    * ``P ir:cache-meta:bytes`` — the sum of the stored entries' sizes.
+      increasing by ``P:cache-meta:clock``): the LRU order.
+    * ``P:cache-meta:entries`` — a hash: entry name → ``[size, [tag names]]``.
+    * ``P:cache-meta:bytes`` — the sum of the stored entries' sizes.
 
 The byte budget
     Redis offers no per-key-group memory limit, and ``maxmemory-policy`` is a server-wide
@@ -30,10 +30,11 @@ The byte budget
 Failure
     Any error talking to Redis (down, timeout, OOM, a script error) degrades to "no cache": a
     get returns ``None``, a put or invalidation does nothing, and the call proceeds. The first
-    failure logs ``cache.redis_unavailable`` (warning) and makes the cache skip Redis for a few
-    seconds so a dead server does not add a timeout to every call; the first success after that
-    logs ``cache.redis_recovered``. Socket timeouts are short and redis-py's own retries are off:
-    a cache is only worth consulting when it answers fast.
+    failure logs ``cache.redis_unavailable`` (warning) and makes the cache skip Redis for a pause
+    (half a second, doubling on each failed probe up to ``retry_interval``) so a dead server does
+    not add a timeout to every call; the first success after that logs ``cache.redis_recovered``.
+    Clients, timeouts, the error set and that latch are the ones of :mod:`._redis`, shared with
+    the Redis rate limiter.
 
 Processes sharing a Redis cache should share one :class:`CachePolicy`: the budget is enforced
 with the policy of whichever process writes.
@@ -45,23 +46,28 @@ Cluster forbids.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
-import weakref
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from .._clock import Clock
 from .._config import CachePolicy
 from .._core.cache import entry_size, is_servable
 from .._events import EventLog
-from ..events import RedisRecovered, RedisUnavailable
+from ._redis import (
+    DEFAULT_KEY_PREFIX,
+    DEFAULT_RETRY_INTERVAL,
+    DEFAULT_SOCKET_TIMEOUT,
+    FIRST_RETRY,
+    MISSED,
+    KeyScheme,
+    RedisLink,
+    Script,
+    _Missed,
+)
 from .base import CachedResponse
 
-__all__ = ["RedisCache"]
-
-_T = TypeVar("_T")
+__all__ = ["RedisCache", "decode_entry", "encode_entry"]
 
 # Shared by the scripts: release one entry's accounting and tag memberships (not the entry).
 _FORGET = """
@@ -164,14 +170,7 @@ return dropped
 )
 
 
-def _import_redis() -> Any:
-    try:
-        import redis
-    except ImportError as exc:
-        raise ImportError(
-            "The Redis cache backend needs redis-py: pip install 'intercom-resilience[redis]'"
-        ) from exc
-    return redis
+_PUT_SCRIPT, _GET_SCRIPT, _INVALIDATE_SCRIPT = Script(_PUT), Script(_GET), Script(_INVALIDATE)
 
 
 def encode_entry(entry: CachedResponse) -> bytes:
@@ -210,17 +209,16 @@ class RedisCache:
         clock: where "now" comes from (staleness is checked in ``clock.time()`` on top of the
             Redis TTL; the pause after a failure is measured in ``clock.monotonic()``).
         events: where ``cache.redis_unavailable`` / ``cache.redis_recovered`` go.
-        prefix: prepended to every Redis key this cache uses (tests, or several apps per server).
+        key_prefix: the first part of every key (:class:`~._redis.KeyScheme`; tests, or several
+            deployments on one server).
         socket_timeout: seconds for connecting and for each command.
-
-    Raises:
-        ImportError: redis-py is not installed (install the ``redis`` extra).
+        retry_interval: the longest pause between attempts to reach Redis again after a failure.
     """
 
-    #: Seconds to leave Redis alone after a failure before trying it again.
-    RETRY_INTERVAL = 5.0
+    #: The longest pause, in seconds, between attempts to reach Redis again after a failure.
+    RETRY_INTERVAL = DEFAULT_RETRY_INTERVAL
     #: Default connect and command timeout, in seconds.
-    SOCKET_TIMEOUT = 0.25
+    SOCKET_TIMEOUT = DEFAULT_SOCKET_TIMEOUT
 
     def __init__(
         self,
@@ -228,29 +226,27 @@ class RedisCache:
         redis_url: str,
         clock: Clock,
         events: EventLog | None = None,
-        prefix: str = "",
-        socket_timeout: float | None = None,
+        *,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        retry_interval: float = DEFAULT_RETRY_INTERVAL,
     ) -> None:
-        self._redis = _import_redis()  # fail at construction, not at the first outage
         self._policy = policy
-        self._url = redis_url
         self._clock = clock
-        self._events = events
-        self._prefix = prefix
-        self._timeout = self.SOCKET_TIMEOUT if socket_timeout is None else socket_timeout
-        self._lru = f"{prefix}ir:cache-meta:lru"
-        self._meta = f"{prefix}ir:cache-meta:entries"
-        self._total = f"{prefix}ir:cache-meta:bytes"
-        self._stamp = f"{prefix}ir:cache-meta:clock"
+        self._keys = KeyScheme(key_prefix)
+        self._link = RedisLink(
+            "cache",
+            redis_url,
+            clock,
+            events,
+            socket_timeout=socket_timeout,
+            retry_interval=retry_interval,
+            # The documented name of this field before the Redis seam was shared.
+            down_fields={"retry_in_s": min(FIRST_RETRY, retry_interval)},
+        )
+        self._meta_keys = [self._keys.cache_meta(name) for name in ("lru", "entries", "bytes")]
+        self._stamp = self._keys.cache_meta("clock")
         self._lock = threading.Lock()
-        self._sync: Any = None
-        self._sync_scripts: dict[str, Any] = {}
-        self._async: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[Any, dict[str, Any]]
-        ]
-        self._async = weakref.WeakKeyDictionary()
-        self._available = True
-        self._skip_until = 0.0
         #: Entries evicted by this process's puts to respect the budgets.
         self.evictions = 0
 
@@ -258,101 +254,84 @@ class RedisCache:
 
     def get(self, key: str) -> CachedResponse | None:
         """The entry under *key*, if present and within the stale window (``None`` on errors)."""
-        raw = self._run(lambda: self._script("get")(keys=[self._name(key), self._lru, self._stamp]))
-        return self._decode(raw)
+        return self._decode(self._link.call(_GET_SCRIPT, self._get_keys(key), ()))
 
     async def aget(self, key: str) -> CachedResponse | None:
         """Async twin of :meth:`get`."""
-        raw = await self._arun(
-            lambda scripts: scripts["get"](keys=[self._name(key), self._lru, self._stamp])
-        )
-        return self._decode(raw)
+        return self._decode(await self._link.acall(_GET_SCRIPT, self._get_keys(key), ()))
 
     def put(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
         """Store *entry* (skipped when over ``max_entry_bytes`` or already too old)."""
         call = self._put_call(key, entry, resources)
-        if call is None:
-            return
-        keys, args = call
-        evicted = self._run(lambda: self._script("put")(keys=keys, args=args))
-        self._count_evictions(evicted)
+        if call is not None:
+            self._count_evictions(self._link.call(_PUT_SCRIPT, *call))
 
     async def aput(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
         """Async twin of :meth:`put`."""
         call = self._put_call(key, entry, resources)
-        if call is None:
-            return
-        keys, args = call
-        evicted = await self._arun(lambda scripts: scripts["put"](keys=keys, args=args))
-        self._count_evictions(evicted)
+        if call is not None:
+            self._count_evictions(await self._link.acall(_PUT_SCRIPT, *call))
 
     def invalidate(self, resources: tuple[str, ...]) -> int:
         """Drop every entry tagged with any of *resources* (``0`` when Redis is unavailable)."""
         if not resources:
             return 0
-        keys = self._invalidate_keys(resources)
-        dropped = self._run(lambda: self._script("invalidate")(keys=keys))
-        return int(dropped or 0)
+        return self._dropped(self._link.call(_INVALIDATE_SCRIPT, self._tag_keys(resources), ()))
 
     async def ainvalidate(self, resources: tuple[str, ...]) -> int:
         """Async twin of :meth:`invalidate`."""
         if not resources:
             return 0
-        keys = self._invalidate_keys(resources)
-        dropped = await self._arun(lambda scripts: scripts["invalidate"](keys=keys))
-        return int(dropped or 0)
+        keys = self._tag_keys(resources)
+        return self._dropped(await self._link.acall(_INVALIDATE_SCRIPT, keys, ()))
 
     # ------------------------------------------------------------------------------ extras
 
     @property
     def available(self) -> bool:
         """Whether the last attempt to use Redis succeeded."""
-        return self._available
+        return self._link.available
 
     def stats(self) -> dict[str, Any]:
         """Entries and bytes as accounted in Redis (empty when Redis is unavailable)."""
-        client = self._client()
+        lru, _, total = self._meta_keys
 
-        def read() -> dict[str, Any]:
+        def read(client: Any) -> tuple[int, Any]:
             pipe = client.pipeline(transaction=False)
-            pipe.zcard(self._lru)
-            pipe.get(self._total)
+            pipe.zcard(lru)
+            pipe.get(total)
             entries, used = pipe.execute()
-            return {
-                "entries": int(entries),
-                "bytes": int(used or 0),
-                "max_entries": self._policy.max_entries,
-                "max_bytes": self._policy.max_bytes,
-            }
+            return int(entries), used
 
-        return self._run(read) or {}
+        reply = self._link.run(read)
+        if isinstance(reply, _Missed):
+            return {}
+        return {
+            "entries": reply[0],
+            "bytes": int(reply[1] or 0),
+            "max_entries": self._policy.max_entries,
+            "max_bytes": self._policy.max_bytes,
+        }
 
     def close(self) -> None:
         """Close the sync client's connections (the async ones: :meth:`aclose`)."""
-        with self._lock:
-            client, self._sync = self._sync, None
-            self._sync_scripts = {}
-        if client is not None:
-            client.close()
+        self._link.close()
 
     async def aclose(self) -> None:
-        """Close the async client of the running event loop (and the sync client)."""
-        entry = self._async.pop(asyncio.get_running_loop(), None)
-        if entry is not None:
-            await entry[0].aclose()
-        self.close()
+        """Close the running event loop's async client (and the sync client)."""
+        await self._link.aclose()
 
     def __repr__(self) -> str:
-        state = "available" if self._available else "unavailable"
-        return f"RedisCache(prefix={self._prefix!r}, {state})"
+        state = "available" if self.available else "unavailable"
+        return f"RedisCache(key_prefix={self._keys.prefix!r}, {state})"
 
     # ------------------------------------------------------------------------------ internals
 
-    def _name(self, key: str) -> str:
-        return self._prefix + key
+    def _get_keys(self, key: str) -> list[str]:
+        return [self._keys.cache_entry(key), self._meta_keys[0], self._stamp]
 
-    def _tag_name(self, tag: str) -> str:
-        return f"{self._prefix}ir:cache-tag:{tag}"
+    def _tag_keys(self, resources: tuple[str, ...]) -> list[str]:
+        return [*self._meta_keys, *(self._keys.cache_tag(tag) for tag in dict.fromkeys(resources))]
 
     def _put_call(
         self, key: str, entry: CachedResponse, resources: tuple[str, ...]
@@ -364,8 +343,8 @@ class RedisCache:
         left = window - max(0.0, self._clock.time() - entry.stored_at)
         if left <= 0:
             return None
-        tags = [self._tag_name(tag) for tag in dict.fromkeys(resources)]
-        keys = [self._name(key), self._lru, self._meta, self._total, self._stamp, *tags]
+        tags = self._tag_keys(resources)[len(self._meta_keys) :]
+        keys = [self._keys.cache_entry(key), *self._meta_keys, self._stamp, *tags]
         args: list[Any] = [
             encode_entry(entry),
             max(1, int(left * 1000)),
@@ -377,12 +356,8 @@ class RedisCache:
         ]
         return keys, args
 
-    def _invalidate_keys(self, resources: tuple[str, ...]) -> list[str]:
-        tags = [self._tag_name(tag) for tag in dict.fromkeys(resources)]
-        return [self._lru, self._meta, self._total, *tags]
-
     def _decode(self, raw: Any) -> CachedResponse | None:
-        if raw is None:
+        if raw is None or raw is MISSED:
             return None
         try:
             entry = decode_entry(bytes(raw))
@@ -392,104 +367,11 @@ class RedisCache:
             return None
         return entry
 
+    @staticmethod
+    def _dropped(reply: Any) -> int:
+        return 0 if reply is MISSED else int(reply or 0)
+
     def _count_evictions(self, evicted: Any) -> None:
-        if evicted:
+        if evicted and evicted is not MISSED:
             with self._lock:
                 self.evictions += int(evicted)
-
-    def _connection_kwargs(self) -> dict[str, Any]:
-        return {
-            "socket_timeout": self._timeout,
-            "socket_connect_timeout": self._timeout,
-            "retry_on_timeout": False,
-        }
-
-    def _client(self) -> Any:
-        with self._lock:
-            if self._sync is None:
-                redis = self._redis
-                from redis.backoff import NoBackoff
-                from redis.retry import Retry
-
-                client = redis.Redis.from_url(
-                    self._url, retry=Retry(NoBackoff(), 0), **self._connection_kwargs()
-                )
-                self._sync_scripts = {
-                    "get": client.register_script(_GET),
-                    "put": client.register_script(_PUT),
-                    "invalidate": client.register_script(_INVALIDATE),
-                }
-                self._sync = client
-            return self._sync
-
-    def _script(self, name: str) -> Any:
-        self._client()
-        return self._sync_scripts[name]
-
-    def _async_scripts(self) -> dict[str, Any]:
-        # One client per event loop: redis.asyncio connections belong to the loop that opened them.
-        loop = asyncio.get_running_loop()
-        entry = self._async.get(loop)
-        if entry is None:
-            import redis.asyncio as aioredis
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-
-            client = aioredis.Redis.from_url(
-                self._url, retry=Retry(NoBackoff(), 0), **self._connection_kwargs()
-            )
-            scripts = {
-                "get": client.register_script(_GET),
-                "put": client.register_script(_PUT),
-                "invalidate": client.register_script(_INVALIDATE),
-            }
-            entry = (client, scripts)
-            self._async[loop] = entry
-        return entry[1]
-
-    def _should_try(self) -> bool:
-        return self._available or self._clock.monotonic() >= self._skip_until
-
-    def _run(self, op: Callable[[], _T]) -> _T | None:
-        if not self._should_try():
-            return None
-        try:
-            result = op()
-        except Exception as exc:  # any failure of the cache must degrade, never fail the call
-            self._failed(exc)
-            return None
-        self._succeeded()
-        return result
-
-    async def _arun(self, op: Callable[[dict[str, Any]], Awaitable[_T]]) -> _T | None:
-        if not self._should_try():
-            return None
-        try:
-            result = await op(self._async_scripts())
-        except Exception as exc:  # any failure of the cache must degrade, never fail the call
-            self._failed(exc)
-            return None
-        self._succeeded()
-        return result
-
-    def _failed(self, exc: BaseException) -> None:
-        with self._lock:
-            self._skip_until = self._clock.monotonic() + self.RETRY_INTERVAL
-            was_available, self._available = self._available, False
-        if was_available and self._events is not None:
-            self._events.emit(
-                RedisUnavailable(
-                    "cache",
-                    error=type(exc).__name__,
-                    detail=str(exc)[:200],
-                    retry_in_s=self.RETRY_INTERVAL,
-                )
-            )
-
-    def _succeeded(self) -> None:
-        if self._available:
-            return
-        with self._lock:
-            was_available, self._available = self._available, True
-        if not was_available and self._events is not None:
-            self._events.emit(RedisRecovered("cache", downtime_s=0.0))

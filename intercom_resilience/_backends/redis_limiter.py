@@ -30,46 +30,29 @@ budget learns of them).
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Sequence
 from typing import Any
-
-try:
-    import redis
-    import redis.asyncio
-    from redis.asyncio.retry import Retry as AsyncRetry
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-except ImportError as _error:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "The Redis rate-limit backend needs redis-py: pip install 'intercom-resilience[redis]'"
-    ) from _error
 
 from .._clock import Clock
 from .._config import RateLimitPolicy
 from .._core.limiter import MAX_RESET_WINDOWS, MICROS, BucketSpec, to_micros
 from .._core.responses import RateLimitInfo
 from .._events import EventLog
-from ..events import RedisRecovered, RedisUnavailable
+from ._redis import (
+    DEFAULT_KEY_PREFIX,
+    DEFAULT_RETRY_INTERVAL,
+    DEFAULT_SOCKET_TIMEOUT,
+    MISSED,
+    KeyScheme,
+    RedisLink,
+    Script,
+    redis,
+)
 from .base import Grant, Priority
 from .memory_limiter import MemoryLimiter
 
 __all__ = ["ACQUIRE_SCRIPT", "DEFAULT_KEY_PREFIX", "OBSERVE_SCRIPT", "RedisLimiter"]
-
-#: Prefix of every limiter key.
-DEFAULT_KEY_PREFIX = "intercom-resilience:limiter"
-#: Seconds a Redis connect or command may take before the limiter falls back (a budget check must
-#: cost far less than the request it guards).
-DEFAULT_SOCKET_TIMEOUT = 0.25
-#: Seconds between attempts to reach Redis again while falling back.
-DEFAULT_RETRY_INTERVAL = 5.0
-
-_REDIS_DOWN: tuple[type[BaseException], ...] = (
-    redis.exceptions.RedisError,
-    OSError,
-    asyncio.TimeoutError,
-)
 
 # Shared by both scripts: number parsing, exact integer formatting (Lua's default %.14g would
 # round microsecond timestamps), and the app key's server fields.
@@ -300,6 +283,10 @@ return now
 )
 
 
+_ACQUIRE = Script(ACQUIRE_SCRIPT)
+_OBSERVE = Script(OBSERVE_SCRIPT)
+
+
 def _spec_args(spec: BucketSpec) -> list[str]:
     return [
         str(spec.quota),
@@ -315,20 +302,21 @@ def _spec_args(spec: BucketSpec) -> list[str]:
 class RedisLimiter:
     """The app and workspace buckets of one client, held in Redis and shared by every process.
 
-    Implements :class:`~.base.LimiterBackend`. Thread-safe; the async methods use a
-    ``redis.asyncio`` client (bound to the event loop that first uses it).
+    Implements :class:`~.base.LimiterBackend`. Thread-safe; the async methods use one
+    ``redis.asyncio`` client per event loop (see :mod:`._redis`).
 
     Args:
         policy: quotas, window, burst, background reserve and the fallback share.
         redis_url: where Redis lives (``redis://host:6379/0``, ``rediss://…``).
         scope: a fingerprint of the app's credentials (never the token), naming the app bucket.
-        clock: the time source of the fallback limiter and the retry interval.
+        clock: the time source of the fallback limiter and the retry pauses.
         events: where ``limiter.redis_unavailable`` / ``limiter.redis_recovered`` go.
         workspace_scope: names the workspace bucket; give every app of one workspace the same
             value so they share the workspace quota. Defaults to *scope*.
-        key_prefix: prefix of every key.
+        key_prefix: the first part of every key (:class:`~._redis.KeyScheme`).
         socket_timeout: seconds a connect or command may take before falling back.
-        retry_interval: seconds between attempts to reach Redis again while falling back.
+        retry_interval: the longest pause between attempts to reach Redis again while falling
+            back (the first is half a second; each failed attempt doubles it).
         use_server_time: read time from Redis (``TIME``); ``False`` uses *clock* instead, for
             deterministic tests on a virtual clock.
         client, async_client: ready-made clients to use instead of connecting to *redis_url*
@@ -354,13 +342,9 @@ class RedisLimiter:
         self.policy = policy
         self.events = events if events is not None else EventLog()
         self._clock = clock
-        self._retry_interval = retry_interval
         self._use_server_time = use_server_time
         workspace = workspace_scope if workspace_scope is not None else scope
-        self.keys = (
-            f"{key_prefix}:{{{workspace}}}:app:{scope}",
-            f"{key_prefix}:{{{workspace}}}:workspace",
-        )
+        self.keys = KeyScheme(key_prefix).limiter(scope, workspace)
         app = BucketSpec.from_policy(policy, policy.app_per_minute)
         self._window_us = app.window_us
         # Encoded once: redis-py would otherwise encode these 15 constants on every call.
@@ -372,30 +356,19 @@ class RedisLimiter:
                 *_spec_args(BucketSpec.from_policy(policy, policy.workspace_per_minute)),
             )
         ]
-        # Fail over fast and let the fallback take the call: redis-py would otherwise retry with
-        # backoff for seconds while a request waits for a budget check.
-        self._client: redis.Redis = client or redis.Redis.from_url(
+        self._link = RedisLink(
+            "limiter",
             redis_url,
+            clock,
+            self.events,
             socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 0),
+            retry_interval=retry_interval,
+            down_fields={"fallback_share": policy.redis_fallback_share},
+            client=client,
+            async_client=async_client,
         )
-        self._aclient: redis.asyncio.Redis = async_client or redis.asyncio.Redis.from_url(
-            redis_url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            retry=AsyncRetry(NoBackoff(), 0),
-        )
-        # register_script runs EVALSHA and reloads the script on NOSCRIPT (after a restart/flush).
-        self._acquire = self._client.register_script(ACQUIRE_SCRIPT)
-        self._observe = self._client.register_script(OBSERVE_SCRIPT)
-        self._aacquire = self._aclient.register_script(ACQUIRE_SCRIPT)
-        self._aobserve = self._aclient.register_script(OBSERVE_SCRIPT)
         self.fallback = MemoryLimiter(policy, clock, share=policy.redis_fallback_share)
         self._lock = threading.Lock()
-        self._down = False
-        self._down_since = 0.0
-        self._retry_at = 0.0
         self._spent_alone = 0
 
     # ------------------------------------------------------------------ availability
@@ -403,20 +376,15 @@ class RedisLimiter:
     @property
     def available(self) -> bool:
         """Whether the last exchange with Redis succeeded (``False``: using the local share)."""
-        return not self._down
+        return self._link.available
 
-    def _plan(self) -> int | None:
-        """``None`` to use the fallback; otherwise the carry to send with a Redis acquire."""
+    def _carry(self) -> int | None:
+        """What the fallback admitted alone and still counts, to add to Redis by a probe
+        (``None``: Redis is up, nothing to carry)."""
+        if not self._link.latch.probing:
+            return None
         with self._lock:
-            if not self._down:
-                return 0
-            now = self._clock.monotonic()
-            if now < self._retry_at:
-                return None
-            # This caller probes; the others keep using the fallback until the next interval.
-            self._retry_at = now + self._retry_interval
             spent_alone = self._spent_alone
-        # Only what the fallback admitted on its own, and only what still counts in the window.
         return min(spent_alone, self.fallback.recent())
 
     def _local(self, priority: Priority) -> Grant:
@@ -426,45 +394,22 @@ class RedisLimiter:
                 self._spent_alone += 1
         return grant
 
-    def _failed(self, error: BaseException) -> None:
-        with self._lock:
-            now = self._clock.monotonic()
-            self._retry_at = now + self._retry_interval
-            if self._down:
-                return
-            self._down = True
-            self._down_since = now
-        self.events.emit(
-            RedisUnavailable(
-                "limiter",
-                error=type(error).__name__,
-                detail=str(error)[:200],
-                retry_in_s=self._retry_interval,
-                fallback_share=self.policy.redis_fallback_share,
-            )
-        )
-
-    def _succeeded(self) -> None:
-        if self._down:  # the lock only on the way back, not on every call
-            self._recover()
-
-    def _recover(self) -> None:
-        with self._lock:
-            if not self._down:
-                return
-            self._down = False
-            self._spent_alone = 0
-            downtime = self._clock.monotonic() - self._down_since
-        self.events.emit(RedisRecovered("limiter", downtime_s=downtime))
+    def _answer(self, reply: Any, carry: int | None, priority: Priority) -> Grant:
+        if reply is MISSED:
+            return self._local(priority)
+        if carry is not None:
+            with self._lock:  # the probe succeeded: Redis has counted them now
+                self._spent_alone = 0
+        return self._grant(reply)
 
     # ------------------------------------------------------------------ arguments and answers
 
     def _now_arg(self) -> str:
         return "-1" if self._use_server_time else str(to_micros(self._clock.time()))
 
-    def _acquire_args(self, priority: Priority, carry: int) -> list[str | bytes]:
+    def _acquire_args(self, priority: Priority, carry: int | None) -> list[str | bytes]:
         background = b"1" if priority is Priority.BACKGROUND else b"0"
-        return [self._now_arg(), background, str(carry).encode(), *self._static_args]
+        return [self._now_arg(), background, str(carry or 0).encode(), *self._static_args]
 
     def _observe_args(self, status: int | None, info: RateLimitInfo | None) -> list[str]:
         remaining = reset = limit = -1
@@ -499,58 +444,28 @@ class RedisLimiter:
 
         Falls back to the local share while Redis is unavailable; never raises because of Redis.
         """
-        carry = self._plan()
-        if carry is None:
-            return self._local(priority)
-        try:
-            reply = self._acquire(
-                keys=self.keys, args=self._acquire_args(priority, carry), client=self._client
-            )
-        except _REDIS_DOWN as error:
-            self._failed(error)
-            return self._local(priority)
-        self._succeeded()
-        return self._grant(reply)
+        carry = self._carry()
+        reply = self._link.call(_ACQUIRE, self.keys, self._acquire_args(priority, carry))
+        return self._answer(reply, carry, priority)
 
     async def aacquire(self, priority: Priority = Priority.INTERACTIVE) -> Grant:
         """Async twin of :meth:`acquire`."""
-        carry = self._plan()
-        if carry is None:
-            return self._local(priority)
-        try:
-            reply = await self._aacquire(
-                keys=self.keys, args=self._acquire_args(priority, carry), client=self._aclient
-            )
-        except _REDIS_DOWN as error:
-            self._failed(error)
-            return self._local(priority)
-        self._succeeded()
-        return self._grant(reply)
+        carry = self._carry()
+        reply = await self._link.acall(_ACQUIRE, self.keys, self._acquire_args(priority, carry))
+        return self._answer(reply, carry, priority)
 
     def observe(self, status: int | None, info: RateLimitInfo | None) -> None:
         """Feed back a response (one round trip when it carries news: a 429 or rate headers)."""
         # The fallback always learns too, so that a failover in the middle of a 429 stays blocked.
         self.fallback.observe(status, info)
-        if not self._has_news(status, info) or self._down:
-            return
-        try:
-            self._observe(
-                keys=self.keys[:1], args=self._observe_args(status, info), client=self._client
-            )
-        except _REDIS_DOWN as error:
-            self._failed(error)
+        if self._has_news(status, info) and self._link.available:
+            self._link.call(_OBSERVE, self.keys[:1], self._observe_args(status, info))
 
     async def aobserve(self, status: int | None, info: RateLimitInfo | None) -> None:
         """Async twin of :meth:`observe`."""
         self.fallback.observe(status, info)
-        if not self._has_news(status, info) or self._down:
-            return
-        try:
-            await self._aobserve(
-                keys=self.keys[:1], args=self._observe_args(status, info), client=self._aclient
-            )
-        except _REDIS_DOWN as error:
-            self._failed(error)
+        if self._has_news(status, info) and self._link.available:
+            await self._link.acall(_OBSERVE, self.keys[:1], self._observe_args(status, info))
 
     @staticmethod
     def _has_news(status: int | None, info: RateLimitInfo | None) -> bool:
@@ -560,12 +475,12 @@ class RedisLimiter:
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
-        """Close the sync client's connections (the async ones need :meth:`aclose`)."""
-        self._client.close()
+        """Close the sync client's connections (the async ones: :meth:`aclose`)."""
+        self._link.close()
 
     async def aclose(self) -> None:
-        """Close the async client's connections."""
-        await self._aclient.aclose()
+        """Close the running loop's async client (and the sync client)."""
+        await self._link.aclose()
 
     def __repr__(self) -> str:
         state = "available" if self.available else "fallback"

@@ -94,7 +94,13 @@ def malformed_json(
         return None
     first = stripped[:1]
     shallow = content.count(b"[") + content.count(b"{") <= _SAFE_BRACKETS
-    if shallow and first == b"{" and stripped[-1:] == b"}" and not is_list:
+    if (
+        shallow
+        and first == b"{"
+        and stripped[-1:] == b"}"
+        and not is_list
+        and b'"data"' not in content
+    ):
         return None
     try:
         parsed = json.loads(content)
@@ -108,11 +114,11 @@ def malformed_json(
         return None
     if not isinstance(parsed, dict):
         return f"a {status} response whose JSON body is a {type(parsed).__name__}, not an object"
-    kind = parsed.get("type")
-    if isinstance(kind, str) and (kind == "list" or kind.endswith(".list")):
-        data = parsed.get("data")
-        if data is not None and not isinstance(data, list):
-            return f"a list response whose data is a {type(data).__name__}, not a list"
+    # Every ``data`` of Intercom's 2.16 responses is a list, and the SDK's pagers iterate it
+    # whatever the ``type`` says (a redirected search page is parsed as a page too).
+    data = parsed.get("data")
+    if data is not None and not isinstance(data, list):
+        return f"a response whose data is a {type(data).__name__}, not a list"
     return None
 
 

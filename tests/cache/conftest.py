@@ -22,11 +22,11 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix no other test uses; every key under it is deleted afterwards."""
     import redis
 
-    prefix = f"irtest:{uuid.uuid4().hex}:"
+    prefix = f"irtest:{uuid.uuid4().hex}"
     yield prefix
     client = redis.Redis.from_url(redis_url)
     try:
-        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        keys = list(client.scan_iter(match=prefix + ":*", count=1000))
         if keys:
             client.delete(*keys)
     finally:
@@ -69,7 +69,7 @@ async def make_cache(
     prefix = request.getfixturevalue("redis_prefix")
 
     def redis_factory(policy: CachePolicy) -> CacheBackend:
-        cache = RedisCache(policy, url, clock, events=event_log, prefix=prefix)
+        cache = RedisCache(policy, url, clock, events=event_log, key_prefix=prefix)
         built.append(cache)
         return cache
 

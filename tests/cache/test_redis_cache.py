@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -37,7 +40,11 @@ async def make(
 
     def factory(policy: CachePolicy | None = None, url: str | None = None) -> RedisCache:
         cache = RedisCache(
-            policy or CachePolicy(), url or redis_url, clock, events=event_log, prefix=redis_prefix
+            policy or CachePolicy(),
+            url or redis_url,
+            clock,
+            events=event_log,
+            key_prefix=redis_prefix,
         )
         built.append(cache)
         return cache
@@ -50,9 +57,9 @@ async def make(
 def accounting(raw: Any, prefix: str) -> tuple[int, int, int]:
     """(entries in the LRU, entries in the meta hash, bytes) as stored in Redis."""
     return (
-        raw.zcard(f"{prefix}ir:cache-meta:lru"),
-        raw.hlen(f"{prefix}ir:cache-meta:entries"),
-        int(raw.get(f"{prefix}ir:cache-meta:bytes") or 0),
+        raw.zcard(f"{prefix}:cache-meta:lru"),
+        raw.hlen(f"{prefix}:cache-meta:entries"),
+        int(raw.get(f"{prefix}:cache-meta:bytes") or 0),
     )
 
 
@@ -71,9 +78,9 @@ def test_entry_ttl_is_what_is_left_of_the_window(
     stored = entry(clock)
     clock.advance(100.0)  # the response is 100 s old when stored: 500 s left
     cache.put("ir:cache:k", stored, ("s|/contacts/1",))
-    ttl = raw.pttl(f"{redis_prefix}ir:cache:k")
+    ttl = raw.pttl(f"{redis_prefix}:cache:k")
     assert 490_000 < ttl <= 500_000
-    tag_ttl = raw.pttl(f"{redis_prefix}ir:cache-tag:s|/contacts/1")
+    tag_ttl = raw.pttl(f"{redis_prefix}:cache-tag:s|/contacts/1")
     assert 590_000 < tag_ttl <= 600_000  # a tag set outlives each member it has
 
 
@@ -92,14 +99,14 @@ def test_accounting_is_exact_through_puts_evictions_and_invalidations(
         entries, meta, used = accounting(raw, redis_prefix)
         assert entries == meta <= policy.max_entries
         assert used <= policy.max_bytes
-        live = [k for k in sizes if raw.exists(redis_prefix + k)]
+        live = [k for k in sizes if raw.exists(f"{redis_prefix}:cache:{k[len('ir:cache:') :]}")]
         assert used == sum(sizes[k] for k in live)
         assert len(live) == entries
     assert cache.evictions > 0
     dropped = cache.invalidate(("t0", "t1", "t2"))
     assert dropped == entries
     assert accounting(raw, redis_prefix) == (0, 0, 0)
-    assert list(raw.scan_iter(match=f"{redis_prefix}ir:cache-tag:*")) == []
+    assert list(raw.scan_iter(match=f"{redis_prefix}:cache-tag:*")) == []
 
 
 @pytest.mark.redis
@@ -111,12 +118,12 @@ def test_expired_entries_release_their_accounting(
     cache.put("ir:cache:old", entry(clock), ("t",))
     assert accounting(raw, redis_prefix)[0] == 1
     time.sleep(0.2)  # Redis' clock must pass the 50 ms TTL; not a timing assertion
-    assert not raw.exists(f"{redis_prefix}ir:cache:old")
+    assert not raw.exists(f"{redis_prefix}:cache:old")
     cache.put("ir:cache:new", entry(clock), ("t",))
-    assert raw.zrange(f"{redis_prefix}ir:cache-meta:lru", 0, -1) == [
-        f"{redis_prefix}ir:cache:new".encode()
+    assert raw.zrange(f"{redis_prefix}:cache-meta:lru", 0, -1) == [
+        f"{redis_prefix}:cache:new".encode()
     ]
-    assert raw.smembers(f"{redis_prefix}ir:cache-tag:t") == {f"{redis_prefix}ir:cache:new".encode()}
+    assert raw.smembers(f"{redis_prefix}:cache-tag:t") == {f"{redis_prefix}:cache:new".encode()}
 
 
 @pytest.mark.redis
@@ -131,7 +138,7 @@ def test_two_processes_share_one_cache(make: Any, clock: VirtualClock) -> None:
 @pytest.mark.redis
 def test_a_foreign_value_is_a_miss(make: Any, raw: Any, redis_prefix: str) -> None:
     cache = make()
-    raw.set(f"{redis_prefix}ir:cache:k", b"garbage without a header")
+    raw.set(f"{redis_prefix}:cache:k", b"garbage without a header")
     assert cache.get("ir:cache:k") is None
     assert cache.available
 
@@ -175,11 +182,11 @@ async def test_recovery_is_logged_once(
     stored = entry(clock)
     cache.put("ir:cache:k", stored, ())
 
-    def broken(name: str) -> Any:
+    def broken(*args: Any, **kwargs: Any) -> Any:
         raise redis.exceptions.TimeoutError("Timeout reading from socket")
 
     with monkeypatch.context() as patch:
-        patch.setattr(cache, "_script", broken)
+        patch.setattr(cache._link.client, "evalsha", broken)
         assert cache.get("ir:cache:k") is None
     # Within the pause Redis is left alone, even though it would answer now.
     assert cache.get("ir:cache:k") is None
@@ -190,16 +197,46 @@ async def test_recovery_is_logged_once(
     assert events[0][1]["error"] == "TimeoutError"
 
 
-def test_missing_redis_names_the_extra(
-    monkeypatch: pytest.MonkeyPatch, clock: VirtualClock
-) -> None:
-    monkeypatch.setitem(sys.modules, "redis", None)
+def test_missing_redis_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("redis_cache", "_redis"):
+        monkeypatch.delitem(sys.modules, f"intercom_resilience._backends.{name}")
+    monkeypatch.setitem(sys.modules, "redis", None)  # makes "import redis" raise ImportError
     with pytest.raises(ImportError, match=r"intercom-resilience\[redis\]"):
-        RedisCache(CachePolicy(), "redis://localhost", clock)
+        importlib.import_module("intercom_resilience._backends.redis_cache")
 
 
 def test_construction_does_not_connect(clock: VirtualClock, events: Events) -> None:
     cache = RedisCache(CachePolicy(), UNREACHABLE, clock)
     assert cache.available
     assert "available" in repr(cache)
+    cache.close()
+
+
+@pytest.mark.redis
+def test_one_cache_serves_several_event_loops_and_threads(
+    redis_url: str, redis_prefix: str, clock: VirtualClock, events: Events, event_log: EventLog
+) -> None:
+    """Each loop gets its own connections, closed with the loop: the second ``asyncio.run``
+    used to find the first one's connections bound to a closed loop."""
+    cache = RedisCache(CachePolicy(), redis_url, clock, events=event_log, key_prefix=redis_prefix)
+    stored = entry(clock)
+
+    async def round_trip(key: str) -> CachedResponse | None:
+        await cache.aput(key, stored, ("t",))
+        return await cache.aget(key)
+
+    assert [asyncio.run(round_trip(f"ir:cache:{i}")) for i in range(3)] == [stored] * 3
+    found: list[CachedResponse | None] = []
+
+    def worker(n: int) -> None:
+        found.extend(asyncio.run(round_trip(f"ir:cache:t{n}:{i}")) for i in range(2))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert found == [stored] * 6
+    assert events == []  # never degraded to "no cache"
+    assert cache._link._loops == {}  # every loop's client was closed at its loop's shutdown
     cache.close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import pytest
 from intercom.core.api_error import ApiError
 
 from intercom_resilience import (
+    AsyncResilientIntercom,
     CachePolicy,
     RateLimitedError,
     RateLimitPolicy,
@@ -19,7 +22,8 @@ from intercom_resilience.testing import FakeIntercom
 
 from ._drive import MODES, close, done, make_client
 
-pytestmark = [pytest.mark.redis, pytest.mark.parametrize("mode", MODES)]
+pytestmark = [pytest.mark.redis]
+both_modes = pytest.mark.parametrize("mode", MODES)
 
 
 def _redis_config(url: str) -> ResilienceConfig:
@@ -30,6 +34,7 @@ def _redis_config(url: str) -> ResilienceConfig:
     )
 
 
+@both_modes
 async def test_a_shared_cache_never_crosses_credentials(
     mode: str, fresh_redis_url: str, clock: VirtualClock
 ) -> None:
@@ -61,6 +66,7 @@ async def _never_crosses(fake: FakeIntercom, first: Any, second: Any) -> None:
     assert calls.stale
 
 
+@both_modes
 async def test_a_second_process_reads_the_first_ones_cache(
     mode: str, fresh_redis_url: str, clock: VirtualClock
 ) -> None:
@@ -79,6 +85,7 @@ async def test_a_second_process_reads_the_first_ones_cache(
         await close(writer, reader)
 
 
+@both_modes
 async def test_apps_of_one_workspace_share_its_bucket(
     mode: str, fresh_redis_url: str, clock: VirtualClock
 ) -> None:
@@ -104,3 +111,52 @@ async def test_apps_of_one_workspace_share_its_bucket(
         assert fake.journal.count(path="/me") == 10
     finally:
         await close(first, second)
+
+
+def test_one_async_client_serves_several_event_loops_and_threads(
+    fresh_redis_url: str, clock: VirtualClock
+) -> None:
+    """``asyncio.run`` again and again with one client, also from threads: every loop gets its
+    own Redis connections (the first loop's are closed with it, never reused on another)."""
+    fake = FakeIntercom(clock=clock)
+    events: list[str] = []
+    client = AsyncResilientIntercom(
+        token="fake-token",
+        transport=fake.async_transport(),
+        clock=clock,
+        seed=7,
+        config=_redis_config(fresh_redis_url),
+        event_hooks=[lambda name, fields: events.append(name)],
+    )
+    contact = asyncio.run(client.contacts.create(request={"email": "loops@example.com"}))
+
+    async def find() -> str:
+        found = await client.contacts.find(contact_id=contact.id)
+        return str(found.id)
+
+    for _ in range(3):
+        assert asyncio.run(find()) == contact.id
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(2):
+                results.append(asyncio.run(find()))
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert results == [contact.id] * 6
+    # The cache and the limiter used Redis all along: no fallback, no "no cache".
+    assert not [name for name in events if name.endswith(("redis_unavailable", "redis_recovered"))]
+    fake.faults.outage(seconds=3600)
+    with capture_calls() as calls:
+        assert asyncio.run(find()) == contact.id  # from the Redis cache, on yet another loop
+    assert calls.stale
+    asyncio.run(client.aclose())

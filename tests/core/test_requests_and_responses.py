@@ -157,6 +157,7 @@ def test_parse_retry_after_is_total(value: str, now: float) -> None:
         (200, b'""', False, True),
         (200, b'{"type": "list", "data": 5}', True, True),
         (200, b'{"type": "list", "data": []}', True, False),
+        (200, b'{"": "", "data": 0}', True, True),  # a page without a type: data still iterated
         (200, b'{"type": "conversation.list", "data": {"x": 1}}', True, True),
         (200, b"[" * 5000 + b"]" * 5000, False, True),  # absurd nesting
         (503, b"[" * 100_000, False, True),

@@ -3,10 +3,12 @@ shared budgets, keys, and what happens when Redis dies, hangs or comes back."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import multiprocessing
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -68,6 +70,7 @@ def max_in_any_window(times: Sequence[float], window: float) -> int:
 def test_a_missing_redis_py_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     name = "intercom_resilience._backends.redis_limiter"
     monkeypatch.delitem(sys.modules, name)
+    monkeypatch.delitem(sys.modules, "intercom_resilience._backends._redis")
     monkeypatch.setitem(sys.modules, "redis", None)  # makes "import redis" raise ImportError
     with pytest.raises(ImportError, match=r"intercom-resilience\[redis\]"):
         importlib.import_module(name)
@@ -304,7 +307,8 @@ def test_keys_are_fingerprinted_prefixed_and_expire(
     lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock(), scope=scope)
     lim.acquire(FG)
     keys = sorted(k.decode() for k in redis_client.scan_iter(match=f"{key_prefix}:*"))
-    assert keys == [f"{key_prefix}:{{{scope}}}:app:{scope}", f"{key_prefix}:{{{scope}}}:workspace"]
+    base = f"{key_prefix}:limiter:{{{scope}}}"
+    assert keys == [f"{base}:app:{scope}", f"{base}:workspace"]
     assert all(token not in key for key in keys)
     for key in keys:
         # Idle state vanishes: one window, one slot and the GCRA lag, plus a second of margin.
@@ -357,6 +361,36 @@ async def test_async_twins_share_the_budget_with_sync_callers(
     assert mode(lim) == "redis"
     await lim.aclose()
     lim.close()
+
+
+@pytest.mark.redis
+def test_one_limiter_serves_several_event_loops_and_threads(
+    redis_url: str, key_prefix: str
+) -> None:
+    """The second ``asyncio.run`` used to raise ``RuntimeError: Event loop is closed``: the async
+    client was bound to the first loop. Now each loop has its own, closed with the loop."""
+    recorder = Recorder()
+    lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock(), events=EventLog([recorder]))
+
+    async def two() -> list[bool]:
+        first = await lim.aacquire(FG)
+        await lim.aobserve(200, RateLimitInfo(1666, 1600, time.time() + 5))
+        return [first.granted, (await lim.aacquire(FG)).granted]
+
+    assert [asyncio.run(two()) for _ in range(3)] == [[True, True]] * 3
+    results: list[list[bool]] = []
+    threads = [
+        threading.Thread(target=lambda: results.extend(asyncio.run(two()) for _ in range(2)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert results == [[True, True]] * 6
+    assert mode(lim) == "redis"
+    assert recorder.events == []  # Redis answered every call: no fallback
+    assert int(redis.Redis.from_url(redis_url).hget(lim.keys[0], "total") or 0) == 18
 
 
 # --------------------------------------------------------------------------- private servers

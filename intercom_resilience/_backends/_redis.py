@@ -1,0 +1,438 @@
+"""The one seam between the library and Redis, shared by the rate limiter and the stale cache.
+
+Everything the two Redis backends have in common lives here, once:
+
+* **Clients.** One synchronous client (redis-py's connection pool is thread-safe, so every thread
+  shares it) and one ``redis.asyncio`` client *per event loop*: an asyncio connection belongs to
+  the loop that opened it, so a client reused by a second ``asyncio.run(...)`` would fail with
+  ``RuntimeError: Event loop is closed``. A loop's client is closed when that loop shuts down
+  (``asyncio.run`` and ``asyncio.Runner`` finalise async generators first, and a small guard
+  generator per loop rides on that), or by :meth:`RedisLink.aclose` from inside the loop.
+* **Timeouts and retries.** Short connect and command timeouts and no client-side retries: a
+  budget check or a cache lookup is only worth making when Redis answers fast, and the backends
+  have a safe answer of their own when it does not.
+* **Failures.** One exception set (:data:`REDIS_ERRORS`) means "Redis is unavailable"; anything
+  else is a bug and propagates.
+* **The down/recovered latch** (:class:`Latch`): the first failure reports the transition once,
+  Redis is then left alone for a pause that doubles on every failed probe (from
+  :data:`FIRST_RETRY` up to the backend's ``retry_interval``), one caller at a time probes, and
+  the first success reports the recovery.
+* **Keys** (:class:`KeyScheme`): every key of the library starts with one configurable prefix
+  (``intercom-resilience`` by default), followed by the family (``limiter``, ``cache``,
+  ``cache-tag``, ``cache-meta``).
+* **Scripts.** Lua scripts run by ``EVALSHA``, loaded again on ``NOSCRIPT`` (a restarted or flushed
+  server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, Final, Literal, TypeVar
+
+try:
+    import redis
+    import redis.asyncio
+    from redis.asyncio.retry import Retry as AsyncRetry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import NoScriptError
+    from redis.retry import Retry
+except ImportError as _error:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "The Redis backends need redis-py: pip install 'intercom-resilience[redis]'"
+    ) from _error
+
+from .._clock import Clock
+from .._core.cache import KEY_PREFIX as _CACHE_KEY_PREFIX
+from .._events import EventLog
+from .._redaction import redact_text
+from ..events import RedisRecovered, RedisUnavailable
+
+__all__ = [
+    "DEFAULT_KEY_PREFIX",
+    "redis",
+    "DEFAULT_RETRY_INTERVAL",
+    "DEFAULT_SOCKET_TIMEOUT",
+    "FIRST_RETRY",
+    "MISSED",
+    "REDIS_ERRORS",
+    "KeyScheme",
+    "Latch",
+    "RedisLink",
+    "Script",
+]
+
+_T = TypeVar("_T")
+
+#: The first part of every Redis key the library writes.
+DEFAULT_KEY_PREFIX: Final = "intercom-resilience"
+#: Seconds a connect or a command may take before the backend treats Redis as unavailable.
+DEFAULT_SOCKET_TIMEOUT: Final = 0.25
+#: The longest pause, in seconds, between two attempts to reach Redis again while it is down.
+DEFAULT_RETRY_INTERVAL: Final = 5.0
+#: The first pause, in seconds, after Redis failed; it doubles on every failed probe.
+FIRST_RETRY: Final = 0.5
+
+#: What "Redis is unavailable" means: down, refusing, timing out, out of memory, a script error.
+#: (``TimeoutError`` and ``ConnectionError`` of the standard library are ``OSError`` subclasses.)
+REDIS_ERRORS: Final[tuple[type[BaseException], ...]] = (redis.RedisError, OSError)
+
+
+class _Missed:
+    """The answer of a Redis call that did not happen (Redis unavailable)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSED"
+
+
+#: Returned by :meth:`RedisLink.call` and :meth:`RedisLink.acall` when Redis was not reached.
+MISSED: Final = _Missed()
+
+Component = Literal["limiter", "cache"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeyScheme:
+    """Where the library's keys live: ``<prefix>:<family>:…``.
+
+    ========================  ===============================================================
+    ``P:limiter:{W}:app:F``   an app's bucket (``F``: credentials fingerprint), and the
+                              server's window view and 429 block
+    ``P:limiter:{W}:workspace``  the workspace bucket (``W``: workspace name or fingerprint)
+    ``P:cache:F:<sha256>``    a stale-cache entry
+    ``P:cache-tag:<tag>``     the entries tagged with one resource
+    ``P:cache-meta:<name>``   the cache's LRU, sizes, byte total and LRU clock
+    ========================  ===============================================================
+
+    ``{W}`` is a Redis Cluster hash tag: both keys of one limiter script share a slot.
+
+    Args:
+        prefix: the first part of every key (one Redis can then serve several deployments).
+    """
+
+    prefix: str = DEFAULT_KEY_PREFIX
+
+    def __post_init__(self) -> None:
+        if (
+            not isinstance(self.prefix, str)
+            or not self.prefix
+            or self.prefix.strip() != self.prefix
+        ):
+            raise ValueError(f"key_prefix must be a non-empty string, got {self.prefix!r}")
+        if any(char in self.prefix for char in "*?[]{}"):
+            raise ValueError(
+                f"key_prefix must not contain glob or hash-tag characters: {self.prefix!r}"
+            )
+
+    def limiter(self, scope: str, workspace: str) -> tuple[str, str]:
+        """The app and workspace bucket keys of one app (*scope*) in one *workspace*."""
+        base = f"{self.prefix}:limiter:{{{workspace}}}"
+        return f"{base}:app:{scope}", f"{base}:workspace"
+
+    def cache_entry(self, key: str) -> str:
+        """The Redis key of the stale-cache entry *key* (``ir:cache:F:<sha256>``)."""
+        return f"{self.prefix}:cache:{key.removeprefix(_CACHE_KEY_PREFIX)}"
+
+    def cache_tag(self, tag: str) -> str:
+        """The set of the entries tagged with resource *tag*."""
+        return f"{self.prefix}:cache-tag:{tag}"
+
+    def cache_meta(self, name: str) -> str:
+        """One of the cache's bookkeeping keys (``lru``, ``entries``, ``bytes``, ``clock``)."""
+        return f"{self.prefix}:cache-meta:{name}"
+
+    @property
+    def pattern(self) -> str:
+        """A ``SCAN MATCH`` pattern of every key the library writes under this prefix."""
+        return f"{self.prefix}:*"
+
+
+class Latch:
+    """Whether Redis is up, with one report per transition and a growing pause between probes.
+
+    Thread-safe. While up, :meth:`admit` costs one attribute read.
+
+    Args:
+        clock: measures the pauses (``clock.monotonic()``).
+        retry_interval: the longest pause between two probes, in seconds.
+        on_down: called once when Redis becomes unavailable: ``(error, first pause)``.
+        on_up: called once when it answers again: ``(seconds it was down)``.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_down_since",
+        "_lock",
+        "_on_down",
+        "_on_up",
+        "_pause",
+        "_retry_at",
+        "_retry_interval",
+        "up",
+    )
+
+    def __init__(
+        self,
+        clock: Clock,
+        retry_interval: float,
+        on_down: Callable[[BaseException, float], None],
+        on_up: Callable[[float], None],
+    ) -> None:
+        if retry_interval < 0:
+            raise ValueError(f"retry_interval must be >= 0, got {retry_interval!r}")
+        self._clock = clock
+        self._retry_interval = retry_interval
+        self._on_down = on_down
+        self._on_up = on_up
+        self._lock = threading.Lock()
+        #: ``False`` from the first failure until the first success after it.
+        self.up = True
+        self._pause = 0.0
+        self._retry_at = 0.0
+        self._down_since = 0.0
+
+    def admit(self) -> bool:
+        """Whether to try Redis now: always while up; while down, once per pause (a probe)."""
+        if self.up:
+            return True
+        with self._lock:
+            now = self._clock.monotonic()
+            if now < self._retry_at:
+                return False
+            # This caller probes; the others keep their fallback until the probe has answered
+            # (a failed probe sets the next pause; a successful one opens the latch).
+            self._retry_at = now + self._pause
+            return True
+
+    @property
+    def probing(self) -> bool:
+        """Whether a call admitted now is a probe of a Redis that was down."""
+        return not self.up
+
+    def failed(self, error: BaseException) -> None:
+        """Record a failure: the first one reports the transition; later ones grow the pause."""
+        with self._lock:
+            now = self._clock.monotonic()
+            first = self.up
+            if first:
+                self.up = False
+                self._down_since = now
+                self._pause = min(FIRST_RETRY, self._retry_interval)
+            else:
+                self._pause = min(self._pause * 2, self._retry_interval)
+            self._retry_at = now + self._pause
+            pause = self._pause
+        if first:
+            self._on_down(error, pause)
+
+    def succeeded(self) -> None:
+        """Record a success (reports the recovery after a failure)."""
+        if self.up:
+            return
+        with self._lock:
+            was_up, self.up = self.up, True
+            downtime = self._clock.monotonic() - self._down_since
+        if not was_up:  # another thread may have reported it first
+            self._on_up(downtime)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script and its SHA-1 (what ``EVALSHA`` names it by)."""
+
+    source: str
+    sha: str = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())  # noqa: S324
+
+
+class RedisLink:
+    """One Redis server as a backend sees it: its clients, its scripts, its latch, its events.
+
+    Args:
+        component: ``"limiter"`` or ``"cache"`` (names the events: ``<component>.redis_…``).
+        redis_url: where Redis lives (``redis://…``, ``rediss://…``, ``unix://…``).
+        clock: measures the pauses of the latch.
+        events: where the transitions go (``None``: nowhere).
+        socket_timeout: seconds a connect or a command may take.
+        retry_interval: the longest pause between two probes while Redis is down.
+        down_fields: extra fields of the ``redis_unavailable`` event.
+        client, async_client: ready-made clients to use instead of connecting to *redis_url*
+            (their timeouts and retries are then the caller's business; an *async_client* is
+            used on whichever loop calls, so it must only ever be used from one).
+    """
+
+    def __init__(
+        self,
+        component: Component,
+        redis_url: str,
+        clock: Clock,
+        events: EventLog | None,
+        *,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        retry_interval: float = DEFAULT_RETRY_INTERVAL,
+        down_fields: Mapping[str, Any] | None = None,
+        client: redis.Redis | None = None,
+        async_client: redis.asyncio.Redis | None = None,
+    ) -> None:
+        if not socket_timeout > 0:
+            raise ValueError(f"socket_timeout must be > 0, got {socket_timeout!r}")
+        self.component: Component = component
+        self._url = redis_url
+        self._events = events
+        self._down_fields = dict(down_fields or {})
+        self._timeout = socket_timeout
+        self.latch = Latch(clock, retry_interval, self._announce_down, self._announce_up)
+        self._lock = threading.Lock()
+        # Connecting is lazy in redis-py: building the client here opens nothing, but it parses
+        # the URL, so a malformed one fails at construction (naming the field, never the secret).
+        try:
+            self.client: redis.Redis = client or redis.Redis.from_url(
+                redis_url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+        except ValueError as error:
+            raise ValueError(
+                f"ResilienceConfig.redis_url is not a usable Redis URL "
+                f"({redact_text(redis_url)!r}): {redact_text(str(error))}"
+            ) from None
+        self._given_async = async_client
+        self._loops: dict[asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, Any]] = {}
+
+    # ------------------------------------------------------------------ events (the one place)
+
+    def _announce_down(self, error: BaseException, pause: float) -> None:
+        if self._events is not None:
+            self._events.emit(
+                RedisUnavailable(
+                    self.component,
+                    error=type(error).__name__,
+                    detail=redact_text(str(error))[:200],
+                    retry_in_s=pause,
+                    fallback_share=self._down_fields.get("fallback_share"),
+                )
+            )
+
+    def _announce_up(self, downtime: float) -> None:
+        if self._events is not None:
+            self._events.emit(RedisRecovered(self.component, downtime_s=downtime))
+
+    # ------------------------------------------------------------------ calls
+
+    def call(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run *script* (one round trip); :data:`MISSED` when Redis is unavailable or paused."""
+        if not self.latch.admit():
+            return MISSED
+        client = self.client
+        try:
+            try:
+                reply = client.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:  # a restarted or flushed server: load it, once
+                client.script_load(script.source)
+                reply = client.evalsha(script.sha, len(keys), *keys, *args)
+        except REDIS_ERRORS as error:
+            self.latch.failed(error)
+            return MISSED
+        self.latch.succeeded()
+        return reply
+
+    async def acall(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Async twin of :meth:`call`, on the running loop's own client."""
+        if not self.latch.admit():
+            return MISSED
+        try:
+            client = await self._loop_client()
+            try:
+                reply = await client.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                await client.script_load(script.source)
+                reply = await client.evalsha(script.sha, len(keys), *keys, *args)
+        except REDIS_ERRORS as error:
+            self.latch.failed(error)
+            return MISSED
+        self.latch.succeeded()
+        return reply
+
+    def run(self, operation: Callable[[redis.Redis], _T]) -> _T | _Missed:
+        """``operation(client)`` on the sync client, through the latch (:data:`MISSED` if not)."""
+        if not self.latch.admit():
+            return MISSED
+        try:
+            reply = operation(self.client)
+        except REDIS_ERRORS as error:
+            self.latch.failed(error)
+            return MISSED
+        self.latch.succeeded()
+        return reply
+
+    # ------------------------------------------------------------------ one client per loop
+
+    async def _loop_client(self) -> redis.asyncio.Redis:
+        if self._given_async is not None:
+            return self._given_async
+        loop = asyncio.get_running_loop()
+        entry = self._loops.get(loop)
+        if entry is not None:
+            return entry[0]
+        with self._lock:
+            # Loops closed without finalising their async generators: nothing can close their
+            # connections any more (their loop is gone); let them be collected.
+            for old in [old for old in self._loops if old.is_closed()]:
+                del self._loops[old]
+            client = redis.asyncio.Redis.from_url(
+                self._url,
+                socket_timeout=self._timeout,
+                socket_connect_timeout=self._timeout,
+                retry=AsyncRetry(NoBackoff(), 0),
+            )
+            guard = self._close_with(loop, client)
+            self._loops[loop] = (client, guard)
+        await anext(guard)  # registers the guard with this loop's async-generator finaliser
+        return client
+
+    async def _close_with(
+        self, loop: asyncio.AbstractEventLoop, client: redis.asyncio.Redis
+    ) -> AsyncIterator[None]:
+        # Parked until the loop shuts down (``loop.shutdown_asyncgens()``, run by asyncio.run,
+        # asyncio.Runner and pytest-asyncio) or the link closes it: the loop still runs then, so
+        # the client's connections close cleanly instead of leaking into a dead loop.
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._loops.get(loop, (None,))[0] is client:
+                    del self._loops[loop]
+            await client.aclose()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the sync client's connections (async ones: :meth:`aclose`, or their loop's end)."""
+        self.client.close()
+
+    async def aclose(self) -> None:
+        """Close the running loop's async client, and the sync client."""
+        if self._given_async is not None:
+            await self._given_async.aclose()
+        else:
+            entry = self._loops.get(asyncio.get_running_loop())
+            if entry is not None:
+                await entry[1].aclose()  # its ``finally`` closes the client
+        self.close()
+
+    @property
+    def available(self) -> bool:
+        """Whether the last exchange with Redis succeeded."""
+        return self.latch.up
+
+    def __repr__(self) -> str:
+        state = "available" if self.latch.up else "unavailable"
+        return f"RedisLink({self.component}, {redact_text(self._url)!r}, {state})"
