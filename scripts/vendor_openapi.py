@@ -19,6 +19,8 @@ What is kept, and how it is converted:
 * OpenAPI 3.0 ``nullable`` becomes a ``"null"`` type (or an ``anyOf`` with ``{"type": "null"}``
   beside a ``$ref`` or a composition), ``oneOf`` becomes ``anyOf`` (Intercom's alternatives are
   open objects that overlap), exactly as ``tests/schemas/_extract.py`` converts them for the tests;
+* the error codes used by each response's examples, under ``codes`` (so validation answers a
+  missing field with ``parameter_not_found`` where the description documents that code);
 * ``example`` is kept on scalar schemas only (the fake uses it for realistic generated values),
   with ``format``, ``default``, ``enum`` and the validation keywords; prose (``description``,
   ``title``), object examples and ``x-*`` extensions are dropped.
@@ -138,6 +140,20 @@ def _parameter(spec: dict[str, Any], param: dict[str, Any], conv: Converter) -> 
     return out
 
 
+def _error_codes(content: dict[str, Any]) -> list[str]:
+    """The error codes the examples of one response use (``parameter_not_found``...)."""
+    codes: list[str] = []
+    examples = content.get("application/json", {}).get("examples") or {}
+    for example in examples.values():
+        value = example.get("value") if isinstance(example, dict) else None
+        errors = value.get("errors") if isinstance(value, dict) else None
+        for error in errors if isinstance(errors, list) else ():
+            code = error.get("code") if isinstance(error, dict) else None
+            if isinstance(code, str) and code not in codes:
+                codes.append(code)
+    return codes
+
+
 def extract(spec: dict[str, Any]) -> dict[str, Any]:
     """Build the vendored document from a parsed OpenAPI description."""
     conv = Converter(spec["components"]["schemas"])
@@ -178,6 +194,9 @@ def extract(spec: dict[str, Any]) -> dict[str, Any]:
                         answer["schema"] = conv.convert(schema)
                 if "headers" in response:
                     answer["headers"] = sorted(response["headers"])
+                codes = _error_codes(content)
+                if codes:
+                    answer["codes"] = codes
                 responses[str(status)] = answer
             entry["responses"] = responses
             operations.append(entry)

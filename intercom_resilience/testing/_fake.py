@@ -38,6 +38,7 @@ from ._responses import (
 )
 from ._routes import Request, Router
 from ._state import Workspace
+from ._validation import validate_request
 
 if TYPE_CHECKING:
     import httpx
@@ -272,6 +273,12 @@ class FakeIntercom:
             method, path, query, body, params, self.workspaces[info.workspace], info.app, int(now)
         )
         try:
+            if route.operation is not None:
+                parsed = validate_request(
+                    route.operation, query, lambda name: _header(headers, name), body
+                )
+                if parsed is not None:
+                    request.preset_json(parsed)
             result = route.handler(request)
         except ApiFailure as failure:
             return self._error(

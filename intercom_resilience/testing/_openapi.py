@@ -9,8 +9,10 @@ three things built on it:
 * :func:`operations`: the route table's raw material;
 * :func:`check`: a small validator of request values (the keywords the vendored schemas use:
   ``type``, ``enum``, ``properties``/``required``, ``items``, ``anyOf``/``allOf``,
-  ``additionalProperties``, length and size bounds), returning the first problem with the dotted
-  name of the field at fault, the way Intercom names it in ``parameter_invalid`` errors;
+  ``additionalProperties``, size bounds and ``maxLength``; not ``minLength``, which the
+  description puts on ids that Intercom answers with a 404 when unknown), returning the first
+  problem with the dotted name of the field at fault, the way Intercom names it in
+  ``parameter_invalid`` errors;
 * :func:`generate`: a body that is valid against a response schema, using the description's
   examples for scalars and *echoing* values supplied by the caller (request fields, stored
   state) wherever a property of that name accepts them, so responses read like a real server's.
@@ -156,6 +158,10 @@ class Problem:
 
     message: str
     field: str | None
+    #: a required field is absent (Intercom's ``parameter_not_found``), not merely wrong
+    missing: bool = False
+    #: the accepted values, when the value is not one of an enum's
+    choices: tuple[Any, ...] = ()
 
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
@@ -202,24 +208,11 @@ def check(schema: Any, value: Any, where: str | None = None, depth: int = 0) -> 
             shown = " or ".join(k for k in allowed if k != "null")
             return Problem(f"{where or 'body'} must be {_article(shown)}", where)
     if "enum" in schema and value not in schema["enum"]:
-        choices = ", ".join(str(v) for v in schema["enum"] if v is not None)
-        return Problem(f"{where or 'value'} must be one of: {choices}", where)
+        return _not_one_of(where, tuple(v for v in schema["enum"] if v is not None))
     if value is None:
         return None
-    for sub in schema.get("allOf", ()):
-        problem = check(sub, value, where, depth + 1)
-        if problem is not None:
-            return problem
-    branches = schema.get("anyOf")
-    if branches:
-        problems = [check(sub, value, where, depth + 1) for sub in branches]
-        if all(p is not None for p in problems):
-            return _best(problems, value, branches)
-    if isinstance(value, str):
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            return Problem(f"{where} is longer than {schema['maxLength']} characters", where)
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            return Problem(f"{where} is shorter than {schema['minLength']} characters", where)
+    if isinstance(value, str) and "maxLength" in schema and len(value) > schema["maxLength"]:
+        return Problem(f"{where} is longer than {schema['maxLength']} characters", where)
     if isinstance(value, int | float) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             return Problem(f"{where} must be at least {schema['minimum']}", where)
@@ -236,10 +229,11 @@ def check(schema: Any, value: Any, where: str | None = None, depth: int = 0) -> 
                 problem = check(items, item, _join(where, index), depth + 1)
                 if problem is not None:
                     return problem
+    # Within an object and its compositions, a wrong value says more than a missing field (the
+    # alternatives of a composition differ mostly in what they require): a missing field is
+    # reported only when nothing is wrong.
+    missing: Problem | None = None
     if isinstance(value, dict):
-        for name in schema.get("required", ()):
-            if name not in value:
-                return Problem(f"{_join(where, name)} is required", _join(where, name))
         properties: Mapping[str, Any] = schema.get("properties", {})
         extra = schema.get("additionalProperties", True)
         for name, item in value.items():
@@ -254,7 +248,29 @@ def check(schema: Any, value: Any, where: str | None = None, depth: int = 0) -> 
             problem = check(sub, item, _join(where, name), depth + 1)
             if problem is not None:
                 return problem
-    return None
+        for name in schema.get("required", ()):
+            if name not in value:
+                missing = Problem(f"{_join(where, name)} is required", _join(where, name), True)
+                break
+    for sub in schema.get("allOf", ()):
+        problem = check(sub, value, where, depth + 1)
+        if problem is not None and not problem.missing:
+            return problem
+        missing = missing or problem
+    branches = schema.get("anyOf")
+    if branches:
+        problems = [check(sub, value, where, depth + 1) for sub in branches]
+        if all(p is not None for p in problems):
+            chosen = _best(problems, value, branches)
+            if not chosen.missing:
+                return chosen
+            missing = missing or chosen
+    return missing
+
+
+def _not_one_of(where: str | None, choices: tuple[Any, ...]) -> Problem:
+    shown = ", ".join(str(v) for v in choices)
+    return Problem(f"{where or 'value'} must be one of: {shown}", where, choices=choices)
 
 
 def _article(kind: str) -> str:
@@ -262,16 +278,48 @@ def _article(kind: str) -> str:
 
 
 def _best(problems: list[Problem | None], value: Any, branches: list[Any]) -> Problem:
-    # Report the alternative that got furthest: the one whose type matched the value, so the
-    # message names the field at fault inside it rather than "matches none of the shapes".
+    # Report the alternative that got furthest, so the message names the field at fault inside
+    # it rather than "matches none of the shapes": the one accepting most of the fields present
+    # (``message_type: close`` picks the "close" alternative, which then misses ``admin_id``).
+    scored: list[tuple[int, Problem]] = []
     for problem, branch in zip(problems, branches, strict=True):
+        if problem is None or problem.field is None:
+            continue
         resolved = resolve(branch)
         kinds = resolved.get("type")
-        if kinds is not None and problem is not None:
-            allowed = [kinds] if isinstance(kinds, str) else kinds
-            if any(_type_ok(value, k) for k in allowed) and problem.field is not None:
-                return problem
-    return next(p for p in problems if p is not None)
+        allowed = [] if kinds is None else [kinds] if isinstance(kinds, str) else kinds
+        if allowed and not any(_type_ok(value, k) for k in allowed):
+            continue
+        scored.append((_accepted(resolved, value), problem))
+    if not scored:
+        return next(p for p in problems if p is not None)
+    top = max(score for score, _ in scored)
+    best = [p for score, p in scored if score == top]
+    wrong = [p for p in best if not p.missing]
+    if wrong and all(p.choices and p.field == wrong[0].field for p in wrong):
+        # Each alternative accepts other values of the same discriminator (``type: user`` or
+        # ``type: admin``): name them all.
+        merged = tuple(dict.fromkeys(c for p in wrong for c in p.choices))
+        return _not_one_of(wrong[0].field, merged)
+    return wrong[0] if wrong else best[0]
+
+
+def _accepted(schema: JSON, value: Any) -> int:
+    if not isinstance(value, dict):
+        return 0
+    properties = _properties(schema)
+    return sum(
+        1
+        for name, item in value.items()
+        if name in properties and check(properties[name], item) is None
+    )
+
+
+def _properties(schema: JSON) -> dict[str, Any]:
+    found: dict[str, Any] = dict(schema.get("properties", {}))
+    for sub in (*schema.get("allOf", ()), *schema.get("anyOf", ())):
+        found.update(_properties(resolve(sub)))
+    return found
 
 
 # -- generation ----------------------------------------------------------------------------------
@@ -310,10 +358,14 @@ def _generate(schema: Any, hints: Mapping[str, Any], depth: int, name: str | Non
             own = _object(schema, hints, depth)
             merged.update(own)
         return merged
-    if "anyOf" in schema and "type" not in schema:
+    if "anyOf" in schema:
         branches = schema["anyOf"]
         concrete = [b for b in branches if resolve(b).get("type") != "null"]
-        return _generate((concrete or branches)[0], hints, depth, name)
+        chosen = _generate((concrete or branches)[0], hints, depth, name)
+        if "properties" in schema and isinstance(chosen, dict):
+            # Shared properties beside the alternatives: both parts must hold.
+            return {**_object(schema, hints, depth), **chosen}
+        return chosen
     if "enum" in schema:
         choices = [v for v in schema["enum"] if v is not None]
         example = schema.get("example")

@@ -65,6 +65,11 @@ class Request:
             raise _invalid(f"{name} must be between 1 and {maximum}", name)
         return value
 
+    def preset_json(self, value: Any) -> None:
+        """Hand over the body already parsed by validation, so it is parsed once."""
+        self._json = value
+        self._parsed = True
+
     def json(self) -> JSON:
         """The body as a JSON object (an empty body is ``{}``); 400 when malformed."""
         if not self._parsed:
@@ -72,7 +77,7 @@ class Request:
             if self.body.strip():
                 try:
                     self._json = json.loads(self.body)
-                except (ValueError, UnicodeDecodeError):
+                except (ValueError, UnicodeDecodeError, RecursionError):
                     raise _invalid("Request body is not valid JSON") from None
             else:
                 self._json = {}

@@ -36,7 +36,7 @@ def build_request(operation: Operation, ids: dict[str, str] | None = None) -> di
     for param in operation.params:
         if not param.required:
             continue
-        value = generate(param.schema)
+        value = generate(param.schema) or "1"
         if param.location == "query":
             params[param.name] = json.dumps(value) if isinstance(value, dict | list) else value
         elif param.location == "header":
