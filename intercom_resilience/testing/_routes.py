@@ -21,7 +21,7 @@ from ._responses import ApiFailure
 from ._search import SearchSpec, compile_query
 from ._state import Company, Contact, Conversation, Workspace
 
-__all__ = ["Request", "Result", "Route", "Router", "ROUTES"]
+__all__ = ["ROUTES", "Request", "Result", "Route", "Router", "cursor_page"]
 
 JSON = dict[str, Any]
 
@@ -238,6 +238,10 @@ def _cursor_page(
             "starting_after": _encode_cursor(last.created_at, last.id),
         }
     return page_items, pages
+
+
+#: Cursor paging for any list of records with ``id`` and ``created_at`` (the resource families).
+cursor_page = _cursor_page
 
 
 def _id_key(item_id: str) -> tuple[int, str]:

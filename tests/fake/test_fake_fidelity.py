@@ -39,6 +39,21 @@ OPERATIONS = {op.key: op for op in operations()}
 _DESTRUCTIVE = ("delete", "archive", "merge", "detach", "untag", "redact", "cancel", "block")
 
 
+# A record of each description-driven family, created through the API, by path parameter name.
+SEEDED = {
+    "article_id": "POST /articles",
+    "internal_article_id": "POST /internal_articles",
+    "collection_id": "POST /help_center/collections",
+    "news_item_id": "POST /news/news_items",
+    "ticket_type_id": "POST /ticket_types",
+    "data_attribute_id": "POST /data_attributes",
+    "id": "POST /content_snippets",
+    "ticket_id": "POST /tickets",
+    "source_id": "POST /ai/content_import_sources",
+    "page_id": "POST /ai/external_pages",
+}
+
+
 def seed(fake: FakeIntercom) -> dict[str, Any]:
     """Records for the stateful operations to find, and the argument table pointing at them."""
     ws = fake.workspace()
@@ -50,7 +65,18 @@ def seed(fake: FakeIntercom) -> dict[str, Any]:
     )
     tag, _ = ws.create_or_update_tag({"name": "vip"})
     admin = next(iter(ws.admins))
+    created: dict[str, str] = {}
+    with httpx.Client(
+        transport=fake.transport(),
+        base_url="https://api.intercom.io",
+        headers={"Authorization": "Bearer fake-token"},
+    ) as http:
+        for name, key in SEEDED.items():
+            response = http.request(**build_request(OPERATIONS[key]))
+            assert response.status_code in {200, 201}, (key, response.text)
+            created[name] = str(response.json()["id"])
     return {
+        **created,
         "contact_id": contact.id,
         "intercom_user_id": contact.id,
         "company_id": company.id,
