@@ -11,6 +11,7 @@ script), then authentication, then the rate limiter, then the API itself.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import threading
 import uuid
@@ -18,9 +19,11 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._clock import Clock, SystemClock
+from ._api import route_table
 from ._auth import TokenInfo, TokenRegistry
 from ._faults import FaultAction, FaultKind, Faults
 from ._journal import Journal, JournalEntry
+from ._openapi import document
 from ._paths import normalize_path
 from ._quotas import QuotaDecision, Quotas
 from ._responses import (
@@ -33,8 +36,9 @@ from ._responses import (
     gateway_page,
     json_bytes,
 )
-from ._routes import ROUTES, Request, Router
+from ._routes import Request, Router
 from ._state import Workspace
+from ._validation import validate_request
 
 if TYPE_CHECKING:
     import httpx
@@ -48,7 +52,8 @@ DEFAULT_TOKEN = "fake-token"  # noqa: S105 - a well-known test credential, not a
 
 _JSON_TYPE = ("Content-Type", "application/json; charset=utf-8")
 _HTML_TYPE = ("Content-Type", "text/html")
-_API_VERSIONS = frozenset({f"2.{minor}" for minor in range(7, 17)} | {"Preview", "Unstable"})
+# The versions the description enumerates, and the two moving ones Intercom also accepts.
+_API_VERSIONS = frozenset([*document()["versions"], "Preview", "Unstable"])
 _DISRUPTIONS = {
     FaultKind.CONNECT_ERROR: Disruption.CONNECT_ERROR,
     FaultKind.CONNECTION_RESET: Disruption.CONNECTION_RESET,
@@ -102,7 +107,7 @@ class FakeIntercom:
         self.journal = Journal(journal_size)
         self.workspaces: dict[str, Workspace] = {}
         self.default_workspace = workspace
-        self._router = Router(ROUTES)
+        self._router = _router()
         self._ids = random.Random(seed)
         self._lock = threading.RLock()
         self._ensure_workspace(workspace)
@@ -270,6 +275,12 @@ class FakeIntercom:
             method, path, query, body, params, self.workspaces[info.workspace], info.app, int(now)
         )
         try:
+            if route.operation is not None:
+                parsed = validate_request(
+                    route.operation, query, lambda name: _header(headers, name), body
+                )
+                if parsed is not None:
+                    request.preset_json(parsed)
             result = route.handler(request)
         except ApiFailure as failure:
             return self._error(
@@ -281,9 +292,16 @@ class FakeIntercom:
                 delay=delay,
                 extra=rate_headers,
             ), False
-        payload = b"" if result.body is None else json_bytes(result.body)
+        if result.raw is not None:
+            payload = result.raw
+            kind = ("Content-Type", result.content_type or "application/octet-stream")
+        else:
+            payload = b"" if result.body is None else json_bytes(result.body)
+            kind = _JSON_TYPE
         response = FakeResponse(
-            result.status, (_JSON_TYPE, ("X-Request-Id", request_id), *rate_headers), payload
+            result.status,
+            (kind, ("X-Request-Id", request_id), *rate_headers, *result.headers),
+            payload,
         )
         return Outcome(request_id, response, None, delay), result.changed_state
 
@@ -388,6 +406,12 @@ class FakeIntercom:
             f"FakeIntercom(clock={self.clock!r}, workspaces={sorted(self.workspaces)}, "
             f"tokens={len(self.tokens.tokens())}, requests={len(self.journal)})"
         )
+
+
+@functools.cache
+def _router() -> Router:
+    # One router per process: the table is immutable, and building it is most of a fake's cost.
+    return Router(route_table())
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

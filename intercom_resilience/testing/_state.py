@@ -19,7 +19,17 @@ from typing import Any
 
 from ._responses import ApiFailure
 
-__all__ = ["Admin", "Company", "Contact", "Conversation", "DataEvent", "Tag", "Team", "Workspace"]
+__all__ = [
+    "Admin",
+    "Company",
+    "Contact",
+    "Conversation",
+    "DataEvent",
+    "Stored",
+    "Tag",
+    "Team",
+    "Workspace",
+]
 
 JSON = dict[str, Any]
 
@@ -168,6 +178,15 @@ class Conversation:
 
 
 @dataclass(slots=True)
+class Stored:
+    """A record of a description-driven resource family: its id, creation time and fields."""
+
+    id: str
+    created_at: int
+    fields: JSON
+
+
+@dataclass(slots=True)
 class DataEvent:
     """A data event submitted for a contact."""
 
@@ -203,6 +222,8 @@ class Workspace:
         self.companies: dict[str, Company] = {}
         self.tags: dict[str, Tag] = {}
         self.events: list[DataEvent] = []
+        #: records of the description-driven resource families, by family then id
+        self.records: dict[str, dict[str, Stored]] = {}
         admins = [
             self.add_admin(name=n, email=f"{e}@{name}.example", job_title=j)
             for n, e, j in _ADMIN_SEED

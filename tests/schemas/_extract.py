@@ -1,8 +1,8 @@
 """Derive the vendored response schemas from Intercom's OpenAPI description (not run by the tests).
 
 The fake backend's tests validate every response body against the official 2.16 schemas, but a
-user's checkout has no copy of the 36,000-line OpenAPI file, so this script extracts the few
-operations the fake serves into one self-contained JSON Schema document,
+user's checkout has no copy of the 36,000-line OpenAPI file, so this script extracts the
+responses of every operation into one self-contained JSON Schema document,
 ``intercom-2.16-responses.json``, next to this file. Regenerate it with::
 
     python tests/schemas/_extract.py /path/to/intercom-openapi-2.16.yaml
@@ -30,38 +30,8 @@ import yaml
 HERE = Path(__file__).resolve().parent
 OUTPUT = HERE / "intercom-2.16-responses.json"
 
-# (method, OpenAPI path): every operation the fake backend implements.
-OPERATIONS: list[tuple[str, str]] = [
-    ("GET", "/me"),
-    ("GET", "/admins"),
-    ("GET", "/admins/{admin_id}"),
-    ("GET", "/contacts"),
-    ("POST", "/contacts"),
-    ("GET", "/contacts/{contact_id}"),
-    ("PUT", "/contacts/{contact_id}"),
-    ("DELETE", "/contacts/{contact_id}"),
-    ("POST", "/contacts/search"),
-    ("GET", "/contacts/find_by_external_id/{external_id}"),
-    ("GET", "/contacts/{contact_id}/tags"),
-    ("POST", "/contacts/{contact_id}/tags"),
-    ("GET", "/conversations"),
-    ("POST", "/conversations"),
-    ("GET", "/conversations/{conversation_id}"),
-    ("POST", "/conversations/{conversation_id}/reply"),
-    ("POST", "/conversations/search"),
-    ("POST", "/conversations/{conversation_id}/tags"),
-    ("GET", "/companies"),
-    ("POST", "/companies"),
-    ("GET", "/companies/{company_id}"),
-    ("POST", "/companies/list"),
-    ("GET", "/tags"),
-    ("POST", "/tags"),
-    ("GET", "/tags/{tag_id}"),
-    ("GET", "/events"),
-    ("POST", "/events"),
-    ("GET", "/teams"),
-    ("GET", "/teams/{team_id}"),
-]
+# Every operation of the description: the fake answers all of them.
+METHODS = ("get", "post", "put", "patch", "delete")
 
 _DROP = {
     "description",
@@ -135,8 +105,13 @@ def extract(spec: dict[str, Any]) -> dict[str, Any]:
     """Build the vendored document from a parsed OpenAPI description."""
     converter = _Converter(spec["components"]["schemas"])
     operations: dict[str, dict[str, Any]] = {}
-    for method, path in OPERATIONS:
-        operation = spec["paths"][path][method.lower()]
+    every = [
+        (method.upper(), path, item[method])
+        for path, item in spec["paths"].items()
+        for method in METHODS
+        if method in item
+    ]
+    for method, path, operation in every:
         responses: dict[str, Any] = {}
         for status, response in operation.get("responses", {}).items():
             schema = response.get("content", {}).get("application/json", {}).get("schema")
