@@ -1,4 +1,4 @@
-"""A /health endpoint for a web service that talks to Intercom.
+"""Readiness and liveness endpoints for a web service that talks to Intercom.
 
 Works with Starlette alone (``pip install "intercom-resilience[server]"``); with FastAPI the code is
 the same, because FastAPI is Starlette underneath::
@@ -7,14 +7,16 @@ the same, because FastAPI is Starlette underneath::
 
     app = FastAPI()
     app.add_route("/health", health_endpoint(client))
+    app.add_route("/livez", liveness_endpoint())
 
 Run it against the bundled fake Intercom (no token needed)::
 
     python examples/fastapi_health.py            # then: curl -i localhost:8000/health
 
-or against Intercom itself with ``INTERCOM_ACCESS_TOKEN`` set. ``/health`` answers 200 while the
-Intercom integration is healthy and 503 when it is degraded or unhealthy, with the details in the
-body.
+or against Intercom itself with ``INTERCOM_ACCESS_TOKEN`` set. ``/health`` (the readiness probe)
+answers 200 while the Intercom integration is healthy or degraded and 503 when it is unhealthy,
+with the details in the body; ``/livez`` (the liveness probe) answers 200 as long as the process
+serves, without looking at Intercom.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from intercom_resilience.asgi import SupportsHealth, health_endpoint
+from intercom_resilience.asgi import SupportsHealth, health_endpoint, liveness_endpoint
 
 
 def create_app(client: SupportsHealth) -> Starlette:
-    """The web service: one business route, and the health endpoint at /health."""
+    """The web service: one business route, readiness at /health, liveness at /livez."""
 
     async def homepage(request: Request) -> JSONResponse:
         return JSONResponse({"service": "support-portal"})
@@ -40,6 +42,7 @@ def create_app(client: SupportsHealth) -> Starlette:
             Route("/", homepage),
             # An ASGI app as a Route answers /health itself (a Mount would redirect to /health/).
             Route("/health", health_endpoint(client)),
+            Route("/livez", liveness_endpoint()),
         ]
     )
 

@@ -137,8 +137,8 @@ class _ResilientMixin:
     def health(self) -> HealthStatus:
         """The client's health from its recent traffic (passive: sends nothing).
 
-        ``unhealthy`` when authentication fails, the circuit is open or most recent calls fail;
-        ``degraded`` when rate-limited, serving stale answers or slow; else ``healthy``.
+        ``unhealthy`` while a P1 alert is active or the circuit is open; ``degraded`` while a
+        P2/P3 alert is active or the kill switch is on; else ``healthy`` (see ``docs/runbook.md``).
         """
         return self._pipeline.monitor.health(self._pipeline.breaker_state.value)
 

@@ -32,6 +32,16 @@ rule                       severity  fires when, over the last ``AlertPolicy.win
                                      signature failures
 =========================  ========  =================================================
 
+The status is derived from the active alerts and the breaker, never from a single observation:
+
+=============  ==========================================================  ==================
+status         when                                                        readiness (default)
+=============  ==========================================================  ==================
+``unhealthy``  a P1 alert is active, or the circuit breaker is open        503
+``degraded``   a P2 or P3 alert is active, or the kill switch is on        200
+``healthy``    otherwise (one absorbed 429 or stale serve included)        200
+=============  ==========================================================  ==================
+
 Windowed conditions clear as time passes, which the monitor only notices when it is asked: every
 ``record_*`` call and :meth:`HealthMonitor.health` re-evaluate, and :meth:`HealthMonitor.evaluate`
 does so on its own (for a periodic tick when traffic may stop).
@@ -97,8 +107,6 @@ Status = Literal["healthy", "degraded", "unhealthy"]
 #: ``record_refused`` reasons that mean "refused by the local rate limiter".
 RATE_LIMIT_REASONS = frozenset({"rate_limited", "limiter_wait"})
 
-# "Most recent calls fail" needs a few calls before a share means anything.
-_MIN_CALLS_FOR_SHARE = 3
 # State changes (breaker, kill switch, rotation) seen before an incident opens are kept this long
 # and this many, so the incident's timeline starts where the trouble did.
 _MAX_PENDING_CHANGES = 64
@@ -140,9 +148,11 @@ class HealthStatus:
     """The integration's health, from recent traffic (no network call was made to compute it).
 
     Attributes:
-        status: ``unhealthy`` (authentication fails, the breaker is open, most recent calls fail,
-            or a P1 alert is active), ``degraded`` (rate-limited, serving stale, slow, kill switch
-            on, breaker half-open, or another alert active), else ``healthy``.
+        status: ``unhealthy`` while a P1 alert is active (API unreachable, which includes an
+            open or half-open breaker; auth failure) or the breaker is open; ``degraded`` while
+            a P2/P3 alert is active (rate limited, high latency, deadlines, webhooks) or the
+            kill switch is on; else ``healthy``. A single absorbed 429, retry or stale serve
+            changes nothing: only the alert rules' thresholds do.
         latency_ms: p50 and p95 of the attempts in the window.
         authenticated: ``False`` after a 401, ``True`` after any other answer from Intercom,
             ``None`` until Intercom has answered.
@@ -360,11 +370,10 @@ class HealthMonitor:
         self._counter = SlidingCounter(
             policy.window, ("errors", "rate_limited", "throttled", "stale", "webhook", "deadline")
         )
-        # (monotonic time, milliseconds, outage?) per attempt, oldest first, with running counts
-        # of the outages and of the samples over the latency threshold, so that every record is
-        # O(1) and only health() sorts.
-        self._samples: deque[tuple[float, float, bool]] = deque()
-        self._outages = 0
+        # (monotonic time, milliseconds) per attempt, oldest first, with a running count
+        # of the samples over the latency threshold, so that every record is O(1) and only
+        # health() sorts.
+        self._samples: deque[tuple[float, float]] = deque()
         self._slow = 0
         self._failures: deque[tuple[float, FailureRecord]] = deque(
             maxlen=policy.max_recent_failures
@@ -438,7 +447,7 @@ class HealthMonitor:
         outage = table.outage
         with self._lock:
             mono, wall = self.clock.monotonic(), self.clock.time()
-            self._add_sample(mono, max(duration, 0.0) * 1000.0, outage)
+            self._add_sample(mono, max(duration, 0.0) * 1000.0)
             if outage:
                 self._counter.add(mono, "errors")
             if table.rate_limited:
@@ -598,16 +607,14 @@ class HealthMonitor:
 
     # ------------------------------------------------------------------------------ internals
 
-    def _add_sample(self, mono: float, ms: float, outage: bool) -> None:
+    def _add_sample(self, mono: float, ms: float) -> None:
         if len(self._samples) >= self._max_samples:
             self._drop_oldest_sample()
-        self._samples.append((mono, ms, outage))
-        self._outages += outage
+        self._samples.append((mono, ms))
         self._slow += ms > self.policy.latency_p95_ms
 
     def _drop_oldest_sample(self) -> None:
-        _, ms, outage = self._samples.popleft()
-        self._outages -= outage
+        _, ms = self._samples.popleft()
         self._slow -= ms > self.policy.latency_p95_ms
 
     def _expire(self, mono: float) -> None:
@@ -627,7 +634,7 @@ class HealthMonitor:
     def _percentiles(self) -> Latency:
         if not self._samples:
             return Latency()
-        ordered = sorted(ms for _, ms, _ in self._samples)
+        ordered = sorted(ms for _, ms in self._samples)
         return Latency(_nearest_rank(ordered, 50), _nearest_rank(ordered, 95), len(ordered))
 
     def _change(
@@ -741,8 +748,12 @@ class HealthMonitor:
         return tuple(sorted(self._active.values(), key=lambda a: (a.severity.rank, a.fired_at)))
 
     def _status(self, mono: float, wall: float) -> HealthStatus:
-        """Build the snapshot. Caller holds the lock and has just evaluated (samples expired)."""
-        window = f"{self.policy.window:g}s"
+        """Build the snapshot. Caller holds the lock and has just evaluated (samples expired).
+
+        The status follows the alert rules and the breaker, never a single observation: one
+        absorbed 429 or one stale serve is what the pipeline is for, and a readiness probe that
+        pulled the pod for it would turn a blip into an outage. See the module docstring.
+        """
         totals = self._counter.totals(mono)
         latency = self._percentiles()
         alerts = self._sorted_active()
@@ -751,22 +762,11 @@ class HealthMonitor:
             bad.append("authentication failed (401)")
         if self._breaker == "open":
             bad.append("circuit open")
-        count = len(self._samples)
-        if count >= _MIN_CALLS_FOR_SHARE and self._outages * 2 > count:
-            bad.append(f"{self._outages} of {count} recent attempts failed")
         meh: list[str] = []
         for alert in alerts:
             (bad if alert.severity is Severity.P1 else meh).append(
                 f"{alert.severity.value} alert: {alert.title}"
             )
-        if totals["rate_limited"]:
-            meh.append(f"{totals['rate_limited']:.0f} 429 response(s) in the last {window}")
-        if totals["throttled"]:
-            meh.append(f"{totals['throttled']:.0f} call(s) refused by the rate limiter")
-        if totals["stale"]:
-            meh.append(f"{totals['stale']:.0f} read(s) served stale in the last {window}")
-        if self._is_slow() and latency.p95 is not None:
-            meh.append(f"p95 latency {latency.p95:.0f} ms over {self.policy.latency_p95_ms:g} ms")
         if self._breaker == "half_open":
             meh.append("circuit half-open: testing recovery")
         if self._disabled:

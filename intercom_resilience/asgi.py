@@ -11,15 +11,22 @@ Starlette or FastAPI, or serve it on its own with any ASGI server::
     app = FastAPI()
     app.add_route("/health", health_endpoint(client))   # or app.mount("/health", ...)
 
-``GET`` (or ``HEAD``) answers ``200`` when the integration is healthy and ``503`` otherwise (a
-load balancer or orchestrator then sees the dependency's trouble), with the body::
+``GET`` (or ``HEAD``) answers with the status code that :data:`DEFAULT_STATUS_CODES` maps the
+health to: ``200`` for ``healthy`` and ``degraded``, ``503`` for ``unhealthy``, as a readiness
+probe expects (a pod absorbing 429s is still serving; pulling it would only move its load onto the
+others). ``status_codes=`` changes the mapping (:data:`STRICT_STATUS_CODES` answers 503 for
+anything but healthy). The body is::
 
     {"status": "degraded",
      "services": {"intercom": {...HealthStatus.to_dict()...}},
      "timestamp": "2026-01-01T00:00:00Z"}
 
 The health is passive (computed from recent traffic): probing the endpoint never calls Intercom and
-never spends rate-limit quota.
+never spends rate-limit quota. For the liveness probe, :func:`liveness_endpoint` answers ``200``
+without looking at Intercom at all: a dependency's outage is no reason to restart the process::
+
+    app.add_route("/livez", liveness_endpoint())
+    app.add_route("/readyz", health_endpoint(client))
 """
 
 from __future__ import annotations
@@ -27,13 +34,23 @@ from __future__ import annotations
 import inspect
 import json
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
-from ._health import HealthStatus
+from ._health import HealthStatus, Status
 from ._incidents import format_utc
 
-__all__ = ["ASGIApp", "HealthEndpoint", "SupportsHealth", "health_endpoint"]
+__all__ = [
+    "DEFAULT_STATUS_CODES",
+    "STRICT_STATUS_CODES",
+    "ASGIApp",
+    "HealthEndpoint",
+    "LivenessEndpoint",
+    "SupportsHealth",
+    "health_endpoint",
+    "liveness_endpoint",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -55,6 +72,33 @@ class SupportsHealth(Protocol):
 HealthSource = SupportsHealth | Callable[[], HealthStatus | Awaitable[HealthStatus]]
 
 _ALLOWED = ("GET", "HEAD")
+_STATUSES: tuple[Status, ...] = ("healthy", "degraded", "unhealthy")
+
+#: The readiness mapping: serve while healthy or degraded, leave the pool while unhealthy.
+DEFAULT_STATUS_CODES: Mapping[Status, int] = MappingProxyType(
+    {"healthy": 200, "degraded": 200, "unhealthy": 503}
+)
+#: The seeds' mapping: 503 for anything but healthy (for a dashboard, not a load balancer).
+STRICT_STATUS_CODES: Mapping[Status, int] = MappingProxyType(
+    {"healthy": 200, "degraded": 503, "unhealthy": 503}
+)
+
+
+def _status_codes(overrides: Mapping[str, int] | None) -> dict[str, int]:
+    """:data:`DEFAULT_STATUS_CODES` with *overrides* applied, checked (the field is named)."""
+    codes: dict[str, int] = dict(DEFAULT_STATUS_CODES.items())
+    for key, code in (overrides or {}).items():
+        if key not in _STATUSES:
+            raise ValueError(
+                f"health_endpoint status_codes: unknown status {key!r} (use {', '.join(_STATUSES)})"
+            )
+        if isinstance(code, bool) or not isinstance(code, int) or not 200 <= code <= 599:
+            raise ValueError(
+                f"health_endpoint status_codes[{key!r}] must be an HTTP status 200-599, "
+                f"got {code!r}"
+            )
+        codes[key] = code
+    return codes
 
 
 class HealthEndpoint:
@@ -66,10 +110,18 @@ class HealthEndpoint:
     (``app.mount("/health", endpoint)``).
     """
 
-    __slots__ = ("_probe",)
+    __slots__ = ("_codes", "_probe")
 
-    def __init__(self, probe: Callable[[], Any]) -> None:
+    def __init__(
+        self, probe: Callable[[], Any], status_codes: Mapping[str, int] | None = None
+    ) -> None:
         self._probe = probe
+        self._codes = _status_codes(status_codes)
+
+    @property
+    def status_codes(self) -> Mapping[str, int]:
+        """The HTTP status answered for each health status."""
+        return MappingProxyType(self._codes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one ASGI connection (see :func:`health_endpoint`)."""
@@ -83,36 +135,41 @@ class HealthEndpoint:
         if method not in _ALLOWED:
             await _respond(send, 405, {"detail": "method not allowed"}, allow=True, head=False)
             return
-        code, body = await _report(self._probe)
+        code, body = await _report(self._probe, self._codes)
         await _respond(send, code, body, allow=False, head=method == "HEAD")
 
     def __repr__(self) -> str:
         return f"HealthEndpoint({self._probe!r})"
 
 
-def health_endpoint(source: HealthSource) -> HealthEndpoint:
-    """An ASGI app that reports *source*'s health as JSON (200 healthy, 503 otherwise).
+def health_endpoint(
+    source: HealthSource, *, status_codes: Mapping[str, int] | None = None
+) -> HealthEndpoint:
+    """An ASGI app that reports *source*'s health as JSON (a readiness probe).
 
     Args:
         source: an object with a ``health()`` method (a ``ResilientIntercom``, a
             ``HealthMonitor``), or a zero-argument callable returning a :class:`HealthStatus`
             (it may be a coroutine function).
+        status_codes: the HTTP status per health status, over :data:`DEFAULT_STATUS_CODES`
+            (200 healthy, 200 degraded, 503 unhealthy); e.g. ``{"degraded": 503}``. An unknown
+            status or a code outside 200-599 raises ``ValueError`` at once.
 
     The app answers every path it is given; methods other than GET and HEAD get 405. If
     ``health()`` itself raises, the answer is 503 with ``status: unhealthy`` and the exception's
     type, never its message (which could hold data the endpoint should not publish).
     """
     if isinstance(source, SupportsHealth):
-        return HealthEndpoint(source.health)
+        return HealthEndpoint(source.health, status_codes)
     if callable(source):
-        return HealthEndpoint(source)
+        return HealthEndpoint(source, status_codes)
     raise TypeError(
         "health_endpoint() needs an object with a health() method or a callable returning "
         f"a HealthStatus, got {type(source).__name__}"
     )
 
 
-async def _report(probe: Callable[[], Any]) -> tuple[int, dict[str, Any]]:
+async def _report(probe: Callable[[], Any], codes: Mapping[str, int]) -> tuple[int, dict[str, Any]]:
     try:
         result = probe()
         if inspect.isawaitable(result):
@@ -122,7 +179,7 @@ async def _report(probe: Callable[[], Any]) -> tuple[int, dict[str, Any]]:
         health = result
     except Exception as exc:  # the endpoint must answer even when the client is broken
         failure = {"status": "unhealthy", "error": f"health check failed: {type(exc).__name__}"}
-        return 503, {
+        return codes["unhealthy"], {
             "status": "unhealthy",
             "services": {"intercom": failure},
             "timestamp": format_utc(time.time()),
@@ -132,7 +189,40 @@ async def _report(probe: Callable[[], Any]) -> tuple[int, dict[str, Any]]:
         "services": {"intercom": health.to_dict()},
         "timestamp": format_utc(health.checked_at),
     }
-    return (200 if health.status == "healthy" else 503), body
+    return codes[health.status], body
+
+
+class LivenessEndpoint:
+    """The ASGI application :func:`liveness_endpoint` returns: ``200 {"status": "alive"}``."""
+
+    __slots__ = ()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one ASGI connection: the process is up, whatever Intercom's state."""
+        kind = scope.get("type")
+        if kind == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if kind != "http":
+            raise RuntimeError(f"liveness_endpoint does not handle {kind!r} connections")
+        method = str(scope.get("method", "GET")).upper()
+        if method not in _ALLOWED:
+            await _respond(send, 405, {"detail": "method not allowed"}, allow=True, head=False)
+            return
+        body = {"status": "alive", "timestamp": format_utc(time.time())}
+        await _respond(send, 200, body, allow=False, head=method == "HEAD")
+
+    def __repr__(self) -> str:
+        return "LivenessEndpoint()"
+
+
+def liveness_endpoint() -> LivenessEndpoint:
+    """An ASGI app for the liveness probe: always ``200``, never calls Intercom or reads health.
+
+    An orchestrator restarts a process whose liveness probe fails; Intercom's outage is not
+    cured by a restart, so this route answers as long as the event loop does.
+    """
+    return LivenessEndpoint()
 
 
 async def _respond(

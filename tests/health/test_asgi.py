@@ -48,11 +48,13 @@ async def test_healthy_is_200_with_the_documented_body(monitor: HealthMonitor) -
     assert intercom["breaker"] == "closed"
 
 
-async def test_degraded_is_503(monitor: HealthMonitor) -> None:
-    monitor.record_stale_served("/contacts/{id}", 10.0, None)
+async def test_degraded_is_200_by_default_and_503_when_strict(monitor: HealthMonitor) -> None:
+    monitor.record_kill_switch(True)
     response = await get(health_endpoint(monitor))
-    assert response.status_code == 503
+    assert response.status_code == 200
     assert response.json()["status"] == "degraded"
+    strict = await get(health_endpoint(monitor, status_codes={"degraded": 503}))
+    assert strict.status_code == 503
 
 
 async def test_unhealthy_is_503_with_alerts(monitor: HealthMonitor) -> None:
@@ -104,8 +106,9 @@ async def test_callables_sync_and_async() -> None:
 
     assert (await get(health_endpoint(lambda: status("healthy")))).status_code == 200
     response = await get(health_endpoint(later))
-    assert response.status_code == 503
+    assert response.status_code == 200
     assert response.json()["services"]["intercom"]["status"] == "degraded"
+    assert (await get(health_endpoint(lambda: status("unhealthy")))).status_code == 503
 
 
 async def test_a_failing_health_check_is_503_without_its_message() -> None:
@@ -190,3 +193,5 @@ async def test_example_mounts_the_endpoint_in_starlette(monitor: HealthMonitor) 
         assert down.status_code == 503
         assert down.json()["status"] == "unhealthy"
         assert (await http.get("/")).json() == {"service": "support-portal"}
+        live = await http.get("/livez")  # liveness ignores Intercom's state
+        assert (live.status_code, live.json()["status"]) == (200, "alive")
