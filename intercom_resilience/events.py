@@ -36,6 +36,7 @@ __all__ = [
     "CacheEntryTooLarge",
     "CallAttempt",
     "CallFinished",
+    "CallReconciled",
     "CallRefused",
     "CallRetry",
     "DeadlineExceeded",
@@ -68,6 +69,7 @@ class EventName(str, enum.Enum):
     CALL_TOKEN_ROTATED = "call.token_rotated"  # noqa: S105 - an event name, not a credential
     CALL_FINISHED = "call.finished"
     CALL_DEADLINE_EXCEEDED = "call.deadline_exceeded"
+    CALL_RECONCILED = "call.reconciled"
     RETRY_BUDGET_EXHAUSTED = "retry_budget.exhausted"
     LIMITER_WAIT = "limiter.wait"
     LIMITER_REDIS_UNAVAILABLE = "limiter.redis_unavailable"
@@ -243,6 +245,35 @@ class CallFinished(_CallEvent):
     reason: str | None
     request_id: str | None
     failure_request_id: str | None
+    #: A write's lost answer was reconciled: the answer is the real object.
+    reconciled: bool = False
+    #: How: ``resent``, ``conflict`` or ``lookup`` (``None`` when not reconciled).
+    reconciled_by: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallReconciled(_CallEvent):
+    """A write's answer was lost and reconciliation ran (``call.reconciled``, info).
+
+    ``resolution`` is the write's row in the write-safety table (``idempotent``, ``conflict``,
+    ``lookup``, ``unresolvable``); ``how`` is what resolved it (``resent``, ``conflict``,
+    ``lookup``), or ``None`` when the outcome stays unknown (a warning then, ``detail`` says why);
+    ``requests`` counts the re-sends and lookups it made.
+    """
+
+    NAME: ClassVar[EventName] = EventName.CALL_RECONCILED
+    LEVEL: ClassVar[Level] = "info"
+
+    resolution: str
+    how: str | None
+    requests: int
+    request_id: str | None
+    detail: str
+
+    @property
+    def level(self) -> Level:
+        """``info`` when resolved, ``warning`` when the outcome stays unknown."""
+        return "info" if self.how is not None else "warning"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ module             what it holds
 ``attempt``        prepare a request (token rotation, timeouts); observe what came back
 ``judgement``      retry (after how long) or conclude (answer, error, cache instructions)
 ``stale``          answer from the stale cache when the call failed for an outage
+``reconcile``      resolve a write whose answer was lost (re-send, conflict, lookup)
 ``telemetry``      the one sink of typed events: log and hooks, health, call capture
 ``shared``         what several stages share: policies, clock, breaker, retry budget
 =================  ==========================================================================
@@ -40,6 +41,7 @@ from .call import Call, Conclusion, priority
 from .driver import CallDriver, drive
 from .judgement import Judgement
 from .pacing import Pacing
+from .reconcile import Reconcile
 from .shared import Shared
 from .stale import STALE_HEADER, StaleAnswer
 from .telemetry import Telemetry
@@ -137,6 +139,9 @@ class Pipeline:
         self.attempt = Attempt(self.shared, self.admission)
         self.judgement = Judgement(self.shared)
         self.stale = StaleAnswer(self.shared)
+        self.reconcile = Reconcile(
+            self.shared, self.admission, self.pacing, self.attempt, self.judgement
+        )
         if config.disabled:
             self.monitor.record_kill_switch(True)
 

@@ -14,7 +14,7 @@ from .._backends.base import Grant
 from .._core.outcome import Outcome
 from .._core.responses import error_codes, malformed_json
 from .._core.retry import Verdict, judge
-from .._core.status import Network
+from .._core.status import Network, RetryRule
 from ..events import CallAttempt, TokenRotated
 from .admission import Admission
 from .call import Call
@@ -129,6 +129,8 @@ class Attempt:
             call.kind, outcome, can_rotate_token=callable(shared.token), rotated=call.rotated
         )
         call.verdict = verdict
+        if outcome.means.retry is RetryRule.IF_IDEMPOTENT:
+            call.maybe_processed = True  # reconciliation needs to know (_pipeline/reconcile.py)
         shared.count_for_breaker(outcome.means.breaker)
         codes = None if outcome.ok else error_codes(outcome.body)
         info = outcome.rate_limit

@@ -61,6 +61,8 @@ class Call:
         looked_up: the stale cache was consulted before the first attempt.
         entry: what that lookup found (a servable answer held in reserve), if anything.
         cut_short: the wait that did not fit before the deadline, when one ended the retries.
+        maybe_processed: an attempt failed in a way that may have left it processed (a 5xx, a
+            read timeout, a dropped connection): reconciliation reads it.
     """
 
     request: httpx.Request
@@ -81,6 +83,7 @@ class Call:
     looked_up: bool = False
     entry: CachedResponse | None = None
     cut_short: float | None = None
+    maybe_processed: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -100,3 +103,5 @@ class Conclusion:
     invalidate: tuple[str, ...] = ()
     stale_reason: StaleReason | None = None
     failure_request_id: str | None = None
+    #: How a write's lost answer was reconciled (``resent``, ``conflict``, ``lookup``), if it was.
+    reconciled: str | None = None

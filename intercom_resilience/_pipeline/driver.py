@@ -20,7 +20,7 @@ step order, so the two clients cannot drift apart. One call::
     └────────── Sleep ◄── retry after a wait ────────────┘           │
                                        │ stop                        │
                                        ▼                             ▼
-                              judgement.conclude ──────────────► conclusion
+                judgement.conclude / reconcile.resolve ────────► conclusion
                                                                      │
         CachePut (fresh read) / Invalidate (write) ◄─────────────────┤
         CacheGet ──► stale.serve (an outage, and a servable entry) ◄─┤
@@ -44,6 +44,7 @@ from .call import Conclusion
 from .effects import Acquire, CacheGet, CachePut, Effect, Invalidate, ObserveRate, Send, Sleep
 from .judgement import Judgement
 from .pacing import Pacing
+from .reconcile import Reconcile
 from .shared import Shared
 from .stale import StaleAnswer
 
@@ -83,6 +84,11 @@ class Stages(Protocol):
         """Answer, from the stale cache when it may."""
         ...
 
+    @property
+    def reconcile(self) -> Reconcile:
+        """Resolve a write whose answer was lost (the write-safety table)."""
+        ...
+
 
 #: A call's driver: yields effects, is sent their results, returns the response.
 Driver = Generator[Effect, Any, httpx.Response]
@@ -120,7 +126,11 @@ def drive(stages: Stages, request: httpx.Request) -> Driver:
             yield ObserveRate(outcome.status, outcome.rate_limit)
             wait_before_next = judgement.next_wait(call)
             if wait_before_next is None:
-                conclusion = judgement.conclude(call)
+                # A write whose answer was lost is reconciled (_core/writes.py), not given up on.
+                if stages.reconcile.wanted(call):
+                    conclusion = yield from stages.reconcile.resolve(call)
+                else:
+                    conclusion = judgement.conclude(call)
             elif wait_before_next > 0:
                 yield Sleep(wait_before_next)
     except GeneratorExit:
