@@ -16,6 +16,7 @@ from ._config import (
     BreakerPolicy,
     CachePolicy,
     DeadlinePolicy,
+    OutboxPolicy,
     RateLimitPolicy,
     ResilienceConfig,
     RetryPolicy,
@@ -54,6 +55,16 @@ from ._incidents import (
     render_postmortem,
     render_status_update,
 )
+from ._outbox import (
+    AsyncOutbox,
+    DrainReport,
+    Outbox,
+    OutboxEntry,
+    OutboxError,
+    OutboxStatus,
+    OutboxUnavailableError,
+    WriteQueuedError,
+)
 from ._webhooks import verify_webhook_signature
 
 install_request_id_on_api_error()
@@ -64,6 +75,7 @@ __all__ = [
     "Alert",
     "AlertEvent",
     "AlertPolicy",
+    "AsyncOutbox",
     "AsyncResilientIntercom",
     "BreakerPolicy",
     "BreakerState",
@@ -74,6 +86,7 @@ __all__ = [
     "Clock",
     "DeadlineExceededError",
     "DeadlinePolicy",
+    "DrainReport",
     "FailureRecord",
     "HealthStatus",
     "Incident",
@@ -90,6 +103,12 @@ __all__ = [
     "IntercomWriteError",
     "IntercomWriteTimeout",
     "Latency",
+    "Outbox",
+    "OutboxEntry",
+    "OutboxError",
+    "OutboxPolicy",
+    "OutboxStatus",
+    "OutboxUnavailableError",
     "OutcomeUnknownError",
     "Priority",
     "RateLimitPolicy",
@@ -103,6 +122,7 @@ __all__ = [
     "TimelineEntry",
     "TimeoutPolicy",
     "VirtualClock",
+    "WriteQueuedError",
     "__version__",
     "capture_calls",
     "render_postmortem",

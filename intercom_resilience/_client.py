@@ -29,6 +29,7 @@ from ._errors import IntercomTooManyRedirects
 from ._events import EventHook, EventLog
 from ._health import AlertEvent, HealthMonitor, HealthStatus
 from ._incidents import FailureRecord, Incident
+from ._outbox import AsyncOutbox, Outbox, attach_async_outbox, attach_outbox
 from ._pagination import fix_search_pagers
 from ._pipeline import Pipeline, priority
 from ._pipeline.deadline import deadline_scope
@@ -357,6 +358,8 @@ class ResilientIntercom(_ResilientMixin, Intercom):
         )
         _disable_sdk_retries(self._client_wrapper, _NoRetryHttpClient, self._pipeline)
         self._httpx_client = httpx_client
+        #: The durable write outbox (``docs/writes.md``): ``enqueue``, ``drain``, ``status``.
+        self.outbox: Outbox = attach_outbox(self, httpx_client, self._pipeline)
         fix_search_pagers(self, is_async=False)
 
     def check_health(self) -> HealthStatus:
@@ -375,6 +378,7 @@ class ResilientIntercom(_ResilientMixin, Intercom):
         """Close the underlying HTTP connections and the backends' (Redis) connections."""
         self._httpx_client.close()
         self._pipeline.close()
+        self.outbox.close()
 
     def __enter__(self) -> ResilientIntercom:
         return self
@@ -426,6 +430,8 @@ class AsyncResilientIntercom(_ResilientMixin, AsyncIntercom):
         )
         _disable_sdk_retries(self._client_wrapper, _NoRetryAsyncHttpClient, self._pipeline)
         self._httpx_client = httpx_client
+        #: The durable write outbox (``docs/writes.md``): ``enqueue``, ``drain``, ``status``.
+        self.outbox: AsyncOutbox = attach_async_outbox(self, httpx_client, self._pipeline)
         fix_search_pagers(self, is_async=True)
 
     async def check_health(self) -> HealthStatus:
@@ -440,6 +446,7 @@ class AsyncResilientIntercom(_ResilientMixin, AsyncIntercom):
         """Close the underlying HTTP connections and the backends' (Redis) connections."""
         await self._httpx_client.aclose()
         await self._pipeline.aclose()
+        await self.outbox.aclose()
 
     async def __aenter__(self) -> AsyncResilientIntercom:
         return self

@@ -48,6 +48,9 @@ __all__ = [
     "KillSwitchChanged",
     "Level",
     "LimiterWait",
+    "OutboxDeadLettered",
+    "OutboxFallback",
+    "OutboxQueued",
     "RedisRecovered",
     "RedisUnavailable",
     "RetryBudgetExhausted",
@@ -79,6 +82,9 @@ class EventName(str, enum.Enum):
     CACHE_ENTRY_TOO_LARGE = "cache.entry_too_large"
     BREAKER_TRANSITION = "breaker.transition"
     KILL_SWITCH_CHANGED = "kill_switch.changed"
+    OUTBOX_QUEUED = "outbox.queued"
+    OUTBOX_DEAD_LETTERED = "outbox.dead_lettered"
+    OUTBOX_FALLBACK = "outbox.fallback"
     ALERT_FIRED = "alert.fired"
     ALERT_RESOLVED = "alert.resolved"
     INCIDENT_OPENED = "incident.opened"
@@ -274,6 +280,49 @@ class CallReconciled(_CallEvent):
     def level(self) -> Level:
         """``info`` when resolved, ``warning`` when the outcome stays unknown."""
         return "info" if self.how is not None else "warning"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutboxQueued(Event):
+    """A write was queued in the outbox (``outbox.queued``, info)."""
+
+    NAME: ClassVar[EventName] = EventName.OUTBOX_QUEUED
+    LEVEL: ClassVar[Level] = "info"
+
+    method: str
+    path: str
+    entry_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutboxDeadLettered(Event):
+    """A queued write went to the dead letters (``outbox.dead_lettered``, warning).
+
+    Intercom rejected it (a 4xx: ``status``, ``error``, ``request_id``), or an interrupted
+    replay of an unresolvable write left its outcome unknown.
+    """
+
+    NAME: ClassVar[EventName] = EventName.OUTBOX_DEAD_LETTERED
+    LEVEL: ClassVar[Level] = "warning"
+
+    method: str
+    path: str
+    entry_id: str
+    status: int | None
+    error: str
+    request_id: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutboxFallback(Event):
+    """Redis was unreachable: a write was queued in the local fallback file instead
+    (``outbox.fallback``, warning)."""
+
+    NAME: ClassVar[EventName] = EventName.OUTBOX_FALLBACK
+    LEVEL: ClassVar[Level] = "warning"
+
+    error: str
+    location: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
