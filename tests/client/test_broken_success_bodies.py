@@ -51,8 +51,7 @@ async def test_a_create_with_a_broken_200_body_is_of_unknown_outcome(
 
     client = _client(mode, handler)
     with pytest.raises(OutcomeUnknownError):
-        # No natural key (email, external_id): nothing to reconcile it by.
-        await done(client.contacts.create(request={"role": "lead"}))
+        await done(client.contacts.create(request={"email": "a@b.c"}))
     assert len(sent) == 1  # never re-sent
 
 
