@@ -16,7 +16,6 @@ from ._config import (
     BreakerPolicy,
     CachePolicy,
     DeadlinePolicy,
-    OutboxPolicy,
     RateLimitPolicy,
     ResilienceConfig,
     RetryPolicy,
@@ -55,16 +54,6 @@ from ._incidents import (
     render_postmortem,
     render_status_update,
 )
-from ._outbox import (
-    AsyncOutbox,
-    DrainReport,
-    Outbox,
-    OutboxEntry,
-    OutboxError,
-    OutboxStatus,
-    OutboxUnavailableError,
-    WriteQueuedError,
-)
 from ._sdk import install_request_id_on_api_error
 from ._webhooks import verify_webhook_signature
 
@@ -76,7 +65,6 @@ __all__ = [
     "Alert",
     "AlertEvent",
     "AlertPolicy",
-    "AsyncOutbox",
     "AsyncResilientIntercom",
     "BreakerPolicy",
     "BreakerState",
@@ -87,7 +75,6 @@ __all__ = [
     "Clock",
     "DeadlineExceededError",
     "DeadlinePolicy",
-    "DrainReport",
     "FailureRecord",
     "HealthStatus",
     "Incident",
@@ -104,12 +91,6 @@ __all__ = [
     "IntercomWriteError",
     "IntercomWriteTimeout",
     "Latency",
-    "Outbox",
-    "OutboxEntry",
-    "OutboxError",
-    "OutboxPolicy",
-    "OutboxStatus",
-    "OutboxUnavailableError",
     "OutcomeUnknownError",
     "PaginationLoopError",
     "Priority",
@@ -124,7 +105,6 @@ __all__ = [
     "TimelineEntry",
     "TimeoutPolicy",
     "VirtualClock",
-    "WriteQueuedError",
     "__version__",
     "capture_calls",
     "render_postmortem",

@@ -47,8 +47,7 @@ def test_undecodable_body_on_a_write_is_an_unknown_outcome_never_resent() -> Non
         ) as client,
         pytest.raises(OutcomeUnknownError),
     ):
-        # No natural key: unresolvable, never re-sent (tests/writes covers the reconciled rows).
-        client.conversations.create(from_={"type": "user", "id": "c1"}, body="hi")
+        client.contacts.create(request={"email": "a@example.com"})
     assert script.served == 1
 
 
@@ -60,7 +59,7 @@ def test_undecodable_body_async() -> None:
             token=TOKEN, transport=httpx.MockTransport(script), clock=VirtualClock(), seed=1
         ) as client:
             with pytest.raises(OutcomeUnknownError):
-                await client.conversations.create(from_={"type": "user", "id": "c1"}, body="hi")
+                await client.contacts.create(request={"email": "a@example.com"})
 
     asyncio.run(run())
     assert script.served == 1
