@@ -84,7 +84,7 @@ STRICT_STATUS_CODES: Mapping[Status, int] = MappingProxyType(
 )
 
 
-def _status_codes(overrides: Mapping[str, int] | None) -> dict[str, int]:
+def _status_codes(overrides: Mapping[Status, int] | Mapping[str, int] | None) -> dict[str, int]:
     """:data:`DEFAULT_STATUS_CODES` with *overrides* applied, checked (the field is named)."""
     codes: dict[str, int] = dict(DEFAULT_STATUS_CODES.items())
     for key, code in (overrides or {}).items():
@@ -113,7 +113,9 @@ class HealthEndpoint:
     __slots__ = ("_codes", "_probe")
 
     def __init__(
-        self, probe: Callable[[], Any], status_codes: Mapping[str, int] | None = None
+        self,
+        probe: Callable[[], Any],
+        status_codes: Mapping[Status, int] | Mapping[str, int] | None = None,
     ) -> None:
         self._probe = probe
         self._codes = _status_codes(status_codes)
@@ -143,7 +145,7 @@ class HealthEndpoint:
 
 
 def health_endpoint(
-    source: HealthSource, *, status_codes: Mapping[str, int] | None = None
+    source: HealthSource, *, status_codes: Mapping[Status, int] | Mapping[str, int] | None = None
 ) -> HealthEndpoint:
     """An ASGI app that reports *source*'s health as JSON (a readiness probe).
 

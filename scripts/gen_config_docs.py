@@ -24,6 +24,7 @@ read it from the environment: with no `config=` argument, `ResilientIntercom` us
 An invalid value, or an unknown `INTERCOM_RESILIENCE_*` variable, fails at construction with a
 message that names the field.
 
+<!-- snippet: run -->
 ```python
 from intercom_resilience import DeadlinePolicy, ResilienceConfig, RetryPolicy, RateLimitPolicy
 

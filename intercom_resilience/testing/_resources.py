@@ -3,7 +3,7 @@
 Most of Intercom's resources behave alike: ``POST /things`` creates one, ``GET /things/{id}``
 finds it, ``PUT`` updates it, ``DELETE`` answers a "deleted object", ``GET /things`` lists them
 page by page. A :class:`Family` names those operations; the generic handlers here keep the
-records in the workspace (:attr:`Workspace.records`) and render every answer from the
+records in the workspace (the workspace's records) and render every answer from the
 operation's own response schema with the record's fields echoed (:func:`~._openapi.generate`), so
 a created article is found, listed, searched, updated and deleted with its own title, and every
 body stays valid against the 2.16 schema of the operation that answers it.
