@@ -30,7 +30,7 @@ import asyncio
 import dataclasses
 import hashlib
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Final, Literal, TypeVar
 
 try:
@@ -262,7 +262,8 @@ class RedisLink:
         events: where the transitions go (``None``: nowhere).
         socket_timeout: seconds a connect or a command may take.
         retry_interval: the longest pause between two probes while Redis is down.
-        down_fields: extra fields of the ``redis_unavailable`` event.
+        fallback_share: the share of the quota paced locally while Redis is down (the
+            limiter's; reported in its ``redis_unavailable`` event).
         client, async_client: ready-made clients to use instead of connecting to *redis_url*
             (their timeouts and retries are then the caller's business; an *async_client* is
             used on whichever loop calls, so it must only ever be used from one).
@@ -277,7 +278,7 @@ class RedisLink:
         *,
         socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
         retry_interval: float = DEFAULT_RETRY_INTERVAL,
-        down_fields: Mapping[str, Any] | None = None,
+        fallback_share: float | None = None,
         client: redis.Redis | None = None,
         async_client: redis.asyncio.Redis | None = None,
     ) -> None:
@@ -286,7 +287,7 @@ class RedisLink:
         self.component: Component = component
         self._url = redis_url
         self._events = events
-        self._down_fields = dict(down_fields or {})
+        self._fallback_share = fallback_share
         self._timeout = socket_timeout
         self.latch = Latch(clock, retry_interval, self._announce_down, self._announce_up)
         self._lock = threading.Lock()
@@ -317,7 +318,7 @@ class RedisLink:
                     error=type(error).__name__,
                     detail=redact_text(str(error))[:200],
                     retry_in_s=pause,
-                    fallback_share=self._down_fields.get("fallback_share"),
+                    fallback_share=self._fallback_share,
                 )
             )
 

@@ -58,7 +58,6 @@ from ._redis import (
     DEFAULT_KEY_PREFIX,
     DEFAULT_RETRY_INTERVAL,
     DEFAULT_SOCKET_TIMEOUT,
-    FIRST_RETRY,
     MISSED,
     KeyScheme,
     RedisLink,
@@ -241,8 +240,6 @@ class RedisCache:
             events,
             socket_timeout=socket_timeout,
             retry_interval=retry_interval,
-            # The documented name of this field before the Redis seam was shared.
-            down_fields={"retry_in_s": min(FIRST_RETRY, retry_interval)},
         )
         self._meta_keys = [self._keys.cache_meta(name) for name in ("lru", "entries", "bytes")]
         self._stamp = self._keys.cache_meta("clock")

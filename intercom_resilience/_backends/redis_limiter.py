@@ -363,7 +363,7 @@ class RedisLimiter:
             self.events,
             socket_timeout=socket_timeout,
             retry_interval=retry_interval,
-            down_fields={"fallback_share": policy.redis_fallback_share},
+            fallback_share=policy.redis_fallback_share,
             client=client,
             async_client=async_client,
         )
