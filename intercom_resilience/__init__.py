@@ -16,6 +16,7 @@ from ._config import (
     BreakerPolicy,
     CachePolicy,
     DeadlinePolicy,
+    OutboxPolicy,
     RateLimitPolicy,
     ResilienceConfig,
     RetryPolicy,
@@ -54,6 +55,16 @@ from ._incidents import (
     render_postmortem,
     render_status_update,
 )
+from ._outbox import (
+    AsyncOutbox,
+    DrainReport,
+    Outbox,
+    OutboxEntry,
+    OutboxError,
+    OutboxStatus,
+    OutboxUnavailableError,
+    WriteQueuedError,
+)
 from ._sdk import install_request_id_on_api_error
 from ._webhooks import verify_webhook_signature
 
@@ -65,6 +76,7 @@ __all__ = [
     "Alert",
     "AlertEvent",
     "AlertPolicy",
+    "AsyncOutbox",
     "AsyncResilientIntercom",
     "BreakerPolicy",
     "BreakerState",
@@ -75,6 +87,7 @@ __all__ = [
     "Clock",
     "DeadlineExceededError",
     "DeadlinePolicy",
+    "DrainReport",
     "FailureRecord",
     "HealthStatus",
     "Incident",
@@ -91,6 +104,12 @@ __all__ = [
     "IntercomWriteError",
     "IntercomWriteTimeout",
     "Latency",
+    "Outbox",
+    "OutboxEntry",
+    "OutboxError",
+    "OutboxPolicy",
+    "OutboxStatus",
+    "OutboxUnavailableError",
     "OutcomeUnknownError",
     "PaginationLoopError",
     "Priority",
@@ -105,6 +124,7 @@ __all__ = [
     "TimelineEntry",
     "TimeoutPolicy",
     "VirtualClock",
+    "WriteQueuedError",
     "__version__",
     "capture_calls",
     "render_postmortem",

@@ -165,6 +165,8 @@ class HealthStatus:
         disabled: the kill switch is on.
         reasons: why the status is not ``healthy``, for people.
         incident_id: the open incident, if any.
+        outbox_depth: writes waiting in the outbox (``None`` until the outbox is used).
+        outbox_oldest_age: seconds the oldest of them has waited (``None`` when empty).
     """
 
     status: Status
@@ -179,6 +181,8 @@ class HealthStatus:
     disabled: bool = False
     reasons: tuple[str, ...] = ()
     incident_id: str | None = None
+    outbox_depth: int | None = None
+    outbox_oldest_age: float | None = None
 
     @property
     def healthy(self) -> bool:
@@ -207,6 +211,8 @@ class HealthStatus:
             ],
             "checked_at": format_utc(self.checked_at),
             "disabled": self.disabled,
+            "outbox_depth": self.outbox_depth,
+            "outbox_oldest_age": self.outbox_oldest_age,
             "reasons": list(self.reasons),
             "incident_id": self.incident_id,
         }
@@ -243,6 +249,8 @@ class _Signals:
     p95_ms: Callable[[], float | None]
     authenticated: bool | None
     breaker: str
+    #: The outbox: (depth, oldest age or None, alert depth, alert age); None until used.
+    outbox: tuple[int, float | None, int, float] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -313,6 +321,17 @@ def _webhook_signature(s: _Signals) -> str | None:
     return None
 
 
+def _outbox_backlog(s: _Signals) -> str | None:
+    if s.outbox is None:
+        return None
+    depth, age, max_depth, max_age = s.outbox
+    if depth > max_depth:
+        return f"{depth} writes queued in the outbox (more than {max_depth}): drain it"
+    if age is not None and age > max_age:
+        return f"the oldest queued write has waited {age:.0f}s (more than {max_age:g}s): drain it"
+    return None
+
+
 _RULES: tuple[_Rule, ...] = (
     _Rule("api_unreachable", Severity.P1, "API unreachable", _api_unreachable),
     _Rule("auth_failure", Severity.P1, "auth failure", _auth_failure),
@@ -320,6 +339,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("high_latency", Severity.P2, "high latency", _high_latency),
     _Rule("deadline_exceeded", Severity.P2, "deadline exceeded", _deadline_exceeded),
     _Rule("webhook_signature", Severity.P3, "webhook signature failures", _webhook_signature),
+    _Rule("outbox_backlog", Severity.P3, "outbox backlog", _outbox_backlog),
 )
 
 #: The rule keys, in evaluation order.
@@ -388,8 +408,32 @@ class HealthMonitor:
         self._breaker = "closed"
         self._disabled = False
         self._last_error: tuple[float, str] | None = None
+        # (depth, oldest created_at or None, alert depth, alert age), once the outbox is used.
+        self._outbox: tuple[int, float | None, int, float] | None = None
 
     # ------------------------------------------------------------------------------ recording
+
+    def record_outbox(
+        self, depth: int, oldest_age: float | None, alert_depth: int, alert_age: float
+    ) -> None:
+        """Record the outbox's depth and oldest age (``outbox_backlog`` alert past the limits)."""
+        with self._lock:
+            wall = self.clock.time()
+            oldest = None if oldest_age is None else wall - oldest_age
+            self._outbox = (depth, oldest, alert_depth, alert_age)
+            notices = self._evaluate(self.clock.monotonic(), wall)
+        self._dispatch(notices)
+
+    def record_outbox_delta(
+        self, delta: int, now: float, alert_depth: int, alert_age: float
+    ) -> None:
+        """One more (or fewer) queued write, without asking the store (enqueue stays cheap)."""
+        with self._lock:
+            depth, oldest = (0, None) if self._outbox is None else self._outbox[:2]
+            depth = max(0, depth + delta)
+            self._outbox = (depth, oldest if oldest is not None else now, alert_depth, alert_age)
+            notices = self._evaluate(self.clock.monotonic(), now)
+        self._dispatch(notices)
 
     def observe(self, event: Event) -> None:
         """Take in one of the pipeline's typed events (the pipeline's telemetry sink calls this).
@@ -672,7 +716,15 @@ class HealthMonitor:
             p95_ms=p95,
             authenticated=self._authenticated,
             breaker=self._breaker,
+            outbox=self._outbox_signal(),
         )
+
+    def _outbox_signal(self) -> tuple[int, float | None, int, float] | None:
+        if self._outbox is None:
+            return None
+        depth, oldest, max_depth, max_age = self._outbox
+        age = None if oldest is None or depth == 0 else max(0.0, self.clock.time() - oldest)
+        return depth, age, max_depth, max_age
 
     def _evaluate(self, mono: float, wall: float) -> list[_Notice]:
         """Fire and resolve alerts; open and close the incident. Caller holds the lock."""
@@ -788,6 +840,8 @@ class HealthMonitor:
             disabled=self._disabled,
             reasons=tuple(dict.fromkeys(bad + meh)),
             incident_id=None if self._recorder is None else self._recorder.id,
+            outbox_depth=None if self._outbox is None else self._outbox[0],
+            outbox_oldest_age=None if (signal := self._outbox_signal()) is None else signal[1],
         )
 
     def _dispatch(self, notices: list[_Notice]) -> None:

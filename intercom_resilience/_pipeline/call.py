@@ -65,6 +65,8 @@ class Call:
         generations: their write generations when the read started (see ``coherence``).
         write_tags: the cache tags a write may change.
         may_have_applied: an attempt of this write may have been processed by Intercom.
+        maybe_processed: an attempt failed in a way that may have left it processed (a 5xx, a
+            read timeout, a dropped connection): reconciliation reads it.
     """
 
     request: httpx.Request
@@ -89,6 +91,7 @@ class Call:
     generations: tuple[int, ...] | None = None
     write_tags: tuple[str, ...] = ()
     may_have_applied: bool = False
+    maybe_processed: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -108,3 +111,5 @@ class Conclusion:
     invalidate: tuple[str, ...] = ()
     stale_reason: StaleReason | None = None
     failure_request_id: str | None = None
+    #: How a write's lost answer was reconciled (``resent``, ``conflict``, ``lookup``), if it was.
+    reconciled: str | None = None
