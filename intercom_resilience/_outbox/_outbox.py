@@ -36,6 +36,7 @@ from .._errors import (
 )
 from .._pipeline import Pipeline
 from .._pipeline.call import priority
+from .._sdk import request_headers, wrap_transports
 from ..events import OutboxDeadLettered, OutboxFallback, OutboxQueued
 from ._model import (
     DrainReport,
@@ -480,14 +481,14 @@ def _queued(core: _Core, request: httpx.Request, error: Exception) -> Exception:
 
 
 def _core_for(client: Any, pipeline: Pipeline) -> _Core:
-    return _Core(pipeline, client._client_wrapper.get_headers)
+    return _Core(pipeline, request_headers(client))
 
 
 def attach_outbox(client: Any, http: httpx.Client, pipeline: Pipeline) -> Outbox:
     """``client.outbox`` of a sync facade (and the queueing transport if the policy asks)."""
     core = _core_for(client, pipeline)
     if pipeline.config.outbox.queue_when_unavailable:
-        http._transport = _Queueing(http._transport, core)
+        wrap_transports(http, None, lambda inner: _Queueing(inner, core))
     return Outbox(core, http)
 
 
@@ -495,5 +496,5 @@ def attach_async_outbox(client: Any, http: httpx.AsyncClient, pipeline: Pipeline
     """``client.outbox`` of an async facade."""
     core = _core_for(client, pipeline)
     if pipeline.config.outbox.queue_when_unavailable:
-        http._transport = _AsyncQueueing(http._transport, core)
+        wrap_transports(http, None, lambda inner: _AsyncQueueing(inner, core))
     return AsyncOutbox(core, http)

@@ -141,7 +141,7 @@ class Pipeline:
         self.attempt = Attempt(self.shared, self.admission)
         self.judgement = Judgement(self.shared)
         self.stale = StaleAnswer(self.shared)
-        self.coherence = Coherence(enabled=config.cache.enabled)
+        self.coherence = Coherence(clock, enabled=config.cache.enabled)
         self.reconcile = Reconcile(
             self.shared, self.admission, self.pacing, self.attempt, self.judgement
         )

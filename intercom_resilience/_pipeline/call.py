@@ -62,7 +62,7 @@ class Call:
         entry: what that lookup found (a servable answer held in reserve), if anything.
         cut_short: the wait that did not fit before the deadline, when one ended the retries.
         read_tags: the cache tags of a cacheable read.
-        generations: their write generations when the read started (see ``coherence``).
+        generation: where the write sequence stood when the read started (see ``coherence``).
         write_tags: the cache tags a write may change.
         may_have_applied: an attempt of this write may have been processed by Intercom.
         maybe_processed: an attempt failed in a way that may have left it processed (a 5xx, a
@@ -88,7 +88,7 @@ class Call:
     entry: CachedResponse | None = None
     cut_short: float | None = None
     read_tags: tuple[str, ...] = ()
-    generations: tuple[int, ...] | None = None
+    generation: int | None = None
     write_tags: tuple[str, ...] = ()
     may_have_applied: bool = False
     maybe_processed: bool = False
