@@ -17,10 +17,11 @@ callable hands out the new token once the old one is refused). Checked as the ru
 * every failure's request id is in the client's incident record right after the failure;
 * the token never appears in events, logs, health, incidents, postmortems or exceptions;
 * memory: the per-component sizes (cache, write generations, incident record, health window) at
-  intervals, each against its configured bound, and the tracemalloc peaks of everything else the
-  library holds (allocations made on behalf of the fake, the virtual clock or this harness
-  excluded, and the cache's own deep size subtracted: the cache is allowed to fill up to its
-  budget as token rotations add scopes, the rest is not allowed to grow).
+  intervals, each against its configured bound, and what the library holds in all (the deep size
+  of the client's object graph and the library modules' globals, the fake and the virtual clock
+  not followed). The cache may fill up to its budget (token rotations add scopes); what the
+  library holds beyond it must not grow. With tracemalloc (``--no-memory`` skips it), the
+  process's peaks, fake and journal included, are reported as well.
 
 Run: ``python benchmarks/soak.py --minutes 60 --seed 1`` (``--json`` for machine-readable output).
 """
@@ -258,32 +259,17 @@ class _TokenScan(logging.Handler):
             self.result.violate(f"token in a log record: {record.getMessage()[:80]}")
 
 
-#: Frames kept per traced allocation: enough to see that a ``json.dumps`` or a ``uuid4`` (whose
-#: innermost frames are the standard library's) was made by the fake.
-TRACE_FRAMES = 8
-
-
-def _library_kib(snapshot: tracemalloc.Snapshot) -> float:
-    """Traced memory of everything but the fake backend, the virtual clock and this harness."""
-    kept = snapshot.filter_traces(
-        (
-            # Anything the fake allocated, however deep in the standard library (its journal of
-            # request ids, its records, its encoded answers).
-            tracemalloc.Filter(False, "*/intercom_resilience/testing/*", all_frames=True),
-            # The virtual clock's float timestamps end up in the fake's journal.
-            tracemalloc.Filter(False, "*/intercom_resilience/_clock.py"),
-            tracemalloc.Filter(False, __file__),
-            tracemalloc.Filter(False, "*/tracemalloc.py"),
-        )
-    )
-    return sum(stat.size for stat in kept.statistics("filename")) / 1024
-
-
 _OPAQUE = (type, types.ModuleType, types.FunctionType, types.MethodType, types.BuiltinFunctionType)
+_TEST_EQUIPMENT = ("intercom_resilience.testing", "intercom_resilience._clock")
 
 
 def _deep_kib(*roots: object) -> float:
-    """Everything reachable from *roots* (functions, methods, classes and modules not followed)."""
+    """What *roots* hold: the size of every object reachable from them.
+
+    Not followed: classes, modules, functions and methods (shared code, not data), and the test
+    equipment (the fake backend with its journal, the virtual clock), which the client reaches
+    through its transport but which is not the library's memory.
+    """
     seen: set[int] = set()
     stack = list(roots)
     total = 0
@@ -292,12 +278,24 @@ def _deep_kib(*roots: object) -> float:
         if id(obj) in seen or isinstance(obj, _OPAQUE):
             continue
         seen.add(id(obj))
+        if type(obj).__module__.startswith(_TEST_EQUIPMENT):
+            continue
         total += sys.getsizeof(obj)
         stack.extend(gc.get_referents(obj))
     return total / 1024
 
 
-def _sample(client: ResilientIntercom, minute: float, traced: float) -> Sample:
+def _library_kib(client: ResilientIntercom) -> float:
+    """What the library holds: the client's object graph and the library modules' globals."""
+    modules = [
+        vars(module)
+        for name, module in list(sys.modules.items())
+        if name.startswith("intercom_resilience") and not name.startswith(_TEST_EQUIPMENT)
+    ]
+    return _deep_kib(client, *modules)
+
+
+def _sample(client: ResilientIntercom, minute: float) -> Sample:
     pipeline = client._pipeline  # introspection for the report only
     cache = pipeline.cache
     stats: dict[str, Any] = cache.stats() if hasattr(cache, "stats") else {}
@@ -305,7 +303,7 @@ def _sample(client: ResilientIntercom, minute: float, traced: float) -> Sample:
     monitor = pipeline.monitor
     return Sample(
         minute=minute,
-        traced_kib=traced,
+        traced_kib=_library_kib(client),
         cache_entries=len(cache) if hasattr(cache, "__len__") else 0,
         cache_kib=float(stats.get("bytes", 0)) / 1024,
         cache_deep_kib=_deep_kib(cache._lru, cache._index) if hasattr(cache, "_lru") else 0.0,
@@ -382,7 +380,7 @@ def run_soak(  # noqa: PLR0915 - one loop, read top to bottom, is clearer than t
     _LOGGER.propagate = propagate_logs
     _LOGGER.setLevel(logging.DEBUG)
     if trace_memory:
-        tracemalloc.start(TRACE_FRAMES)
+        tracemalloc.start()
     confirmed: dict[str, str] = {}
     unknown: list[str] = []
     failed: list[str] = []
@@ -406,8 +404,7 @@ def run_soak(  # noqa: PLR0915 - one loop, read top to bottom, is clearer than t
         while clock.time() < end:
             now = clock.time()
             if now >= next_report:
-                traced = _library_kib(tracemalloc.take_snapshot()) if trace_memory else 0.0
-                result.samples.append(_sample(client, (now - t0) / 60, traced))
+                result.samples.append(_sample(client, (now - t0) / 60))
                 if progress:
                     print(f"  minute {(now - t0) / 60:5.1f}: {result.calls} calls", flush=True)
                 next_report += REPORT_EVERY
@@ -454,12 +451,11 @@ def run_soak(  # noqa: PLR0915 - one loop, read top to bottom, is clearer than t
             clock.advance(rng.expovariate(CALLS_PER_SECOND))
         if trace_memory:
             result.process_peak_second_half_kib = tracemalloc.get_traced_memory()[1] / 1024
-            traced = _library_kib(tracemalloc.take_snapshot())
-            result.samples.append(_sample(client, (clock.time() - t0) / 60, traced))
-            first = [x.beyond_cache_kib for x in result.samples if x.minute <= minutes / 2]
-            second = [x.beyond_cache_kib for x in result.samples if x.minute > minutes / 2]
-            result.peak_first_half_kib = max(first, default=0.0)
-            result.peak_second_half_kib = max(second, default=0.0)
+        result.samples.append(_sample(client, (clock.time() - t0) / 60))
+        first = [x.beyond_cache_kib for x in result.samples if x.minute <= minutes / 2]
+        second = [x.beyond_cache_kib for x in result.samples if x.minute > minutes / 2]
+        result.peak_first_half_kib = max(first, default=0.0)
+        result.peak_second_half_kib = max(second, default=0.0)
         _check_outputs(client, result, token.issued)
         result.stale_serves = client.stale_served
         result.stale_call_infos = stale_infos

@@ -78,10 +78,22 @@ class _NoCache:
     async def aget(self, key: str) -> CachedResponse | None:
         return None
 
-    def put(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
+    def put(
+        self,
+        key: str,
+        entry: CachedResponse,
+        resources: tuple[str, ...],
+        read_started: float | None = None,
+    ) -> None:
         return None
 
-    async def aput(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
+    async def aput(
+        self,
+        key: str,
+        entry: CachedResponse,
+        resources: tuple[str, ...],
+        read_started: float | None = None,
+    ) -> None:
         return None
 
     def invalidate(self, resources: tuple[str, ...]) -> int:

@@ -26,14 +26,13 @@ import threading
 from collections import OrderedDict
 
 from .._clock import Clock
-from .._core.cache import read_resources, write_invalidations
+from .._core.cache import READ_HORIZON_S, read_resources, write_invalidations
 from .call import Call
 
 __all__ = ["Coherence"]
 
-#: How long a stamp is remembered: longer than any read stays in flight in practice (the
-#: interactive deadline is 8 s, the background one 5 min and rarely spent on one read).
-HORIZON_S = 600.0
+#: How long a stamp is remembered (the read horizon of :mod:`.._core.cache`).
+HORIZON_S = READ_HORIZON_S
 #: A bound on the tags remembered whatever the write rate (about 100 B each).
 MAX_TAGS = 16_384
 

@@ -171,7 +171,7 @@ def _answer(stages: Stages, call: Call, conclusion: Conclusion) -> Driver:
     coherence.ended(call)
     key = call.cache_key
     if conclusion.store is not None and key is not None and coherence.may_store(call):
-        yield CachePut(key, conclusion.store, conclusion.store_tags)
+        yield CachePut(key, conclusion.store, conclusion.store_tags, call.started)
         if not coherence.may_store(call):  # a write of ours ended during the put
             yield Invalidate(call.read_tags[:1])
     if conclusion.invalidate:
