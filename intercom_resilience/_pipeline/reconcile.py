@@ -15,7 +15,11 @@ A ``DELETE`` retried after an attempt that may have landed and answered 404 is d
 
 Every request of this stage passes the limiter (``Acquire``, waiting as the attempt loop does),
 is sent through the same shells (``Send``), counts for the breaker, spends the retry budget and
-fits in the call's deadline; re-sends count as attempts (``RetryPolicy.max_attempts``). When any
+fits in the call's deadline (the first ``FREE_REQUESTS`` requests of a reconciliation go out even
+when the budget is spent: the budget exists to stop blind retries from multiplying a failing
+load, while the two requests that resolve most ambiguous writes, a re-send and the fetch after
+its 409, or a lookup and the re-send it calls for, are what the caller would otherwise have to
+send by hand later, unpaced); re-sends count as attempts (``RetryPolicy.max_attempts``). When any
 of these runs out the write's outcome stays unknown and the caller is told so.
 """
 
@@ -55,7 +59,10 @@ from .judgement import Judgement
 from .pacing import Pacing
 from .shared import Shared, where
 
-__all__ = ["Reconcile"]
+__all__ = ["FREE_REQUESTS", "Reconcile"]
+
+#: Requests a reconciliation may send whatever the retry budget says (see the module docstring).
+FREE_REQUESTS = 2
 
 #: What a reconciliation step yields, is sent, and returns.
 Steps = Generator[Effect, Any, Any]
@@ -187,7 +194,7 @@ class Reconcile:
 
     # ----------------------------------------------------------------------------- requests
 
-    def _admit(self, call: Call) -> Generator[Effect, Any, Grant]:
+    def _admit(self, call: Call, progress: _Progress) -> Generator[Effect, Any, Grant]:
         """One more request of this stage: deadline, kill switch, budget, then a token."""
         shared = self._shared
         now = shared.clock.monotonic()
@@ -197,7 +204,7 @@ class Reconcile:
             raise _GaveUp("the kill switch is on")
         with shared.lock:
             spent = shared.budget.try_spend(now)
-        if not spent:
+        if not spent and progress.requests >= FREE_REQUESTS:
             shared.telemetry.emit(RetryBudgetExhausted(*where(call)))
             raise _GaveUp("the retry budget is spent")
         grant: Grant = yield Acquire(call.priority)
@@ -213,7 +220,7 @@ class Reconcile:
         """Send the write again, as one more attempt of the call."""
         if call.attempts >= self._shared.config.retry.max_attempts:
             raise _GaveUp(f"all {call.attempts} attempts are spent")
-        grant = yield from self._admit(call)
+        grant = yield from self._admit(call, progress)
         if call.verdict is Verdict.OUTCOME_UNKNOWN:
             call.verdict = Verdict.RETRY  # not a token rotation: prepare leaves the token alone
         clock = self._shared.clock
@@ -228,7 +235,7 @@ class Reconcile:
         self, call: Call, progress: _Progress, path: str, params: tuple[tuple[str, str], ...] = ()
     ) -> Generator[Effect, Any, httpx.Response | None]:
         """``GET path`` with the call's credentials; ``None`` when no answer came back."""
-        yield from self._admit(call)
+        yield from self._admit(call, progress)
         shared = self._shared
         original = call.request
         url = original.url.copy_with(path=path, query=urlencode(params).encode() or None)

@@ -10,7 +10,6 @@ write generations, its own Redis connections) on one real Redis.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -247,9 +246,9 @@ class FleetCache(RuleBasedStateMachine):
 
 
 @pytest.fixture
-def fleet(redis_url: str, redis_prefix: str) -> Iterator[type[FleetCache]]:
+def fleet(redis_url: str, redis_prefix: str) -> type[FleetCache]:
     FleetCache.url, FleetCache.prefix = redis_url, redis_prefix
-    yield FleetCache
+    return FleetCache
 
 
 def test_a_fleet_of_caches_never_holds_a_superseded_version(fleet: type[FleetCache]) -> None:

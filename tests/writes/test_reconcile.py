@@ -20,6 +20,7 @@ from intercom_resilience import (
     VirtualClock,
     capture_calls,
 )
+from intercom_resilience._pipeline.reconcile import FREE_REQUESTS
 from intercom_resilience.events import CallReconciled, Event
 from intercom_resilience.testing import FakeIntercom
 
@@ -257,15 +258,28 @@ async def test_unresolvable_still_raises(
     assert [(e.how, e.resolution) for e in reconciled] == [(None, "unresolvable")]
 
 
-async def test_no_budget_no_reconciliation(
+async def test_a_spent_budget_still_allows_the_first_reconciling_requests(
     mode: str, fake: FakeIntercom, clock: VirtualClock
 ) -> None:
     config = ResilienceConfig(retry=RetryPolicy(budget_ratio=0.0, budget_floor=0))
     client = _client(mode, fake, clock, Once("POST", "/companies"), config=config)
+    with capture_calls() as calls:
+        company = await done(client.companies.create_or_update(request={"company_id": "b"}))
+    assert company.company_id == "b"
+    assert calls.last is not None and calls.last.reconciled_by == "resent"
+    assert fake.journal.count(method="POST", path="/companies") == 2
+
+
+async def test_a_spent_budget_allows_no_more_reconciling_requests(
+    mode: str, fake: FakeIntercom, clock: VirtualClock
+) -> None:
+    config = ResilienceConfig(retry=RetryPolicy(budget_ratio=0.0, budget_floor=0))
+    lost = Once("POST", "/companies", times=1 + FREE_REQUESTS)
+    client = _client(mode, fake, clock, lost, config=config)
     with pytest.raises(OutcomeUnknownError) as raised:
         await done(client.companies.create_or_update(request={"company_id": "b"}))
     assert "retry budget" in raised.value.hint
-    assert fake.journal.count(method="POST", path="/companies") == 1
+    assert fake.journal.count(method="POST", path="/companies") == 1 + FREE_REQUESTS
 
 
 async def test_attempts_bound_the_resends(
