@@ -272,7 +272,15 @@ class FakeIntercom:
             ), False
         route, params = match
         request = Request(
-            method, path, query, body, params, self.workspaces[info.workspace], info.app, int(now)
+            method,
+            path,
+            query,
+            body,
+            params,
+            self.workspaces[info.workspace],
+            info.app,
+            int(now),
+            version,
         )
         try:
             if route.operation is not None:
@@ -290,7 +298,7 @@ class FakeIntercom:
                 failure.message,
                 failure.field,
                 delay=delay,
-                extra=rate_headers,
+                extra=(*rate_headers, *failure.headers),
             ), False
         if result.raw is not None:
             payload = result.raw
