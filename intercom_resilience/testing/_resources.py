@@ -23,7 +23,7 @@ from typing import Any
 
 from ._openapi import Operation, check, generate, operations, resolve
 from ._responses import ApiFailure
-from ._routes import Handler, Request, Result, cursor_page
+from ._routes import Handler, Request, Result, cursor_page, search_body
 from ._search import SearchSpec, compile_query
 from ._state import Stored, Workspace
 
@@ -377,18 +377,13 @@ _ANY_FIELD = SearchSpec(frozenset(), ("",), frozenset(), _dotted)
 def search_tickets(req: Request) -> Result:
     """``POST /tickets/search``: Intercom's query language over the stored tickets."""
     operation = _op("POST /tickets/search")
-    body = req.json()
-    if "query" not in body:
-        raise ApiFailure(400, "parameter_invalid", "query is required", "query")
-    predicate = compile_query(body["query"], _ANY_FIELD)
-    pagination = body.get("pagination") or {}
-    per_page = pagination.get("per_page", 20) if isinstance(pagination, dict) else 20
-    if not isinstance(per_page, int) or isinstance(per_page, bool) or not 1 <= per_page <= 150:
-        raise ApiFailure(400, "parameter_invalid", "per_page must be between 1 and 150", "per_page")
+    # "The default is `20` results per page" (the description of POST /tickets/search).
+    query, per_page, starting_after = search_body(req, 20)
+    predicate = compile_query(query, _ANY_FIELD)
     tickets = [
         r for r in req.workspace.records.setdefault("tickets", {}).values() if predicate(r.fields)
     ]
-    page, pages = cursor_page(tickets, per_page, pagination.get("starting_after"))
+    page, pages = cursor_page(tickets, per_page, starting_after)
     out = list_body(operation, page, None)
     out["total_count"] = len(tickets)
     pages_schema = resolve(operation.response_schema()).get("properties", {}).get("pages", {})

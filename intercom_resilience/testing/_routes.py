@@ -21,7 +21,16 @@ from ._responses import ApiFailure
 from ._search import SearchSpec, compile_query
 from ._state import Company, Contact, Conversation, Workspace
 
-__all__ = ["ROUTES", "Request", "Result", "Route", "Router", "cursor_page"]
+__all__ = [
+    "ROUTES",
+    "SEARCH_PER_PAGE_MAX",
+    "Request",
+    "Result",
+    "Route",
+    "Router",
+    "cursor_page",
+    "search_body",
+]
 
 JSON = dict[str, Any]
 
@@ -436,7 +445,8 @@ CONVERSATION_SEARCH = SearchSpec(
 SEARCH_PER_PAGE_MAX = 150
 
 
-def _search_body(req: Request, default: int) -> tuple[Any, int, Any]:
+def search_body(req: Request, default: int) -> tuple[Any, int, Any]:
+    """The query, page size and cursor of a search body (``per_page`` 1 to 150, else 400)."""
     body = req.json()
     if "query" not in body:
         raise _invalid("query is required", "query")
@@ -458,7 +468,7 @@ def _search_body(req: Request, default: int) -> tuple[Any, int, Any]:
 #: ``GET /contacts`` and ``POST /contacts/search`` default page size.
 CONTACTS_PER_PAGE = 50
 #: ``POST /conversations/search`` default page size ("The default is `20` results per page").
-CONVERSATIONS_PER_PAGE = 50
+CONVERSATIONS_PER_PAGE = 20
 
 
 def list_contacts(req: Request) -> Result:
@@ -483,7 +493,7 @@ def list_contacts(req: Request) -> Result:
 def search_contacts(req: Request) -> Result:
     """``POST /contacts/search``: the cursor travels in the body, not the query string."""
     ws = req.workspace
-    query, per_page, starting_after = _search_body(req, CONTACTS_PER_PAGE)
+    query, per_page, starting_after = search_body(req, CONTACTS_PER_PAGE)
     predicate = compile_query(query, CONTACT_SEARCH)
     rendered = [(c, ws.contact_json(c)) for c in ws.contacts.values() if not c.archived]
     found: list[Contact] = [c for c, doc in rendered if predicate(doc)]
@@ -604,7 +614,7 @@ def list_conversations(req: Request) -> Result:
 def search_conversations(req: Request) -> Result:
     """``POST /conversations/search``."""
     ws = req.workspace
-    query, per_page, starting_after = _search_body(req, CONVERSATIONS_PER_PAGE)
+    query, per_page, starting_after = search_body(req, CONVERSATIONS_PER_PAGE)
     predicate = compile_query(query, CONVERSATION_SEARCH)
     rendered = [(c, ws.conversation_json(c, parts=False)) for c in ws.conversations.values()]
     found: list[Conversation] = [c for c, doc in rendered if predicate(doc)]
