@@ -45,6 +45,19 @@ class Family:
     not_found: str = "Resource Not Found"
     #: extra fields stamped on every new record
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: fields a request implies under another name (an article's ``parent_id`` is its answer's
+    #: ``parent_ids``), derived on create and update
+    derive: Callable[[Mapping[str, Any]], JSON] | None = None
+
+
+def _article_parents(fields: Mapping[str, Any]) -> JSON:
+    # Creation takes an integer parent_id, an update a string one (the 2.16 request schemas).
+    parent = fields.get("parent_id")
+    if isinstance(parent, str) and parent.isdigit():
+        parent = int(parent)
+    if isinstance(parent, int) and not isinstance(parent, bool):
+        return {"parent_ids": [parent]}
+    return {"parent_ids": []} if "parent_id" in fields else {}
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -56,6 +69,7 @@ FAMILIES: tuple[Family, ...] = (
         "DELETE /articles/{article_id}",
         "GET /articles",
         "Article not found",
+        derive=_article_parents,
     ),
     Family(
         "internal_articles",
@@ -264,6 +278,8 @@ def _create(family: Family, operation: Operation) -> Handler:
         ws = req.workspace
         record_id = ws.number_id()
         fields: JSON = {**family.defaults, **_fields(req), **req.params}
+        if family.derive is not None:
+            fields.update(family.derive(fields))
         fields.update(id=record_id, created_at=req.now, updated_at=req.now)
         stored = Stored(record_id, req.now, {})
         body = render(operation, fields)
@@ -294,6 +310,8 @@ def _update(family: Family, operation: Operation) -> Handler:
             req.workspace, family.name, req.params[name], operation, family.not_found
         )
         changes = {k: v for k, v in _fields(req).items() if k != "id"}
+        if family.derive is not None:
+            changes.update(family.derive(changes))
         stored.fields.update(changes, updated_at=req.now)
         return Result(int(operation.success), render(operation, stored.fields), True)
 
