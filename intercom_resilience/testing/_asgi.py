@@ -22,6 +22,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
+from ._fake import MAX_BODY_BYTES
+
 if TYPE_CHECKING:
     from ._fake import FakeIntercom
 
@@ -51,22 +55,19 @@ class FakeASGIApp:
                     return
         if scope["type"] != "http":
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
-        }
+        # Every header line counts (a flood of one name too), and look-ups ignore case.
+        headers = httpx.Headers(list(scope.get("headers", [])))
+        body = await _read_body(receive, headers.get("content-length"))
+        if body is None:
+            return
         raw_path = scope.get("raw_path") or scope["path"].encode()
         target = raw_path.decode("latin-1")
         if scope.get("query_string"):
             target += "?" + scope["query_string"].decode("latin-1")
-        outcome = self.fake.handle(scope["method"], target, headers, b"".join(chunks))
+        if isinstance(body, _TooLarge):
+            outcome = self.fake.handle(scope["method"], target, headers, truncated=True)
+        else:
+            outcome = self.fake.handle(scope["method"], target, headers, body)
         if outcome.delay > 0:
             await self.fake.clock.asleep(outcome.delay)
         response = outcome.response
@@ -94,3 +95,35 @@ class FakeASGIApp:
 
     def __repr__(self) -> str:
         return f"FakeASGIApp({self.fake!r})"
+
+
+class _TooLarge:
+    """The body was larger than the fake reads; what was read of it is discarded."""
+
+
+# Past the cap, a body is still drained (and thrown away) up to this many bytes, so the client
+# that sent it reads the 413 instead of a connection reset; beyond, the answer goes out at once.
+_DRAIN_BYTES = 8 * MAX_BODY_BYTES
+
+
+async def _read_body(receive: Receive, declared: str | None) -> bytes | _TooLarge | None:
+    """The request body, :class:`_TooLarge` past :data:`MAX_BODY_BYTES`, ``None`` on disconnect.
+
+    Memory stays bounded whatever the client sends or declares.
+    """
+    if declared is not None and declared.isdigit() and int(declared) > _DRAIN_BYTES:
+        return _TooLarge()
+    body = bytearray()
+    seen = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen <= MAX_BODY_BYTES:
+            body += chunk
+        elif seen > _DRAIN_BYTES:
+            return _TooLarge()
+        if not message.get("more_body", False):
+            return bytes(body) if seen <= MAX_BODY_BYTES else _TooLarge()

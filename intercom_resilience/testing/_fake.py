@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import random
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from .._clock import Clock, SystemClock
 from ._api import route_table
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 
     from .._client import AsyncResilientIntercom, ResilientIntercom
 
-__all__ = ["DEFAULT_TOKEN", "FakeIntercom"]
+__all__ = ["DEFAULT_TOKEN", "MAX_BODY_BYTES", "MAX_HEADERS", "MAX_HEADER_BYTES", "FakeIntercom"]
 
 #: The token a new fake accepts unless told otherwise.
 DEFAULT_TOKEN = "fake-token"  # noqa: S105 - a well-known test credential, not a secret
@@ -54,6 +56,13 @@ _JSON_TYPE = ("Content-Type", "application/json; charset=utf-8")
 _HTML_TYPE = ("Content-Type", "text/html")
 # The versions the description enumerates, and the two moving ones Intercom also accepts.
 _API_VERSIONS = frozenset([*document()["versions"], "Preview", "Unstable"])
+#: The largest request body answered (Intercom documents no limit; its gateways have one): a
+#: larger one is ``413 request_too_large``, refused before authentication, as a gateway would.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+#: The most request headers answered, and their largest total size (names and values); past
+#: either, the answer is ``431 request_header_fields_too_large``.
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 16 * 1024
 _DISRUPTIONS = {
     FaultKind.CONNECT_ERROR: Disruption.CONNECT_ERROR,
     FaultKind.CONNECTION_RESET: Disruption.CONNECTION_RESET,
@@ -163,7 +172,13 @@ class FakeIntercom:
         return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
 
     def handle(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes = b"",
+        *,
+        truncated: bool = False,
     ) -> Outcome:
         """Answer one request. No I/O, no sleeping: the shells do that with the outcome.
 
@@ -173,6 +188,8 @@ class FakeIntercom:
             headers: request headers; ``Authorization`` and ``Intercom-Version`` are read
                 (case-insensitive mappings such as ``httpx.Headers``, or lower-case keys).
             body: the raw request body.
+            truncated: the shell stopped reading a body longer than :data:`MAX_BODY_BYTES`
+                (it answers 413 whatever *body* holds).
         """
         method = method.upper()
         path, _, query = target.partition("?")
@@ -183,12 +200,23 @@ class FakeIntercom:
             action, delay = self.faults.decide(method, path, now)
             auth = self.tokens.authenticate(_header(headers, "authorization"))
             info = auth.info
-            match = self._router.match(method, path)
-            template = match[0].template if match else self._router.template_for(path)
+            escapes = _escapes(path)
+            match = None if escapes else self._router.match(method, path)
+            if match is not None:
+                template: str | None = match[0].template
+            else:
+                template = None if escapes else self._router.template_for(path)
             changed = False
             outcome: Outcome
             if action is not None and action.kind is not FaultKind.LOSE_RESPONSE:
                 outcome = self._fault_outcome(action, info, request_id, now, delay)
+            elif truncated or len(body) > MAX_BODY_BYTES:
+                message = f"Request body is larger than {MAX_BODY_BYTES} bytes"
+                outcome = self._error(request_id, 413, "request_too_large", message, delay=delay)
+            elif len(headers) > MAX_HEADERS or _header_bytes(headers) > MAX_HEADER_BYTES:
+                message = f"More than {MAX_HEADERS} request headers or {MAX_HEADER_BYTES} bytes"
+                code = "request_header_fields_too_large"
+                outcome = self._error(request_id, 431, code, message, delay=delay)
             elif info is None:
                 # No rate-limit headers on 401s: Intercom cannot attribute them to an app.
                 outcome = self._error(request_id, 401, auth.code or "unauthorized", delay=delay)
@@ -272,7 +300,15 @@ class FakeIntercom:
             ), False
         route, params = match
         request = Request(
-            method, path, query, body, params, self.workspaces[info.workspace], info.app, int(now)
+            method,
+            path,
+            query,
+            body,
+            params,
+            self.workspaces[info.workspace],
+            info.app,
+            int(now),
+            version,
         )
         try:
             if route.operation is not None:
@@ -290,7 +326,7 @@ class FakeIntercom:
                 failure.message,
                 failure.field,
                 delay=delay,
-                extra=rate_headers,
+                extra=(*rate_headers, *failure.headers),
             ), False
         if result.raw is not None:
             payload = result.raw
@@ -412,6 +448,19 @@ class FakeIntercom:
 def _router() -> Router:
     # One router per process: the table is immutable, and building it is most of a fake's cost.
     return Router(route_table())
+
+
+def _header_bytes(headers: Mapping[str, str]) -> int:
+    items = headers.multi_items() if hasattr(headers, "multi_items") else headers.items()
+    return sum(len(name) + len(value) for name, value in items)
+
+
+def _escapes(path: str) -> bool:
+    # A dot segment, plain or percent-encoded (``/macros/%2e%2e/me``), names no resource: it is
+    # refused as unknown rather than passed on as an id that a placeholder would accept.
+    if "." not in path and "%" not in path:
+        return False
+    return any(part in {".", ".."} for part in re.split(r"[/\\]", unquote(path)))
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from ._openapi import Operation, check, generate, operations, resolve
 from ._responses import ApiFailure
-from ._routes import Handler, Request, Result, cursor_page
+from ._routes import Handler, Request, Result, cursor_page, search_body
 from ._search import SearchSpec, compile_query
 from ._state import Stored, Workspace
 
@@ -45,6 +45,19 @@ class Family:
     not_found: str = "Resource Not Found"
     #: extra fields stamped on every new record
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: fields a request implies under another name (an article's ``parent_id`` is its answer's
+    #: ``parent_ids``), derived on create and update
+    derive: Callable[[Mapping[str, Any]], JSON] | None = None
+
+
+def _article_parents(fields: Mapping[str, Any]) -> JSON:
+    # Creation takes an integer parent_id, an update a string one (the 2.16 request schemas).
+    parent = fields.get("parent_id")
+    if isinstance(parent, str) and parent.isdigit():
+        parent = int(parent)
+    if isinstance(parent, int) and not isinstance(parent, bool):
+        return {"parent_ids": [parent]}
+    return {"parent_ids": []} if "parent_id" in fields else {}
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -56,6 +69,7 @@ FAMILIES: tuple[Family, ...] = (
         "DELETE /articles/{article_id}",
         "GET /articles",
         "Article not found",
+        derive=_article_parents,
     ),
     Family(
         "internal_articles",
@@ -264,6 +278,8 @@ def _create(family: Family, operation: Operation) -> Handler:
         ws = req.workspace
         record_id = ws.number_id()
         fields: JSON = {**family.defaults, **_fields(req), **req.params}
+        if family.derive is not None:
+            fields.update(family.derive(fields))
         fields.update(id=record_id, created_at=req.now, updated_at=req.now)
         stored = Stored(record_id, req.now, {})
         body = render(operation, fields)
@@ -294,6 +310,8 @@ def _update(family: Family, operation: Operation) -> Handler:
             req.workspace, family.name, req.params[name], operation, family.not_found
         )
         changes = {k: v for k, v in _fields(req).items() if k != "id"}
+        if family.derive is not None:
+            changes.update(family.derive(changes))
         stored.fields.update(changes, updated_at=req.now)
         return Result(int(operation.success), render(operation, stored.fields), True)
 
@@ -377,18 +395,13 @@ _ANY_FIELD = SearchSpec(frozenset(), ("",), frozenset(), _dotted)
 def search_tickets(req: Request) -> Result:
     """``POST /tickets/search``: Intercom's query language over the stored tickets."""
     operation = _op("POST /tickets/search")
-    body = req.json()
-    if "query" not in body:
-        raise ApiFailure(400, "parameter_invalid", "query is required", "query")
-    predicate = compile_query(body["query"], _ANY_FIELD)
-    pagination = body.get("pagination") or {}
-    per_page = pagination.get("per_page", 20) if isinstance(pagination, dict) else 20
-    if not isinstance(per_page, int) or isinstance(per_page, bool) or not 1 <= per_page <= 150:
-        raise ApiFailure(400, "parameter_invalid", "per_page must be between 1 and 150", "per_page")
+    # "The default is `20` results per page" (the description of POST /tickets/search).
+    query, per_page, starting_after = search_body(req, 20)
+    predicate = compile_query(query, _ANY_FIELD)
     tickets = [
         r for r in req.workspace.records.setdefault("tickets", {}).values() if predicate(r.fields)
     ]
-    page, pages = cursor_page(tickets, per_page, pagination.get("starting_after"))
+    page, pages = cursor_page(tickets, per_page, starting_after)
     out = list_body(operation, page, None)
     out["total_count"] = len(tickets)
     pages_schema = resolve(operation.response_schema()).get("properties", {}).get("pages", {})

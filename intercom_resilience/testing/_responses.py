@@ -97,6 +97,8 @@ class ApiFailure(Exception):
     code: str
     message: str | None = None
     field: str | None = None
+    #: response headers the error carries (``Link`` on a merged contact's 410)
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.message}"

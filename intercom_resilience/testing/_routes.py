@@ -21,7 +21,16 @@ from ._responses import ApiFailure
 from ._search import SearchSpec, compile_query
 from ._state import Company, Contact, Conversation, Workspace
 
-__all__ = ["ROUTES", "Request", "Result", "Route", "Router", "cursor_page"]
+__all__ = [
+    "ROUTES",
+    "SEARCH_PER_PAGE_MAX",
+    "Request",
+    "Result",
+    "Route",
+    "Router",
+    "cursor_page",
+    "search_body",
+]
 
 JSON = dict[str, Any]
 
@@ -42,6 +51,8 @@ class Request:
     workspace: Workspace
     app: str
     now: int
+    #: the ``Intercom-Version`` header, when sent
+    version: str | None = None
     _json: Any = field(default=None, repr=False)
     _parsed: bool = field(default=False, repr=False)
 
@@ -430,24 +441,43 @@ CONVERSATION_SEARCH = SearchSpec(
 )
 
 
-def _search_body(req: Request) -> tuple[Any, int, Any]:
+#: The most results a search page holds, on every search Intercom offers.
+SEARCH_PER_PAGE_MAX = 150
+
+
+def search_body(req: Request, default: int) -> tuple[Any, int, Any]:
+    """The query, page size and cursor of a search body (``per_page`` 1 to 150, else 400)."""
     body = req.json()
     if "query" not in body:
         raise _invalid("query is required", "query")
     pagination = body.get("pagination") or {}
     if not isinstance(pagination, dict):
         raise _invalid("pagination must be an object", "pagination")
-    per_page = pagination.get("per_page", 50)
-    if not isinstance(per_page, int) or isinstance(per_page, bool) or not 1 <= per_page <= 150:
-        raise _invalid("per_page must be an integer between 1 and 150", "per_page")
+    per_page = pagination.get("per_page", default)
+    if (
+        not isinstance(per_page, int)
+        or isinstance(per_page, bool)
+        or not 1 <= per_page <= SEARCH_PER_PAGE_MAX
+    ):
+        raise _invalid(
+            f"per_page must be an integer between 1 and {SEARCH_PER_PAGE_MAX}", "per_page"
+        )
     return body["query"], per_page, pagination.get("starting_after")
 
 
+#: ``GET /contacts`` and ``POST /contacts/search`` default page size.
+CONTACTS_PER_PAGE = 50
+#: ``POST /conversations/search`` default page size ("The default is `20` results per page").
+CONVERSATIONS_PER_PAGE = 20
+
+
 def list_contacts(req: Request) -> Result:
-    """``GET /contacts`` with ``per_page`` and a ``starting_after`` cursor."""
+    """``GET /contacts`` with ``per_page`` and a ``starting_after`` cursor; archived contacts
+    are left out. 50 a page unless told otherwise, as the description documents ("The default
+    is `50` results per page")."""
     ws = req.workspace
-    per_page = req.query_int("per_page", 50, 150)
-    contacts = list(ws.contacts.values())
+    per_page = req.query_int("per_page", CONTACTS_PER_PAGE, 150)
+    contacts = [c for c in ws.contacts.values() if not c.archived]
     page, pages = _cursor_page(contacts, per_page, req.query("starting_after"))
     return Result(
         200,
@@ -463,9 +493,9 @@ def list_contacts(req: Request) -> Result:
 def search_contacts(req: Request) -> Result:
     """``POST /contacts/search``: the cursor travels in the body, not the query string."""
     ws = req.workspace
-    query, per_page, starting_after = _search_body(req)
+    query, per_page, starting_after = search_body(req, CONTACTS_PER_PAGE)
     predicate = compile_query(query, CONTACT_SEARCH)
-    rendered = [(c, ws.contact_json(c)) for c in ws.contacts.values()]
+    rendered = [(c, ws.contact_json(c)) for c in ws.contacts.values() if not c.archived]
     found: list[Contact] = [c for c, doc in rendered if predicate(doc)]
     page, pages = _cursor_page(found, per_page, starting_after)
     by_id = {c.id: doc for c, doc in rendered}
@@ -540,11 +570,25 @@ def create_note(req: Request) -> Result:
 
 
 def list_notes(req: Request) -> Result:
-    """``GET /contacts/{contact_id}/notes``: the contact's notes, newest first."""
+    """``GET /contacts/{contact_id}/notes``: the contact's notes, newest first, page by page.
+
+    The description documents no paging, but the SDK's pager sends ``page`` and ``per_page``
+    (15 by default, as its docstring says) and asks for pages until one comes back empty.
+    """
     ws = req.workspace
     contact = ws.contact(req.params["contact_id"])
-    notes = [ws.note_json(n) for n in reversed(ws.notes) if n.contact_id == contact.id]
-    return Result(200, {"type": "list", "data": notes, "total_count": len(notes)})
+    notes = [n for n in reversed(ws.notes) if n.contact_id == contact.id]
+    page = req.query_int("page", 1, 1_000_000)
+    items, pages = _numbered_page(notes, page, req.query_int("per_page", 15, 150))
+    return Result(
+        200,
+        {
+            "type": "list",
+            "data": [ws.note_json(n) for n in items],
+            "total_count": len(notes),
+            "pages": pages,
+        },
+    )
 
 
 # -- conversations -------------------------------------------------------------------------------
@@ -570,7 +614,7 @@ def list_conversations(req: Request) -> Result:
 def search_conversations(req: Request) -> Result:
     """``POST /conversations/search``."""
     ws = req.workspace
-    query, per_page, starting_after = _search_body(req)
+    query, per_page, starting_after = search_body(req, CONVERSATIONS_PER_PAGE)
     predicate = compile_query(query, CONVERSATION_SEARCH)
     rendered = [(c, ws.conversation_json(c, parts=False)) for c in ws.conversations.values()]
     found: list[Conversation] = [c for c, doc in rendered if predicate(doc)]

@@ -25,7 +25,10 @@ __all__ = [
     "Contact",
     "Conversation",
     "DataEvent",
+    "Scroll",
+    "Segment",
     "Stored",
+    "SubscriptionType",
     "Tag",
     "Team",
     "Workspace",
@@ -137,6 +140,11 @@ class Contact:
     custom_attributes: dict[str, Any] = field(default_factory=dict)
     tag_ids: list[str] = field(default_factory=list)
     company_ids: list[str] = field(default_factory=list)
+    subscription_ids: list[str] = field(default_factory=list)
+    #: archived contacts keep their id but leave lists and searches
+    archived: bool = False
+    #: ``(lead id, merged_at)`` of each lead merged into this user
+    merged_from: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -175,6 +183,39 @@ class Conversation:
     waiting_since: int | None = None
     admin_assignee_id: int | None = None
     first_contact_reply_at: int | None = None
+    team_assignee_id: int | None = None
+    snoozed_until: int | None = None
+    title: str | None = None
+    custom_attributes: JSON = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Segment:
+    """A segment: the contacts of one role (Intercom's built-in "All users"/"All leads")."""
+
+    id: str
+    name: str
+    role: str
+    created_at: int
+
+
+@dataclass(slots=True)
+class SubscriptionType:
+    """A subscription type contacts opt in to (``opt_in``) or out of (``opt_out``)."""
+
+    id: str
+    name: str
+    description: str
+    consent_type: str
+
+
+@dataclass(slots=True)
+class Scroll:
+    """An app's open scroll over the companies: where it stands and when it was last used."""
+
+    param: str
+    position: int
+    last_used: float
 
 
 @dataclass(slots=True)
@@ -208,6 +249,10 @@ class DataEvent:
 
 
 _ADMIN_SEED = (("Ada Lovelace", "ada", "Support lead"), ("Grace Hopper", "grace", "Engineer"))
+_SUBSCRIPTION_SEED = (
+    ("Newsletter", "Offers, product and feature announcements", "opt_out"),
+    ("Product updates", "What changed this month", "opt_in"),
+)
 
 
 class Workspace:
@@ -236,6 +281,22 @@ class Workspace:
         #: records of the description-driven resource families, by family then id
         self.records: dict[str, dict[str, Stored]] = {}
         self.notes: list[Note] = []
+        #: merged lead id -> the contact it was merged into
+        self.merged_into: dict[str, str] = {}
+        #: deleted conversation id -> (when it was deleted, whether its metrics were kept)
+        self.deleted_conversations: dict[str, tuple[int, bool]] = {}
+        #: each app's open companies scroll (Intercom allows one per app)
+        self.scrolls: dict[str, Scroll] = {}
+        # Fixed ids outside the ranges hex_id/number_id hand out, so seeding them does not shift
+        # the ids of anything a test creates.
+        self.segments: dict[str, Segment] = {}
+        for index, (label, role) in enumerate((("All users", "user"), ("All leads", "lead"))):
+            segment_id = f"{self._hex_prefix}{0xFFFF_0000_0000_0000 + index:016x}"
+            self.segments[segment_id] = Segment(segment_id, label, role, created_at)
+        self.subscription_types: dict[str, SubscriptionType] = {
+            str(9_000_001 + index): SubscriptionType(str(9_000_001 + index), *seeded)
+            for index, seeded in enumerate(_SUBSCRIPTION_SEED)
+        }
         admins = [
             self.add_admin(name=n, email=f"{e}@{name}.example", job_title=j)
             for n, e, j in _ADMIN_SEED
@@ -422,6 +483,8 @@ class Workspace:
             custom_attributes=dict(contact.custom_attributes),
             tag_ids=list(contact.tag_ids),
             company_ids=list(contact.company_ids),
+            subscription_ids=list(contact.subscription_ids),
+            merged_from=list(contact.merged_from),
         )
         self._apply_contact_fields(draft, body)
         self._check_unique(draft)
@@ -782,6 +845,7 @@ class Workspace:
         conversation.updated_at = max(conversation.updated_at, created_at)
         if conversation.state != "open":
             conversation.state = "open"
+            conversation.snoozed_until = None
         return conversation
 
     def _reply_contact(self, body: Mapping[str, Any]) -> Contact:
@@ -798,11 +862,11 @@ class Workspace:
         out: JSON = {
             "type": "conversation",
             "id": conversation.id,
-            "title": None,
+            "title": conversation.title,
             "created_at": conversation.created_at,
             "updated_at": conversation.updated_at,
             "waiting_since": conversation.waiting_since,
-            "snoozed_until": None,
+            "snoozed_until": conversation.snoozed_until,
             "open": conversation.state == "open",
             "state": conversation.state,
             "read": conversation.read,
@@ -810,6 +874,8 @@ class Workspace:
         }
         if conversation.admin_assignee_id is not None:
             out["admin_assignee_id"] = conversation.admin_assignee_id
+        if conversation.team_assignee_id is not None:
+            out["team_assignee_id"] = conversation.team_assignee_id
         out.update(
             {
                 "tags": {"type": "tag.list", "tags": [dict(t) for t in conversation.tags]},
@@ -832,7 +898,7 @@ class Workspace:
                     "type": "admin.list",
                     "teammates": [{"type": "admin", "id": a} for a in conversation.teammate_ids],
                 },
-                "custom_attributes": {},
+                "custom_attributes": dict(conversation.custom_attributes),
                 "first_contact_reply": {
                     "created_at": conversation.first_contact_reply_at,
                     "type": "conversation",

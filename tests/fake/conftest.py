@@ -40,6 +40,10 @@ class SchemaChecker:
         assert entry is not None, f"response without a journalled request id: {response}"
         if response.status_code == 202:
             assert response.content == b""
+        elif not response.content and 200 <= response.status_code < 300:
+            # An empty success must be one the description documents without a body.
+            with pytest.raises(KeyError):
+                validate_body(entry.method, entry.template or "", response.status_code, None)
         elif entry.template is None:
             assert response.status_code == 404
             validator("GET /me", "404").validate(response.json())  # the generic error schema

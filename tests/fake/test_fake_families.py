@@ -120,3 +120,19 @@ def _client(fake: FakeIntercom):  # type: ignore[no-untyped-def]
     import httpx
 
     return httpx.Client(transport=fake.transport())
+
+
+def test_an_articles_parent_id_is_answered_as_parent_ids(
+    sdk: intercom.Intercom, fake: FakeIntercom
+) -> None:
+    # Regression: the request's parent_id was dropped and the answer's parent_ids made up.
+    admin = int(next(iter(fake.workspace().admins)))
+    collection = sdk.help_centers.collections.create(name="Start")
+    parent = int(collection.id)
+    article = sdk.articles.create(
+        request={"title": "Install", "author_id": admin, "parent_id": parent}
+    )
+    assert article.parent_ids == [parent]
+    assert [a.parent_ids for a in sdk.articles.list()] == [[parent]]
+    moved = sdk.articles.update(int(article.id), parent_id=str(parent + 1))
+    assert moved.parent_ids == [parent + 1]

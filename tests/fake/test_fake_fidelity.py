@@ -35,8 +35,22 @@ from intercom_resilience.testing import FakeIntercom, VirtualClock
 from intercom_resilience.testing._openapi import Operation, generate, operations
 
 OPERATIONS = {op.key: op for op in operations()}
-# Verbs whose methods run last, so that reads and updates still find the seeded records.
-_DESTRUCTIVE = ("delete", "archive", "merge", "detach", "untag", "redact", "cancel", "block")
+# Verbs whose methods run last, so that reads and updates still find the seeded records, in this
+# order: links are undone before the contact is archived, unarchived, merged, and deleted last.
+_DESTRUCTIVE = (
+    ("detach", 1),
+    ("untag", 1),
+    ("redact", 1),
+    ("cancel", 1),
+    ("block", 1),
+    ("unarchive", 3),
+    ("archive", 2),
+    ("merge", 4),
+    ("delete", 5),
+)
+# Virtual seconds between two SDK calls: enough for a data export to complete (Intercom allows
+# one active export per workspace), as calls spread over real time would let it.
+_PAUSE_S = 11
 
 
 # A record of each description-driven family, created through the API, by path parameter name.
@@ -59,12 +73,14 @@ def seed(fake: FakeIntercom) -> dict[str, Any]:
     ws = fake.workspace()
     contact = ws.create_contact({"email": "ada@example.com", "external_id": "ext-1"}, 0)
     lead = ws.create_contact({"role": "lead", "name": "Lead"}, 0)
+    keeper = ws.create_contact({"email": "keeper@example.com"}, 0)
     company = ws.create_or_update_company({"company_id": "acme", "name": "Acme"}, 0)
     conversation, _ = ws.create_conversation(
         {"from": {"type": "user", "id": contact.id}, "body": "Hello"}, 0
     )
     tag, _ = ws.create_or_update_tag({"name": "vip"})
     admin = next(iter(ws.admins))
+    note = ws.create_note(contact.id, {"body": "Called about billing"}, 0)
     created: dict[str, str] = {}
     with httpx.Client(
         transport=fake.transport(),
@@ -75,6 +91,19 @@ def seed(fake: FakeIntercom) -> dict[str, Any]:
             response = http.request(**build_request(OPERATIONS[key]))
             assert response.status_code in {200, 201}, (key, response.text)
             created[name] = str(response.json()["id"])
+        export = http.post(
+            "/export/content/data", json={"created_at_after": 0, "created_at_before": 1}
+        )
+        assert export.status_code == 200, export.text
+        job = http.post(
+            "/tickets/enqueue",
+            json={"ticket_type_id": created["ticket_type_id"], "contacts": [{"id": contact.id}]},
+        )
+        assert job.status_code == 200, job.text
+    clock = fake.clock
+    assert isinstance(clock, VirtualClock)
+    clock.advance(_PAUSE_S)  # the export completes, so it can be downloaded
+    close = {"message_type": "close", "type": "admin", "admin_id": admin}
     return {
         **created,
         "contact_id": contact.id,
@@ -84,6 +113,18 @@ def seed(fake: FakeIntercom) -> dict[str, Any]:
         "tag_id": tag.id,
         "admin_id": admin,
         "team_id": next(iter(ws.teams)),
+        "note_id": note.id,
+        "segment_id": next(iter(ws.segments)),
+        "subscription_id": next(iter(ws.subscription_types)),
+        "consent_type": "opt_in",
+        "job_identifier": export.json()["job_identifier"],
+        "job_id": job.json()["id"],
+        "conversations.manage:request": close,
+        "unstable.conversations.manage_conversation:id": conversation.id,
+        "unstable.conversations.manage_conversation:request": close,
+        # Path parameters of the requests built from the description, per operation.
+        # (a contact no SDK method deletes, as these requests are sent after all of them)
+        "GET /contacts/{id}/merge_history": {"id": keeper.id},
         "external_id": "ext-1",
         "email": "someone@example.com",
         "type": "user",
@@ -159,9 +200,13 @@ def _problem(operation: Operation, response: httpx.Response) -> str | None:
     return None
 
 
+def _rank(name: str) -> int:
+    verb = name.rsplit(".", 1)[-1]
+    return next((rank for word, rank in _DESTRUCTIVE if word in verb), 0)
+
+
 def _ordered(client: Any) -> list[tuple[str, Callable[..., Any]]]:
-    methods = list(sdk_methods(client))
-    return sorted(methods, key=lambda m: any(v in m[0].rsplit(".", 1)[-1] for v in _DESTRUCTIVE))
+    return sorted(sdk_methods(client), key=lambda m: _rank(m[0]))
 
 
 def _takes_any_body(method: Callable[..., Any]) -> bool:
@@ -235,6 +280,7 @@ def test_sync_sdk_fidelity(
             except Exception as error:  # the SDK could not parse an answer
                 failures.append(f"{name}: {type(error).__name__}: {str(error)[:300]}")
             recorder.methods += 1
+            _pause(fake)
         recorder.by_sdk = recorder.figure()[0]
         for key, operation in OPERATIONS.items():
             if not recorder.served(key):
@@ -268,6 +314,7 @@ def test_async_sdk_fidelity(
                 except Exception as error:
                     failures.append(f"{name}: {type(error).__name__}: {str(error)[:300]}")
                 recorder.methods += 1
+                _pause(fake)
             recorder.by_sdk = recorder.figure()[0]
             for key, operation in OPERATIONS.items():
                 if not recorder.served(key):
@@ -277,7 +324,13 @@ def test_async_sdk_fidelity(
     _report(recorder, failures, capsys)
 
 
+def _pause(fake: FakeIntercom) -> None:
+    clock = fake.clock
+    assert isinstance(clock, VirtualClock)
+    clock.advance(_PAUSE_S)
+
+
 def _raw(operation: Operation, ids: dict[str, Any], url: str) -> dict[str, Any]:
-    request = build_request(operation, ids)
+    request = build_request(operation, {**ids, **ids.get(operation.key, {})})
     headers = {**request.get("headers", {}), "Authorization": "Bearer fake-token"}
     return {**request, "url": url + request["url"], "headers": headers}

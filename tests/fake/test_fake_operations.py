@@ -16,12 +16,13 @@ import pytest
 from fake_schemas import validator
 
 from intercom_resilience.testing import FakeIntercom
+from intercom_resilience.testing._links import LINKS
 from intercom_resilience.testing._openapi import Operation, generate, operations
 from intercom_resilience.testing._resources import STATEFUL
 from intercom_resilience.testing._routes import ROUTES
 
 OPERATIONS = operations()
-STATEFUL_KEYS = {f"{r.method} {r.template}" for r in ROUTES} | set(STATEFUL)
+STATEFUL_KEYS = {f"{r.method} {r.template}" for r in ROUTES} | set(STATEFUL) | set(LINKS)
 
 
 def build_request(operation: Operation, ids: dict[str, str] | None = None) -> dict[str, Any]:

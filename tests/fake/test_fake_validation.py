@@ -5,7 +5,9 @@ implies: a wrong type or value is ``400 parameter_invalid`` naming the field; a 
 field is ``parameter_invalid`` too, except where the description's examples answer it with
 ``parameter_not_found`` (articles, help-center collections and redirects, contact companies);
 malformed JSON is ``400 parameter_invalid``; an unknown ``Intercom-Version`` is
-``400 intercom_version_invalid``. Every error carries the request id of its ``X-Request-Id``.
+``400 intercom_version_invalid``, and so is a known one older than an operation
+(``GET /conversations/deleted`` before 2.16). Every error carries the request id of its
+``X-Request-Id``.
 """
 
 from __future__ import annotations
@@ -158,3 +160,34 @@ def test_every_response_carries_its_request_id(raw: httpx.Client) -> None:
         request_id = response.headers["x-request-id"]
         body = response.json()
         assert body.get("request_id", request_id) == request_id
+
+
+@pytest.mark.parametrize("version", ["2.15", "2.7", "1.4"])
+def test_deleted_conversations_need_version_2_16(raw: httpx.Client, version: str) -> None:
+    # GET /conversations/deleted first appears in the 2.16 description, which documents this
+    # answer for versions without it.
+    response = raw.get("/conversations/deleted", headers={"Intercom-Version": version})
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["code"] == "intercom_version_invalid"
+    assert error["message"] == "Requested resource is not available in current API version."
+    validator("GET /conversations/deleted", "400").validate(response.json())
+
+
+@pytest.mark.parametrize("version", [None, "2.16", "Preview", "Unstable"])
+def test_deleted_conversations_answer_from_2_16(
+    fake: FakeIntercom, raw: httpx.Client, version: str | None
+) -> None:
+    ws = fake.workspace()
+    contact = ws.create_contact({"email": "gone@example.com"}, 0)
+    conversation, _ = ws.create_conversation(
+        {"from": {"type": "user", "id": contact.id}, "body": "Hi"}, 0
+    )
+    assert raw.delete(f"/conversations/{conversation.id}").status_code == 200
+    headers = {} if version is None else {"Intercom-Version": version}
+    response = raw.get("/conversations/deleted", headers=headers)
+    assert response.status_code == 200
+    assert [c["id"] for c in response.json()["conversations"]] == [conversation.id]
+    validator("GET /conversations/deleted", "200").validate(response.json())
+    # The same version header changes nothing where the API did not change.
+    assert raw.get("/macros", headers={"Intercom-Version": "2.15"}).status_code == 200
