@@ -13,7 +13,7 @@ import os
 import random
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from intercom import AsyncIntercom, Intercom
@@ -36,6 +36,15 @@ from ._sdk import disable_sdk_retries, wrap_transports
 from ._transport import AsyncResilientTransport, ResilientTransport
 from ._webhooks import verify_webhook_signature
 from .events import HealthProbeFailed
+from .webhooks import (
+    DEFAULT_MAX_AGE,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_QUEUE_SIZE,
+    Handler,
+    RedisReplayStore,
+    ReplayStore,
+    WebhookReceiver,
+)
 
 __all__ = ["AsyncResilientIntercom", "ResilientIntercom"]
 
@@ -163,6 +172,63 @@ class _ResilientMixin:
         if not valid:
             self._pipeline.monitor.record_webhook_failure()
         return valid
+
+    def webhook_receiver(
+        self,
+        *,
+        secret: str | bytes,
+        handler: Handler,
+        store: ReplayStore | Literal["memory", "redis"] = "memory",
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_age: float = DEFAULT_MAX_AGE,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        workers: int = 1,
+    ) -> WebhookReceiver:
+        """A :class:`~intercom_resilience.webhooks.WebhookReceiver` wired to this client.
+
+        Its events reach this client's hooks, log and health (the P3 webhook alerts), and while
+        the kill switch is on (:meth:`disable`) it answers deliveries 503 so that Intercom
+        redelivers them later.
+
+        Args:
+            secret: the app's client secret, which signs every notification.
+            handler: called once per notification, off the request path (sync or async).
+            store: ``"memory"`` (this process), ``"redis"`` (shared by the fleet, at
+                ``ResilienceConfig.redis_url``) or a ready
+                :class:`~intercom_resilience.webhooks.ReplayStore`.
+            max_body_bytes: larger bodies are answered 413.
+            max_age: seconds notification ids are remembered; older notifications are stale.
+            queue_size: notifications that may wait for the handler; more are answered 429.
+            workers: handler calls that may run at once.
+        """
+        pipeline = self._pipeline
+        if store == "redis":
+            if pipeline.config.redis_url is None:
+                raise ValueError('webhook_receiver(store="redis") needs ResilienceConfig.redis_url')
+            chosen: ReplayStore | None = RedisReplayStore(
+                pipeline.config.redis_url, clock=pipeline.clock
+            )
+        elif store == "memory":
+            chosen = None
+        elif isinstance(store, str):
+            raise ValueError(
+                f'webhook_receiver store must be "memory", "redis" or a ReplayStore, got {store!r}'
+            )
+        else:
+            chosen = store
+        receiver = WebhookReceiver(
+            secret,
+            handler,
+            store=chosen,
+            max_body_bytes=max_body_bytes,
+            max_age=max_age,
+            queue_size=queue_size,
+            workers=workers,
+            disabled=lambda: pipeline.disabled,
+            clock=pipeline.clock,
+        )
+        receiver._wire(pipeline.telemetry.emit)
+        return receiver
 
     @property
     def breaker_state(self) -> BreakerState:
