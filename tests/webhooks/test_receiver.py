@@ -356,24 +356,27 @@ def test_a_full_queue_answers_429_and_the_redelivery_is_handled(
     client: ResilientIntercom, events: list[Event]
 ) -> None:
     release = threading.Event()
+    busy = threading.Event()
     seen: list[str] = []
 
     def blocked(notification: Notification) -> None:
+        busy.set()
         release.wait(10)
         seen.append(notification.id)
 
     receiver = client.webhook_receiver(secret=SECRET, handler=blocked, queue_size=2)
-    statuses = [post(receiver, notification(f"n{i}"))[0] for i in range(6)]
-    # One is with the handler, two wait; the rest are refused for now, not dropped.
-    assert statuses.count(200) in (2, 3)
-    assert statuses[-1] == 429
+    statuses = [post(receiver, notification("n0"))[0]]
+    assert busy.wait(10)  # n0 is with the handler: the queue is empty again
+    statuses += [post(receiver, notification(f"n{i}"))[0] for i in range(1, 6)]
+    # Two wait for the handler; the rest are refused for now, not dropped.
+    assert statuses == [200, 200, 200, 429, 429, 429]
     assert "webhook_backlog" in [a.rule for a in client.health().alerts]
     release.set()
     receiver.join()
     refused = [f"n{i}" for i, status in enumerate(statuses) if status == 429]
     for notification_id in refused:  # Intercom redelivers after the 429
         assert post(receiver, notification(notification_id))[0] == 200
-    receiver.join()
+        receiver.join()
     receiver.close()
     assert sorted(seen) == [f"n{i}" for i in range(6)]
     assert "webhook_backlog" not in [a.rule for a in client.health().alerts]
