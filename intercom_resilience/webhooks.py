@@ -1,6 +1,6 @@
 """Receive Intercom webhooks: verified, deduplicated, acknowledged at once, handled off the request.
 
-A :class:`WebhookReceiver` is an ASGI application (mount it in Starlette or FastAPI, or serve it
+A :class:`WebhookReceiver` is an ASGI application (route it in Starlette or FastAPI, or serve it
 alone with uvicorn) and, for other frameworks, two plain methods (:meth:`WebhookReceiver.receive`
 and its async twin). Build it from a client, so that what it sees reaches the client's health and
 alerts and its kill switch defers deliveries::
@@ -11,7 +11,7 @@ alerts and its kill switch defers deliveries::
         print(notification.topic, notification.item)
 
     receiver = client.webhook_receiver(secret=CLIENT_SECRET, handler=on_notification)
-    app.mount("/hooks/intercom", receiver)          # Starlette / FastAPI
+    app.add_route("/hooks/intercom", receiver)      # Starlette / FastAPI
 
 Each delivery is answered in this order, and the handler only ever sees what passed every step:
 
