@@ -44,7 +44,7 @@ from ._errors import (
     RateLimitedError,
     request_id_of,
 )
-from ._health import AlertEvent, HealthStatus, Latency
+from ._health import AlertEvent, CacheWarmth, HealthStatus, Latency
 from ._incidents import (
     Alert,
     FailureRecord,
@@ -55,6 +55,7 @@ from ._incidents import (
     render_status_update,
 )
 from ._sdk import install_request_id_on_api_error
+from ._warming import WarmProgress, WarmReport
 from ._webhooks import verify_webhook_signature
 
 install_request_id_on_api_error()
@@ -69,6 +70,7 @@ __all__ = [
     "BreakerPolicy",
     "BreakerState",
     "CachePolicy",
+    "CacheWarmth",
     "CallInfo",
     "CapturedCalls",
     "CircuitOpenError",
@@ -105,6 +107,8 @@ __all__ = [
     "TimelineEntry",
     "TimeoutPolicy",
     "VirtualClock",
+    "WarmProgress",
+    "WarmReport",
     "__version__",
     "capture_calls",
     "render_postmortem",

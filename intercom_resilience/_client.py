@@ -8,6 +8,7 @@ pipeline owns retrying). Every namespace, method, argument, return type and exce
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import random
@@ -26,7 +27,7 @@ from ._config import ResilienceConfig
 from ._core.breaker import BreakerState
 from ._core.requests import credentials_fingerprint
 from ._events import EventHook, EventLog
-from ._health import AlertEvent, HealthMonitor, HealthStatus
+from ._health import AlertEvent, CacheWarmth, HealthMonitor, HealthStatus
 from ._incidents import FailureRecord, Incident
 from ._pagination import fix_search_pagers
 from ._pipeline import Pipeline, priority
@@ -34,6 +35,7 @@ from ._pipeline.deadline import deadline_scope
 from ._resources import TypedAsyncIntercom, TypedIntercom
 from ._sdk import disable_sdk_retries, wrap_transports
 from ._transport import AsyncResilientTransport, ResilientTransport
+from ._warming import Warming, WarmPlan, WarmProgress, WarmReport, awarm, warm
 from ._webhooks import verify_webhook_signature
 from .events import HealthProbeFailed
 from .webhooks import (
@@ -148,8 +150,11 @@ class _ResilientMixin:
 
         ``unhealthy`` while a P1 alert is active or the circuit is open; ``degraded`` while a
         P2/P3 alert is active or the kill switch is on; else ``healthy`` (see ``docs/runbook.md``).
+        ``cache`` says how warm the stale cache is (entries, the oldest one's age).
         """
-        return self._pipeline.monitor.health(self._pipeline.breaker_state.value)
+        pipeline = self._pipeline
+        status = pipeline.monitor.health(pipeline.breaker_state.value)
+        return dataclasses.replace(status, cache=_cache_warmth(pipeline, status.checked_at))
 
     @property
     def incidents(self) -> tuple[Incident, ...]:
@@ -270,6 +275,41 @@ class _ResilientMixin:
             f"{type(self).__name__}(base_url={self._pipeline.base_url!r}, "
             f"credentials={self._scope!r})"  # the fingerprint, never the token
         )
+
+
+def _cache_warmth(pipeline: Pipeline, now: float) -> CacheWarmth | None:
+    """The stale cache's entries and oldest age, for the health (``None`` without a cache)."""
+    cache: Any = pipeline.cache
+    limit = pipeline.config.cache.max_entries
+    try:
+        if hasattr(cache, "warmth"):
+            entries, oldest = cache.warmth()
+            return CacheWarmth(entries, limit, None if oldest is None else max(0.0, now - oldest))
+        if hasattr(cache, "stats"):  # shared in Redis: a count, no central ages
+            stats = cache.stats()
+            return CacheWarmth(int(stats["entries"]), limit) if "entries" in stats else None
+    except Exception:  # health must answer even when the cache cannot be read
+        return None
+    return None
+
+
+def _warming(
+    contacts: list[str] | tuple[str, ...] | None,
+    contact_search: dict[str, Any] | None,
+    companies: list[str] | tuple[str, ...] | None,
+    conversations: list[str] | tuple[str, ...] | None,
+    tickets: list[str] | tuple[str, ...] | None,
+    checkpoint: str | os.PathLike[str] | None,
+    on_progress: Callable[[WarmProgress], None] | None,
+) -> Warming:
+    plan = WarmPlan.build(
+        contacts=contacts,
+        contact_search=contact_search,
+        companies=companies,
+        conversations=conversations,
+        tickets=tickets,
+    )
+    return Warming(plan, checkpoint, on_progress)
 
 
 def _default_httpx_client(
@@ -406,6 +446,38 @@ class ResilientIntercom(_ResilientMixin, TypedIntercom):
             self._pipeline.events.emit(HealthProbeFailed())
         return self.health()
 
+    def warm_cache(
+        self,
+        *,
+        contacts: list[str] | tuple[str, ...] | None = None,
+        contact_search: dict[str, Any] | None = None,
+        companies: list[str] | tuple[str, ...] | None = None,
+        conversations: list[str] | tuple[str, ...] | None = None,
+        tickets: list[str] | tuple[str, ...] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[WarmProgress], None] | None = None,
+    ) -> WarmReport:
+        """Read these resources now, on the background lane, so the stale cache holds them.
+
+        Args:
+            contacts: contact ids to read.
+            contact_search: a contact search query; every match is read by id too.
+            companies: company ids to read.
+            conversations: conversation ids to read.
+            tickets: ticket ids to read.
+            checkpoint: a file remembering what was read: a run stopped part-way (Ctrl-C, an
+                outage) resumes from it with the same arguments; removed when a run finishes.
+            on_progress: called after each read with a ``WarmProgress``.
+
+        Never takes interactive quota (``client.background()``). Ids Intercom does not know are
+        counted as missing; an outage or a revoked token ends the run early, with the error's
+        type in the report and the checkpoint kept. Bad arguments raise ``ValueError``.
+        """
+        warming = _warming(
+            contacts, contact_search, companies, conversations, tickets, checkpoint, on_progress
+        )
+        return warm(self, warming)
+
     def close(self) -> None:
         """Close the underlying HTTP connections and the backends' (Redis) connections."""
         self._httpx_client.close()
@@ -470,6 +542,23 @@ class AsyncResilientIntercom(_ResilientMixin, TypedAsyncIntercom):
         except Exception:
             self._pipeline.events.emit(HealthProbeFailed())
         return self.health()
+
+    async def warm_cache(
+        self,
+        *,
+        contacts: list[str] | tuple[str, ...] | None = None,
+        contact_search: dict[str, Any] | None = None,
+        companies: list[str] | tuple[str, ...] | None = None,
+        conversations: list[str] | tuple[str, ...] | None = None,
+        tickets: list[str] | tuple[str, ...] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[WarmProgress], None] | None = None,
+    ) -> WarmReport:
+        """Async twin of :meth:`ResilientIntercom.warm_cache`."""
+        warming = _warming(
+            contacts, contact_search, companies, conversations, tickets, checkpoint, on_progress
+        )
+        return await awarm(self, warming)
 
     async def aclose(self) -> None:
         """Close the underlying HTTP connections and the backends' (Redis) connections."""

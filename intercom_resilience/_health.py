@@ -111,6 +111,7 @@ __all__ = [
     "RULE_KEYS",
     "Alert",
     "AlertEvent",
+    "CacheWarmth",
     "HealthMonitor",
     "HealthStatus",
     "Latency",
@@ -161,6 +162,30 @@ class Latency:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class CacheWarmth:
+    """How warm the stale cache is: what an outage could be answered from right now.
+
+    Attributes:
+        entries: answers stored.
+        max_entries: the cache's capacity (``CachePolicy.max_entries``).
+        oldest_age_s: seconds since the oldest stored answer was fresh (``None`` when the
+            cache is empty, or shared in Redis, where ages are not tracked centrally).
+    """
+
+    entries: int
+    max_entries: int
+    oldest_age_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (age rounded to 0.1 s)."""
+        return {
+            "entries": self.entries,
+            "max_entries": self.max_entries,
+            "oldest_age_s": None if self.oldest_age_s is None else round(self.oldest_age_s, 1),
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class HealthStatus:
     """The integration's health, from recent traffic (no network call was made to compute it).
 
@@ -182,6 +207,8 @@ class HealthStatus:
         disabled: the kill switch is on.
         reasons: why the status is not ``healthy``, for people.
         incident_id: the open incident, if any.
+        cache: how warm the stale cache is (``None`` when there is no cache, or it could not
+            be read).
     """
 
     status: Status
@@ -196,6 +223,7 @@ class HealthStatus:
     disabled: bool = False
     reasons: tuple[str, ...] = ()
     incident_id: str | None = None
+    cache: CacheWarmth | None = None
 
     @property
     def healthy(self) -> bool:
@@ -226,6 +254,7 @@ class HealthStatus:
             "disabled": self.disabled,
             "reasons": list(self.reasons),
             "incident_id": self.incident_id,
+            "cache": None if self.cache is None else self.cache.to_dict(),
         }
 
 
