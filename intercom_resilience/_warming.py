@@ -25,10 +25,20 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from intercom.core.api_error import ApiError
 
+from ._callinfo import capture_calls
+
 if TYPE_CHECKING:
     from ._client import AsyncResilientIntercom, ResilientIntercom
 
-__all__ = ["WarmPlan", "WarmProgress", "WarmReport", "Warming", "awarm", "warm"]
+__all__ = [
+    "StaleAnswerError",
+    "WarmPlan",
+    "WarmProgress",
+    "WarmReport",
+    "Warming",
+    "awarm",
+    "warm",
+]
 
 Kind = Literal["contact", "company", "conversation", "ticket"]
 _FORMAT_VERSION = 1
@@ -265,6 +275,22 @@ class Warming:
         )
 
 
+class StaleAnswerError(Exception):
+    """A warming read was answered from the stale cache: Intercom is not answering, so the run
+    stops (the entry was not refreshed, and counting it as warmed would be a lie)."""
+
+    def __init__(self, reason: str | None) -> None:
+        super().__init__(f"served stale ({reason or 'unknown reason'}): Intercom is not answering")
+        self.reason = reason
+
+
+def _fresh(calls: Iterable[Any]) -> None:
+    """Raise :class:`StaleAnswerError` if a read of *calls* came from the stale cache."""
+    for call in calls:
+        if call.stale:
+            raise StaleAnswerError(call.reason)
+
+
 def _gone(error: ApiError) -> bool:
     # The SDK raises NotFoundError for some finds and a plain ApiError(404) for others
     # (contacts.find); 410 is a merged contact. Either way there is nothing to warm.
@@ -294,16 +320,21 @@ async def _aread(client: AsyncResilientIntercom, kind: Kind, item_id: str) -> No
 
 
 def _search_ids(client: ResilientIntercom, query: Mapping[str, Any]) -> list[str]:
-    pager = client.contacts.search(query=query, pagination={"per_page": _SEARCH_PAGE})  # type: ignore[arg-type]
-    return [str(contact.id) for contact in pager if contact.id]
+    with capture_calls() as calls:
+        pager = client.contacts.search(query=query, pagination={"per_page": _SEARCH_PAGE})  # type: ignore[arg-type]
+        found = [str(contact.id) for contact in pager if contact.id]
+    _fresh(calls.calls)
+    return found
 
 
 async def _asearch_ids(client: AsyncResilientIntercom, query: Mapping[str, Any]) -> list[str]:
-    pager = await client.contacts.search(query=query, pagination={"per_page": _SEARCH_PAGE})  # type: ignore[arg-type]
     found: list[str] = []
-    async for contact in pager:
-        if contact.id:
-            found.append(str(contact.id))
+    with capture_calls() as calls:
+        pager = await client.contacts.search(query=query, pagination={"per_page": _SEARCH_PAGE})  # type: ignore[arg-type]
+        async for contact in pager:
+            if contact.id:
+                found.append(str(contact.id))
+    _fresh(calls.calls)
     return found
 
 
@@ -322,7 +353,9 @@ def warm(client: ResilientIntercom, warming: Warming) -> WarmReport:
                 items += [("contact", i) for i in dict.fromkeys(found)]
             for kind, item_id in warming.pending(items):
                 try:
-                    _read(client, kind, item_id)
+                    with capture_calls() as calls:
+                        _read(client, kind, item_id)
+                    _fresh(calls.calls)
                 except ApiError as answer:
                     if not _gone(answer):
                         raise
@@ -354,7 +387,9 @@ async def awarm(client: AsyncResilientIntercom, warming: Warming) -> WarmReport:
                 items += [("contact", i) for i in dict.fromkeys(found)]
             for kind, item_id in warming.pending(items):
                 try:
-                    await _aread(client, kind, item_id)
+                    with capture_calls() as calls:
+                        await _aread(client, kind, item_id)
+                    _fresh(calls.calls)
                 except ApiError as answer:
                     if not _gone(answer):
                         raise

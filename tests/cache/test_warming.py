@@ -191,3 +191,19 @@ async def test_the_async_twin(fake: FakeIntercom, clock: VirtualClock, tmp_path:
             assert (await client.contacts.find(contact_id=cid)).id == cid
     finally:
         await client.aclose()
+
+
+def test_a_stale_answer_is_not_counted_as_warmed(fake: FakeIntercom, tmp_path: Path) -> None:
+    # Regression: during an outage an already cached id was served stale, counted as warmed and
+    # checkpointed, so the run resumed after the outage skipped it, never refreshed.
+    ids = seed_contacts(fake, 3)
+    checkpoint = tmp_path / "warm.json"
+    with fake.client() as client:
+        client.warm_cache(contacts=ids[:1])
+        fake.faults.outage(seconds=600)
+        report = client.warm_cache(contacts=ids, checkpoint=checkpoint)
+        assert (report.warmed, report.error) == (0, "StaleAnswerError")
+        assert json.loads(checkpoint.read_text())["done"] == []
+        fake.faults.clear()
+        fake.clock.advance(120)  # the breaker's open period ends
+        assert client.warm_cache(contacts=ids, checkpoint=checkpoint).warmed == 3
