@@ -280,6 +280,8 @@ _COUNT_LINES = (
     ("writes_issued", "writes issued by the application"),
     ("writes_committed", "writes committed by Intercom (fake journal)"),
     ("duplicate_writes", "duplicate writes (fake journal)"),
+    ("outage_reads_answered_cold", "of 50 reads in a later outage answered, cache not warmed"),
+    ("outage_reads_answered_warmed", "of 50 reads answered after client.warm_cache()"),
 )
 
 
