@@ -70,13 +70,14 @@ def webhook_signature(body: bytes | bytearray | memoryview, secret: str | bytes)
 
 
 def check_webhook_signature(
-    body: bytes | bytearray | memoryview, header: str | None, secret: str | bytes
+    body: bytes | bytearray | memoryview, header: str | bytes | None, secret: str | bytes
 ) -> SignatureCheck:
     """Check *header* against *body* and *secret*, and say what was wrong with it.
 
     Args:
         body: the raw request body, exactly as received (any bytes-like object).
-        header: the ``X-Hub-Signature`` value (``sha1=<hex>``), or ``None`` when absent.
+        header: the ``X-Hub-Signature`` value (``sha1=<hex>``; raw ASGI header bytes too), or
+            ``None`` when absent.
         secret: the app's client secret (an empty secret verifies nothing).
 
     Never raises, whatever it is given. The digest comparison takes constant time

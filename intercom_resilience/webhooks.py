@@ -628,7 +628,7 @@ class WebhookReceiver:
             return self._reject("too_large", 413)
         if not body:
             return self._reject("empty", 400)
-        check = check_webhook_signature(body, signature, self._secret)  # type: ignore[arg-type]
+        check = check_webhook_signature(body, signature, self._secret)
         if check is not SignatureCheck.VALID:
             return self._reject(f"signature_{check.value}", _SIGNATURE_STATUS[check])
         parsed = _parse(body, self.clock.time())
