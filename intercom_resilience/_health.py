@@ -539,14 +539,19 @@ class HealthMonitor:
             self.record_deadline_exceeded()
         elif isinstance(event, WebhookReceived):
             self.record_webhook_answer(
-                event.status, delay=event.delay_s, queue=(event.queue_depth, event.queue_size)
+                True, delay=event.delay_s, queue=(event.queue_depth, event.queue_size)
             )
         elif isinstance(event, WebhookDuplicate):
-            self.record_webhook_answer(event.status)
+            self.record_webhook_answer(True)
         elif isinstance(event, WebhookRejected):
-            self.record_webhook_answer(event.status, signature_failure=event.signature_failure)
+            self.record_webhook_answer(
+                event.acknowledged,
+                # Intercom only POSTs: a 405 answered somebody else, not a delivery.
+                delivery=event.reason != "method",
+                signature_failure=event.signature_failure,
+            )
         elif isinstance(event, WebhookDeferred):
-            self.record_webhook_answer(event.status, queue=(event.queue_depth, event.queue_size))
+            self.record_webhook_answer(False, queue=(event.queue_depth, event.queue_size))
         elif isinstance(event, WebhookHandled):
             self.record_webhook_handled(event.queue_depth, event.queue_size, failed=False)
         elif isinstance(event, WebhookHandlerFailed):
@@ -687,8 +692,9 @@ class HealthMonitor:
 
     def record_webhook_answer(
         self,
-        status: int,
+        accepted: bool,
         *,
+        delivery: bool = True,
         delay: float | None = None,
         signature_failure: bool = False,
         queue: tuple[int, int] | None = None,
@@ -696,17 +702,20 @@ class HealthMonitor:
         """Record the receiver's answer to one webhook delivery.
 
         Args:
-            status: the HTTP status answered; anything but a 2xx extends the run of error
-                answers that Intercom pauses and suspends subscriptions for.
+            accepted: the answer was a 2xx (Intercom is done with the notification); anything
+                else extends the run of error answers that Intercom pauses and suspends
+                subscriptions for.
+            delivery: the request could have been Intercom's (``False`` for a request Intercom
+                never makes, which leaves the run alone).
             delay: seconds from the notification's ``created_at`` to its receipt, if known.
             signature_failure: the delivery failed its signature check.
             queue: the handler queue's ``(depth, size)`` after the answer.
         """
         with self._lock:
             mono, wall = self.clock.monotonic(), self.clock.time()
-            if 200 <= status < 300:
+            if accepted:
                 self._webhook_streak = 0
-            elif status != 405:  # Intercom only POSTs: a 405 answered somebody else
+            elif delivery:
                 if not self._webhook_streak:
                     self._webhook_streak_since = mono
                 self._webhook_streak += 1

@@ -479,6 +479,8 @@ class WebhookRejected(Event):
 
     reason: str
     status: int
+    #: Answered 2xx all the same (``stale``): Intercom is done with it and will not redeliver.
+    acknowledged: bool = False
 
     @property
     def signature_failure(self) -> bool:

@@ -649,8 +649,9 @@ class WebhookReceiver:
         return _Admit(parsed)
 
     def _reject(self, reason: str, status: int) -> WebhookAnswer:
-        self._emit(WebhookRejected(reason, status))
-        return _answer(status, "rejected", reason)
+        answer = _answer(status, "rejected", reason)
+        self._emit(WebhookRejected(reason, status, acknowledged=answer.accepted))
+        return answer
 
     def _defer(self, reason: str, status: int) -> WebhookAnswer:
         self._emit(WebhookDeferred(reason, status, self.queue_depth, self.queue_size))

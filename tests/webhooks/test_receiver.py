@@ -403,6 +403,26 @@ def test_the_refusal_alert_fires_before_intercom_would_pause_the_subscription(
         receiver.close()
 
 
+async def test_requests_intercom_never_makes_leave_the_refusal_run_alone(
+    clock: VirtualClock, handled: Handled
+) -> None:
+    config = ResilienceConfig(alerts=AlertPolicy(webhook_error_streak=3))
+    with FakeIntercom(clock=clock).client(config=config) as client:
+        receiver = client.webhook_receiver(secret=SECRET, handler=handled)
+        transport = httpx.ASGITransport(app=receiver)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+            for _ in range(5):  # a load balancer's GET probes: 405, not deliveries
+                assert (await http.get("/")).status_code == 405
+        assert "webhook_refused" not in [a.rule for a in client.health().alerts]
+        for i in range(3):  # Intercom's deliveries with a rotated secret: 401s
+            post(receiver, notification(f"n{i}"), "sha1=" + "0" * 40)
+        assert "webhook_refused" in [a.rule for a in client.health().alerts]
+        stale = notification("old", created_at=int(clock.time()) - 90_000)
+        assert post(receiver, stale)[0] == 200  # acknowledged: the run ends
+        assert "webhook_refused" not in [a.rule for a in client.health().alerts]
+        receiver.close()
+
+
 def test_errors_for_too_long_fire_the_refusal_alert_even_at_low_volume(
     client: ResilientIntercom, receiver: WebhookReceiver, clock: VirtualClock
 ) -> None:
