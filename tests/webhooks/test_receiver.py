@@ -563,3 +563,24 @@ def test_memory_store_claims_each_id_once_while_it_is_remembered(ids: list[str])
     claimed = [store.claim(i, 60) for i in ids]
     # Within the bound and the ttl, exactly the first occurrence of each id wins.
     assert claimed == [i not in ids[:n] for n, i in enumerate(ids)]
+
+
+async def test_an_async_handler_that_raises_is_counted_and_the_next_one_still_runs(
+    client: ResilientIntercom, events: list[Event]
+) -> None:
+    seen: list[str] = []
+
+    async def handler(notification: Notification) -> None:
+        if notification.id == "bad":
+            raise ValueError("handler bug")
+        seen.append(notification.id)
+
+    receiver = client.webhook_receiver(secret=SECRET, handler=handler)
+    for notification_id in ("bad", "good"):
+        body = notification(notification_id)
+        assert (await receiver.areceive(body, webhook_signature(body, SECRET))).status == 200
+    await receiver.ajoin()
+    await receiver.aclose()
+    assert seen == ["good"]
+    assert [e.error for e in of_type(events, WebhookHandlerFailed)] == ["ValueError"]
+    assert "webhook_handler" in [a.rule for a in client.health().alerts]
