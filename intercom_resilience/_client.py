@@ -27,7 +27,7 @@ from ._config import ResilienceConfig
 from ._core.breaker import BreakerState
 from ._core.requests import credentials_fingerprint
 from ._events import EventHook, EventLog
-from ._health import AlertEvent, CacheWarmth, HealthMonitor, HealthStatus
+from ._health import AlertEvent, HealthMonitor, HealthStatus
 from ._incidents import FailureRecord, Incident
 from ._pagination import fix_search_pagers
 from ._pipeline import Pipeline, priority
@@ -35,7 +35,7 @@ from ._pipeline.deadline import deadline_scope
 from ._resources import TypedAsyncIntercom, TypedIntercom
 from ._sdk import disable_sdk_retries, wrap_transports
 from ._transport import AsyncResilientTransport, ResilientTransport
-from ._warming import Warming, WarmPlan, WarmProgress, WarmReport, awarm, warm
+from ._warming import Warming, WarmPlan, WarmProgress, WarmReport, awarm, cache_warmth, warm
 from ._webhooks import verify_webhook_signature
 from .events import HealthProbeFailed
 from .webhooks import (
@@ -43,9 +43,9 @@ from .webhooks import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_QUEUE_SIZE,
     Handler,
-    RedisReplayStore,
     ReplayStore,
     WebhookReceiver,
+    _wired_receiver,
 )
 
 __all__ = ["AsyncResilientIntercom", "ResilientIntercom"]
@@ -154,7 +154,8 @@ class _ResilientMixin:
         """
         pipeline = self._pipeline
         status = pipeline.monitor.health(pipeline.breaker_state.value)
-        return dataclasses.replace(status, cache=_cache_warmth(pipeline, status.checked_at))
+        warmth = cache_warmth(pipeline.cache, pipeline.config.cache.max_entries, status.checked_at)
+        return dataclasses.replace(status, cache=warmth)
 
     @property
     def incidents(self) -> tuple[Incident, ...]:
@@ -206,34 +207,16 @@ class _ResilientMixin:
             queue_size: notifications that may wait for the handler; more are answered 429.
             workers: handler calls that may run at once.
         """
-        pipeline = self._pipeline
-        if store == "redis":
-            if pipeline.config.redis_url is None:
-                raise ValueError('webhook_receiver(store="redis") needs ResilienceConfig.redis_url')
-            chosen: ReplayStore | None = RedisReplayStore(
-                pipeline.config.redis_url, clock=pipeline.clock
-            )
-        elif store == "memory":
-            chosen = None
-        elif isinstance(store, str):
-            raise ValueError(
-                f'webhook_receiver store must be "memory", "redis" or a ReplayStore, got {store!r}'
-            )
-        else:
-            chosen = store
-        receiver = WebhookReceiver(
+        return _wired_receiver(
+            self._pipeline,
             secret,
             handler,
-            store=chosen,
+            store=store,
             max_body_bytes=max_body_bytes,
             max_age=max_age,
             queue_size=queue_size,
             workers=workers,
-            disabled=lambda: pipeline.disabled,
-            clock=pipeline.clock,
         )
-        receiver._wire(pipeline.telemetry.emit)
-        return receiver
 
     @property
     def breaker_state(self) -> BreakerState:
@@ -275,41 +258,6 @@ class _ResilientMixin:
             f"{type(self).__name__}(base_url={self._pipeline.base_url!r}, "
             f"credentials={self._scope!r})"  # the fingerprint, never the token
         )
-
-
-def _cache_warmth(pipeline: Pipeline, now: float) -> CacheWarmth | None:
-    """The stale cache's entries and oldest age, for the health (``None`` without a cache)."""
-    cache: Any = pipeline.cache
-    limit = pipeline.config.cache.max_entries
-    try:
-        if hasattr(cache, "warmth"):
-            entries, oldest = cache.warmth()
-            return CacheWarmth(entries, limit, None if oldest is None else max(0.0, now - oldest))
-        if hasattr(cache, "stats"):  # shared in Redis: a count, no central ages
-            stats = cache.stats()
-            return CacheWarmth(int(stats["entries"]), limit) if "entries" in stats else None
-    except Exception:  # health must answer even when the cache cannot be read
-        return None
-    return None
-
-
-def _warming(
-    contacts: list[str] | tuple[str, ...] | None,
-    contact_search: dict[str, Any] | None,
-    companies: list[str] | tuple[str, ...] | None,
-    conversations: list[str] | tuple[str, ...] | None,
-    tickets: list[str] | tuple[str, ...] | None,
-    checkpoint: str | os.PathLike[str] | None,
-    on_progress: Callable[[WarmProgress], None] | None,
-) -> Warming:
-    plan = WarmPlan.build(
-        contacts=contacts,
-        contact_search=contact_search,
-        companies=companies,
-        conversations=conversations,
-        tickets=tickets,
-    )
-    return Warming(plan, checkpoint, on_progress)
 
 
 def _default_httpx_client(
@@ -473,10 +421,14 @@ class ResilientIntercom(_ResilientMixin, TypedIntercom):
         counted as missing; an outage or a revoked token ends the run early, with the error's
         type in the report and the checkpoint kept. Bad arguments raise ``ValueError``.
         """
-        warming = _warming(
-            contacts, contact_search, companies, conversations, tickets, checkpoint, on_progress
+        plan = WarmPlan.build(
+            contacts=contacts,
+            contact_search=contact_search,
+            companies=companies,
+            conversations=conversations,
+            tickets=tickets,
         )
-        return warm(self, warming)
+        return warm(self, Warming(plan, checkpoint, on_progress))
 
     def close(self) -> None:
         """Close the underlying HTTP connections and the backends' (Redis) connections."""
@@ -555,10 +507,14 @@ class AsyncResilientIntercom(_ResilientMixin, TypedAsyncIntercom):
         on_progress: Callable[[WarmProgress], None] | None = None,
     ) -> WarmReport:
         """Async twin of :meth:`ResilientIntercom.warm_cache`."""
-        warming = _warming(
-            contacts, contact_search, companies, conversations, tickets, checkpoint, on_progress
+        plan = WarmPlan.build(
+            contacts=contacts,
+            contact_search=contact_search,
+            companies=companies,
+            conversations=conversations,
+            tickets=tickets,
         )
-        return await awarm(self, warming)
+        return await awarm(self, Warming(plan, checkpoint, on_progress))
 
     async def aclose(self) -> None:
         """Close the underlying HTTP connections and the backends' (Redis) connections."""

@@ -26,12 +26,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from intercom.core.api_error import ApiError
 
 from ._callinfo import capture_calls
+from ._health import CacheWarmth
 
 if TYPE_CHECKING:
     from ._client import AsyncResilientIntercom, ResilientIntercom
 
 __all__ = [
     "StaleAnswerError",
+    "cache_warmth",
     "WarmPlan",
     "WarmProgress",
     "WarmReport",
@@ -402,3 +404,24 @@ async def awarm(client: AsyncResilientIntercom, warming: Warming) -> WarmReport:
         warming.save()
         raise
     return warming.report(error)
+
+
+def cache_warmth(cache: object, max_entries: int, now: float) -> CacheWarmth | None:
+    """How warm *cache* is, for the health: entries and the oldest one's age (``None``: no cache,
+    or it could not be read; a Redis cache gives a count, its ages are not tracked centrally)."""
+    try:
+        warmth = getattr(cache, "warmth", None)
+        if warmth is not None:
+            entries, oldest = warmth()
+            return CacheWarmth(
+                entries, max_entries, None if oldest is None else max(0.0, now - oldest)
+            )
+        stats = getattr(cache, "stats", None)
+        if stats is not None:
+            figures = stats()
+            return (
+                CacheWarmth(int(figures["entries"]), max_entries) if "entries" in figures else None
+            )
+    except Exception:  # health must answer even when the cache cannot be read
+        return None
+    return None

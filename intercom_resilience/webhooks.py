@@ -91,6 +91,7 @@ from .events import (
 
 if TYPE_CHECKING:
     from ._backends._redis import RedisLink
+    from ._pipeline import Pipeline
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -866,6 +867,42 @@ class WebhookReceiver:
             f"WebhookReceiver(handler={getattr(self.handler, '__qualname__', self.handler)!r}, "
             f"store={self.store!r}, queue={self.queue_depth}/{self.queue_size})"
         )
+
+
+def _wired_receiver(
+    pipeline: Pipeline,
+    secret: str | bytes,
+    handler: Handler,
+    *,
+    store: ReplayStore | str = "memory",
+    **options: Any,
+) -> WebhookReceiver:
+    """A receiver wired to a client's *pipeline* (``client.webhook_receiver`` builds it): its
+    events reach the client's telemetry (hooks, log, health) and its kill switch defers."""
+    if store == "redis":
+        if pipeline.config.redis_url is None:
+            raise ValueError('webhook_receiver(store="redis") needs ResilienceConfig.redis_url')
+        chosen: ReplayStore | None = RedisReplayStore(
+            pipeline.config.redis_url, clock=pipeline.clock
+        )
+    elif store == "memory":
+        chosen = None
+    elif isinstance(store, str):
+        raise ValueError(
+            f'webhook_receiver store must be "memory", "redis" or a ReplayStore, got {store!r}'
+        )
+    else:
+        chosen = store
+    receiver = WebhookReceiver(
+        secret,
+        handler,
+        store=chosen,
+        disabled=lambda: pipeline.disabled,
+        clock=pipeline.clock,
+        **options,
+    )
+    receiver._wire(pipeline.telemetry.emit)
+    return receiver
 
 
 async def _awaited(result: Awaitable[Any]) -> Any:
