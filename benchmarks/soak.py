@@ -6,16 +6,22 @@ One ``ResilientIntercom`` and one ``FakeIntercom`` share a ``VirtualClock``, so 
 latency, a full outage every 15 minutes and a token revocation every 10 minutes (the client's token
 callable hands out the new token once the old one is refused). Checked as the run goes:
 
-* zero duplicate writes: every create has a unique email; the fake refuses a second contact with
-  the same email (409), and the journal shows none;
-* every create is confirmed or reported as ``OutcomeUnknownError`` (or failed before the fake
-  processed it), and the journal agrees on which of them changed state;
+* zero duplicate writes: every create has a unique email, and the fake holds one contact per
+  email; a 409 (the fake refuses a second contact with the same email) is only ever the answer
+  to the library re-sending a create whose answer was lost, to reconcile it;
+* every create is confirmed (first time, or reconciled after a lost answer) or reported as
+  ``OutcomeUnknownError`` (or failed before the fake processed it), and the journal agrees on
+  which of them changed state;
 * zero 429s caused by our own over-admission (only injected ones), and per fixed 10-second window
   no more requests than the quota;
 * every failure's request id is in the client's incident record right after the failure;
 * the token never appears in events, logs, health, incidents, postmortems or exceptions;
-* memory: tracemalloc peaks of the library's allocations (the fake and this harness excluded) and
-  the per-component sizes (cache, incident record, health window) at intervals.
+* memory: the per-component sizes (cache, write generations, incident record, health window) at
+  intervals, each against its configured bound, and what the library holds in all (the deep size
+  of the client's object graph and the library modules' globals, the fake and the virtual clock
+  not followed). The cache may fill up to its budget (token rotations add scopes); what the
+  library holds beyond it must not grow. With tracemalloc (``--no-memory`` skips it), the
+  process's peaks, fake and journal included, are reported as well.
 
 Run: ``python benchmarks/soak.py --minutes 60 --seed 1`` (``--json`` for machine-readable output).
 """
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import logging
 import math
@@ -31,6 +38,7 @@ import random
 import sys
 import time
 import tracemalloc
+import types
 from collections import Counter
 from typing import Any
 
@@ -103,11 +111,18 @@ class Sample:
     traced_kib: float
     cache_entries: int
     cache_kib: float
+    cache_deep_kib: float
+    coherence_tags: int
     incident_request_ids: int
     incident_timeline: int
     incidents_kept: int
     recent_failures: int
     health_samples: int
+
+    @property
+    def beyond_cache_kib(self) -> float:
+        """Library memory not held by the cache (which may grow to its budget)."""
+        return max(0.0, self.traced_kib - self.cache_deep_kib)
 
 
 @dataclasses.dataclass
@@ -131,6 +146,8 @@ class SoakResult:
     creates_confirmed: int = 0
     creates_unknown: int = 0
     creates_unknown_applied: int = 0
+    creates_reconciled: int = 0
+    conflicts_409: int = 0
     creates_failed: int = 0
     errors: Counter[str] = dataclasses.field(default_factory=Counter)
     failures_with_request_id: int = 0
@@ -176,13 +193,17 @@ class SoakResult:
                 f"{self.creates_unknown_applied} / {self.creates_failed})",
             ),
             (
+                "creates reconciled after a lost answer (409s seen)",
+                f"{self.creates_reconciled} ({self.conflicts_409})",
+            ),
+            (
                 "failures with / without request id",
                 f"{self.failures_with_request_id} / {self.failures_without_request_id}",
             ),
             ("incidents", str(self.incidents)),
             ("errors raised", ", ".join(f"{k} {v}" for k, v in self.errors.most_common())),
             (
-                "library memory peak, 1st / 2nd half",
+                "library memory beyond the cache, peak 1st / 2nd half",
                 f"{self.peak_first_half_kib:.0f} KiB / {self.peak_second_half_kib:.0f} KiB",
             ),
             (
@@ -201,14 +222,17 @@ class SoakResult:
     def memory_table(self) -> str:
         """Per-component sizes at each report interval, as Markdown."""
         lines = [
-            "| minute | library KiB | cache entries | cache KiB | incident ids | timeline "
-            "| incidents kept | recent failures | health samples |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| minute | library KiB | beyond cache KiB | cache entries | cache KiB (bodies / deep) "
+            "| write generations | incident ids | timeline | incidents kept | recent failures "
+            "| health samples |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for s in self.samples:
             lines.append(
-                f"| {s.minute:.0f} | {s.traced_kib:.0f} | {s.cache_entries} | {s.cache_kib:.0f} "
-                f"| {s.incident_request_ids} | {s.incident_timeline} | {s.incidents_kept} "
+                f"| {s.minute:.0f} | {s.traced_kib:.0f} | {s.beyond_cache_kib:.0f} "
+                f"| {s.cache_entries} | {s.cache_kib:.0f} / {s.cache_deep_kib:.0f} "
+                f"| {s.coherence_tags} | {s.incident_request_ids} | {s.incident_timeline} "
+                f"| {s.incidents_kept} "
                 f"| {s.recent_failures} | {s.health_samples} |"
             )
         return "\n".join(lines)
@@ -235,19 +259,43 @@ class _TokenScan(logging.Handler):
             self.result.violate(f"token in a log record: {record.getMessage()[:80]}")
 
 
-def _library_kib(snapshot: tracemalloc.Snapshot) -> float:
-    """Traced memory of everything but the fake backend and this harness."""
-    kept = snapshot.filter_traces(
-        (
-            tracemalloc.Filter(False, "*/intercom_resilience/testing/*"),
-            tracemalloc.Filter(False, __file__),
-            tracemalloc.Filter(False, "*/tracemalloc.py"),
-        )
-    )
-    return sum(stat.size for stat in kept.statistics("filename")) / 1024
+_OPAQUE = (type, types.ModuleType, types.FunctionType, types.MethodType, types.BuiltinFunctionType)
+_TEST_EQUIPMENT = ("intercom_resilience.testing", "intercom_resilience._clock")
 
 
-def _sample(client: ResilientIntercom, minute: float, traced: float) -> Sample:
+def _deep_kib(*roots: object) -> float:
+    """What *roots* hold: the size of every object reachable from them.
+
+    Not followed: classes, modules, functions and methods (shared code, not data), and the test
+    equipment (the fake backend with its journal, the virtual clock), which the client reaches
+    through its transport but which is not the library's memory.
+    """
+    seen: set[int] = set()
+    stack = list(roots)
+    total = 0
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, _OPAQUE):
+            continue
+        seen.add(id(obj))
+        if type(obj).__module__.startswith(_TEST_EQUIPMENT):
+            continue
+        total += sys.getsizeof(obj)
+        stack.extend(gc.get_referents(obj))
+    return total / 1024
+
+
+def _library_kib(client: ResilientIntercom) -> float:
+    """What the library holds: the client's object graph and the library modules' globals."""
+    modules = [
+        vars(module)
+        for name, module in list(sys.modules.items())
+        if name.startswith("intercom_resilience") and not name.startswith(_TEST_EQUIPMENT)
+    ]
+    return _deep_kib(client, *modules)
+
+
+def _sample(client: ResilientIntercom, minute: float) -> Sample:
     pipeline = client._pipeline  # introspection for the report only
     cache = pipeline.cache
     stats: dict[str, Any] = cache.stats() if hasattr(cache, "stats") else {}
@@ -255,9 +303,11 @@ def _sample(client: ResilientIntercom, minute: float, traced: float) -> Sample:
     monitor = pipeline.monitor
     return Sample(
         minute=minute,
-        traced_kib=traced,
+        traced_kib=_library_kib(client),
         cache_entries=len(cache) if hasattr(cache, "__len__") else 0,
         cache_kib=float(stats.get("bytes", 0)) / 1024,
+        cache_deep_kib=_deep_kib(cache._lru, cache._index) if hasattr(cache, "_lru") else 0.0,
+        coherence_tags=len(pipeline.coherence),
         incident_request_ids=0 if incident is None else len(incident.request_ids),
         incident_timeline=0 if incident is None else len(incident.timeline),
         incidents_kept=len(client.incidents),
@@ -354,8 +404,7 @@ def run_soak(  # noqa: PLR0915 - one loop, read top to bottom, is clearer than t
         while clock.time() < end:
             now = clock.time()
             if now >= next_report:
-                traced = _library_kib(tracemalloc.take_snapshot()) if trace_memory else 0.0
-                result.samples.append(_sample(client, (now - t0) / 60, traced))
+                result.samples.append(_sample(client, (now - t0) / 60))
                 if progress:
                     print(f"  minute {(now - t0) / 60:5.1f}: {result.calls} calls", flush=True)
                 next_report += REPORT_EVERY
@@ -392,6 +441,9 @@ def run_soak(  # noqa: PLR0915 - one loop, read top to bottom, is clearer than t
                     except Exception as error:  # the invariant: only library/SDK errors
                         _on_error(client, result, error, kind, email, unknown, failed, token)
                 stale_infos += sum(1 for info in calls if info.stale)
+                result.creates_reconciled += sum(
+                    1 for info in calls if info.reconciled_by == "conflict"
+                )
                 for info in calls:
                     failure_id = info.failure_request_id
                     if info.stale and failure_id and failure_id not in _recorded_ids(client):
@@ -399,12 +451,11 @@ def run_soak(  # noqa: PLR0915 - one loop, read top to bottom, is clearer than t
             clock.advance(rng.expovariate(CALLS_PER_SECOND))
         if trace_memory:
             result.process_peak_second_half_kib = tracemalloc.get_traced_memory()[1] / 1024
-            traced = _library_kib(tracemalloc.take_snapshot())
-            result.samples.append(_sample(client, (clock.time() - t0) / 60, traced))
-            first = [x.traced_kib for x in result.samples if x.minute <= minutes / 2]
-            second = [x.traced_kib for x in result.samples if x.minute > minutes / 2]
-            result.peak_first_half_kib = max(first, default=0.0)
-            result.peak_second_half_kib = max(second, default=0.0)
+        result.samples.append(_sample(client, (clock.time() - t0) / 60))
+        first = [x.beyond_cache_kib for x in result.samples if x.minute <= minutes / 2]
+        second = [x.beyond_cache_kib for x in result.samples if x.minute > minutes / 2]
+        result.peak_first_half_kib = max(first, default=0.0)
+        result.peak_second_half_kib = max(second, default=0.0)
         _check_outputs(client, result, token.issued)
         result.stale_serves = client.stale_served
         result.stale_call_infos = stale_infos
@@ -532,7 +583,7 @@ def _check_journal(
     state = fake.workspace()
     by_email = Counter((c.email or "") for c in state.contacts.values())
     result.duplicates = sum(count - 1 for email, count in by_email.items() if email and count > 1)
-    result.duplicates += sum(
+    result.conflicts_409 = sum(
         1 for e in entries if e.method == "POST" and e.path == "/contacts" and e.status == 409
     )
     if result.duplicates:
@@ -559,8 +610,16 @@ def _check_journal(
             f"{len(confirmed)} confirmed + {len(applied)} unknown-but-applied"
         )
     unanswered = [e for e in processed if e.outcome != "response"]
-    if len(unanswered) != len(applied):
-        result.violate(f"{len(unanswered)} lost create responses vs {len(applied)} applied")
+    if len(unanswered) != len(applied) + result.creates_reconciled:
+        result.violate(
+            f"{len(unanswered)} lost create responses vs {len(applied)} applied-but-unknown "
+            f"+ {result.creates_reconciled} reconciled"
+        )
+    # Each 409 answers one re-send of a create whose answer was lost (there are at most
+    # max_attempts of them per call), and each reconciliation by conflict saw one.
+    resends = len(unanswered) * ResilienceConfig().retry.max_attempts
+    if not result.creates_reconciled <= result.conflicts_409 <= resends:
+        result.violate(f"{result.conflicts_409} 409s for {len(unanswered)} lost creates")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from intercom_resilience import VirtualClock
 from intercom_resilience.testing import DeliveryReport, FakeIntercom
 from intercom_resilience.webhooks import Notification
 
-SECRET = "benchmark-secret"
+SECRET = "benchmark-secret"  # intercom-resilience: allow-token
 
 
 async def bare(scope: Any, receive: Any, send: Any) -> None:

@@ -16,6 +16,7 @@ from ._config import (
     BreakerPolicy,
     CachePolicy,
     DeadlinePolicy,
+    OutboxPolicy,
     RateLimitPolicy,
     ResilienceConfig,
     RetryPolicy,
@@ -54,6 +55,16 @@ from ._incidents import (
     render_postmortem,
     render_status_update,
 )
+from ._outbox import (
+    AsyncOutbox,
+    DrainReport,
+    Outbox,
+    OutboxEntry,
+    OutboxError,
+    OutboxStatus,
+    OutboxUnavailableError,
+    WriteQueuedError,
+)
 from ._sdk import install_request_id_on_api_error
 from ._warming import WarmProgress, WarmReport
 from ._webhooks import verify_webhook_signature
@@ -66,6 +77,7 @@ __all__ = [
     "Alert",
     "AlertEvent",
     "AlertPolicy",
+    "AsyncOutbox",
     "AsyncResilientIntercom",
     "BreakerPolicy",
     "BreakerState",
@@ -77,6 +89,7 @@ __all__ = [
     "Clock",
     "DeadlineExceededError",
     "DeadlinePolicy",
+    "DrainReport",
     "FailureRecord",
     "HealthStatus",
     "Incident",
@@ -93,6 +106,12 @@ __all__ = [
     "IntercomWriteError",
     "IntercomWriteTimeout",
     "Latency",
+    "Outbox",
+    "OutboxEntry",
+    "OutboxError",
+    "OutboxPolicy",
+    "OutboxStatus",
+    "OutboxUnavailableError",
     "OutcomeUnknownError",
     "PaginationLoopError",
     "Priority",
@@ -109,6 +128,7 @@ __all__ = [
     "VirtualClock",
     "WarmProgress",
     "WarmReport",
+    "WriteQueuedError",
     "__version__",
     "capture_calls",
     "render_postmortem",

@@ -36,6 +36,11 @@ class CallInfo:
         failure_request_id: for stale answers, the request id of the failure that caused the
             fallback, when Intercom sent one.
         reason: why stale was served (``server_error``, ``rate_limited``, ``circuit_open``, …).
+        reconciled: the write's answer was lost and reconciliation found out what happened
+            (see ``docs/writes.md``); the answer is the real object.
+        reconciled_by: how: ``resent`` (re-sent: the write is naturally idempotent),
+            ``conflict`` (Intercom's 409 named the object the lost attempt created) or
+            ``lookup`` (the write's trace was found); ``None`` when not reconciled.
     """
 
     method: str
@@ -47,6 +52,8 @@ class CallInfo:
     request_id: str | None = None
     failure_request_id: str | None = None
     reason: str | None = None
+    reconciled: bool = False
+    reconciled_by: str | None = None
 
 
 class CapturedCalls:

@@ -29,6 +29,7 @@ from ._core.requests import credentials_fingerprint
 from ._events import EventHook, EventLog
 from ._health import AlertEvent, HealthMonitor, HealthStatus
 from ._incidents import FailureRecord, Incident
+from ._outbox import AsyncOutbox, Outbox, attach_async_outbox, attach_outbox
 from ._pagination import fix_search_pagers
 from ._pipeline import Pipeline, priority
 from ._pipeline.deadline import deadline_scope
@@ -315,6 +316,13 @@ def _set_up(
     )
     disable_sdk_retries(facade, functools.partial(_call_deadline, pipeline))
     facade._httpx_client = httpx_client
+    # The durable write outbox (``docs/writes.md``): ``enqueue``, ``drain``, ``status``.
+    if isinstance(facade, AsyncResilientIntercom):
+        assert isinstance(httpx_client, httpx.AsyncClient)
+        facade.outbox = attach_async_outbox(facade, httpx_client, pipeline)
+    else:
+        assert isinstance(httpx_client, httpx.Client)
+        facade.outbox = attach_outbox(facade, httpx_client, pipeline)
     fix_search_pagers(facade)
 
 
@@ -346,6 +354,9 @@ class ResilientIntercom(_ResilientMixin, TypedIntercom):
     """
 
     _httpx_client: httpx.Client
+
+    #: The durable write outbox (``docs/writes.md``): ``enqueue``, ``drain``, ``status``.
+    outbox: Outbox
 
     def __init__(
         self,
@@ -434,6 +445,7 @@ class ResilientIntercom(_ResilientMixin, TypedIntercom):
         """Close the underlying HTTP connections and the backends' (Redis) connections."""
         self._httpx_client.close()
         self._pipeline.close()
+        self.outbox.close()
 
     def __enter__(self) -> ResilientIntercom:
         return self
@@ -451,6 +463,9 @@ class AsyncResilientIntercom(_ResilientMixin, TypedAsyncIntercom):
     """
 
     _httpx_client: httpx.AsyncClient
+
+    #: The durable write outbox (``docs/writes.md``): ``enqueue``, ``drain``, ``status``.
+    outbox: AsyncOutbox
 
     def __init__(
         self,
@@ -520,6 +535,7 @@ class AsyncResilientIntercom(_ResilientMixin, TypedAsyncIntercom):
         """Close the underlying HTTP connections and the backends' (Redis) connections."""
         await self._httpx_client.aclose()
         await self._pipeline.aclose()
+        await self.outbox.aclose()
 
     async def __aenter__(self) -> AsyncResilientIntercom:
         return self

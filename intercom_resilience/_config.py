@@ -29,6 +29,7 @@ __all__ = [
     "BreakerPolicy",
     "CachePolicy",
     "DeadlinePolicy",
+    "OutboxPolicy",
     "RateLimitPolicy",
     "ResilienceConfig",
     "RetryPolicy",
@@ -403,6 +404,66 @@ class AlertPolicy(_Policy):
         self._integer("max_recent_failures", minimum=1)
 
 
+OutboxBackend = Literal["sqlite", "redis"]
+_OUTBOX_BACKENDS: tuple[str, ...] = ("sqlite", "redis")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OutboxPolicy(_Policy):
+    """The durable write outbox: writes that cannot go out now wait there (``docs/writes.md``).
+
+    Attributes:
+        queue_when_unavailable: a write refused before anything was sent (breaker open, kill
+            switch, no rate-limit token in time, a deadline, a refused connection) is queued
+            and the call raises :class:`~intercom_resilience.WriteQueuedError` with its id;
+            without it, only ``client.outbox.enqueue(...)`` queues.
+        backend: ``sqlite`` (a local file, WAL mode) or ``redis`` (a stream with a consumer
+            group, shared by a fleet; needs ``ResilienceConfig.redis_url``).
+        path: the SQLite file.
+        redis_key: the Redis stream's key (the dead letters are under ``<key>:dead``).
+        fallback_path: with the ``redis`` backend, a SQLite file that takes the writes while
+            Redis is unreachable (``None``: enqueueing then fails with
+            :class:`~intercom_resilience.OutboxUnavailableError`).
+        lease: seconds a drain holds the outbox; a worker killed mid-drain is replaced after it.
+        batch: entries read per round of a drain.
+        alert_depth: the ``outbox_backlog`` alert fires past this many queued writes.
+        alert_age: ... or when the oldest queued write is older than this many seconds.
+    """
+
+    queue_when_unavailable: bool = False
+    backend: OutboxBackend = "sqlite"
+    path: str = "intercom-outbox.sqlite3"
+    redis_key: str = "intercom-resilience:outbox"
+    fallback_path: str | None = None
+    lease: float = 60.0
+    batch: int = 100
+    alert_depth: int = 1000
+    alert_age: float = 900.0
+
+    def __post_init__(self) -> None:
+        self._flag("queue_when_unavailable")
+        if self.backend not in _OUTBOX_BACKENDS:
+            raise ValueError(
+                f"OutboxPolicy.backend must be one of {', '.join(_OUTBOX_BACKENDS)}, "
+                f"got {self.backend!r}"
+            )
+        for name in ("path", "redis_key"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"OutboxPolicy.{name} must be a non-empty string, got {value!r}")
+        if self.fallback_path is not None and (
+            not isinstance(self.fallback_path, str) or not self.fallback_path.strip()
+        ):
+            raise ValueError(
+                f"OutboxPolicy.fallback_path must be a non-empty string or None, "
+                f"got {self.fallback_path!r}"
+            )
+        self._number("lease", strict=True)
+        self._integer("batch", minimum=1)
+        self._integer("alert_depth", minimum=1)
+        self._number("alert_age", strict=True)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ResilienceConfig(_Policy):
     """Every policy of the pipeline, in one frozen object.
@@ -423,6 +484,7 @@ class ResilienceConfig(_Policy):
         timeouts: the :class:`TimeoutPolicy`.
         deadlines: the :class:`DeadlinePolicy`.
         alerts: the :class:`AlertPolicy`.
+        outbox: the :class:`OutboxPolicy`.
         redis_url: where the ``redis`` backends live (required when one is selected).
         disabled: start with the kill switch on (no request leaves the process).
         status_page_url: Intercom's Statuspage host, for ``triage`` and ``preflight``.
@@ -436,6 +498,7 @@ class ResilienceConfig(_Policy):
         "timeouts",
         "deadlines",
         "alerts",
+        "outbox",
     )
     ENV_PREFIX: ClassVar[str] = "INTERCOM_RESILIENCE_"
     #: Variables of the library's own test suite, never read as configuration.
@@ -448,6 +511,7 @@ class ResilienceConfig(_Policy):
     timeouts: TimeoutPolicy = dataclasses.field(default_factory=TimeoutPolicy)
     deadlines: DeadlinePolicy = dataclasses.field(default_factory=DeadlinePolicy)
     alerts: AlertPolicy = dataclasses.field(default_factory=AlertPolicy)
+    outbox: OutboxPolicy = dataclasses.field(default_factory=OutboxPolicy)
     redis_url: str | None = None
     disabled: bool = False
     status_page_url: str = "https://www.intercomstatus.com"
@@ -462,7 +526,11 @@ class ResilienceConfig(_Policy):
                     f"got {getattr(self, section)!r}"
                 )
         self._flag("disabled")
-        uses_redis = self.rate_limit.backend == "redis" or self.cache.backend == "redis"
+        uses_redis = (
+            self.rate_limit.backend == "redis"
+            or self.cache.backend == "redis"
+            or self.outbox.backend == "redis"
+        )
         if self.redis_url is not None and not isinstance(self.redis_url, str):
             raise ValueError(
                 "ResilienceConfig.redis_url must be a string, "

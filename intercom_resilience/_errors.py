@@ -186,6 +186,9 @@ class OutcomeUnknownError(IntercomResilienceError):
         path: the path template of the write.
         status_code: the status of the failed response, or ``None`` for a network failure.
         request_id: Intercom's request id when a response arrived, else ``None``.
+        resolution: the write's row in the write-safety table (``unresolvable``, or the
+            resolution that reconciliation could not complete: ``docs/writes.md``).
+        hint: why reconciliation stopped and how to check by hand.
     """
 
     def __init__(
@@ -196,16 +199,21 @@ class OutcomeUnknownError(IntercomResilienceError):
         status_code: int | None = None,
         request_id: str | None = None,
         reason: str = "",
+        resolution: str = "unresolvable",
+        hint: str = "",
     ) -> None:
         self.method = method
         self.path = path
         self.status_code = status_code
         self.request_id = request_id
+        self.resolution = resolution
+        self.hint = hint
         what = f"status {status_code}" if status_code is not None else reason or "network failure"
         rid = request_id if request_id is not None else "none (no response received)"
+        more = f" ({resolution}: {hint})" if hint else ""
         super().__init__(
             f"outcome of {method} {path} is unknown after {what}; it was not re-sent to avoid "
-            f"a duplicate write (request_id={rid})"
+            f"a duplicate write (request_id={rid}){more}"
         )
 
 

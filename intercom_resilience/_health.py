@@ -209,6 +209,8 @@ class HealthStatus:
         incident_id: the open incident, if any.
         cache: how warm the stale cache is (``None`` when there is no cache, or it could not
             be read).
+        outbox_depth: writes waiting in the outbox (``None`` until the outbox is used).
+        outbox_oldest_age: seconds the oldest of them has waited (``None`` when empty).
     """
 
     status: Status
@@ -224,6 +226,8 @@ class HealthStatus:
     reasons: tuple[str, ...] = ()
     incident_id: str | None = None
     cache: CacheWarmth | None = None
+    outbox_depth: int | None = None
+    outbox_oldest_age: float | None = None
 
     @property
     def healthy(self) -> bool:
@@ -252,6 +256,8 @@ class HealthStatus:
             ],
             "checked_at": format_utc(self.checked_at),
             "disabled": self.disabled,
+            "outbox_depth": self.outbox_depth,
+            "outbox_oldest_age": self.outbox_oldest_age,
             "reasons": list(self.reasons),
             "incident_id": self.incident_id,
             "cache": None if self.cache is None else self.cache.to_dict(),
@@ -295,6 +301,8 @@ class _Signals:
     p95_ms: Callable[[], float | None]
     authenticated: bool | None
     breaker: str
+    #: The outbox: (depth, oldest age or None, alert depth, alert age); None until used.
+    outbox: tuple[int, float | None, int, float] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -411,6 +419,17 @@ def _webhook_refused(s: _Signals) -> str | None:
     return None
 
 
+def _outbox_backlog(s: _Signals) -> str | None:
+    if s.outbox is None:
+        return None
+    depth, age, max_depth, max_age = s.outbox
+    if depth > max_depth:
+        return f"{depth} writes queued in the outbox (more than {max_depth}): drain it"
+    if age is not None and age > max_age:
+        return f"the oldest queued write has waited {age:.0f}s (more than {max_age:g}s): drain it"
+    return None
+
+
 _RULES: tuple[_Rule, ...] = (
     _Rule("api_unreachable", Severity.P1, "API unreachable", _api_unreachable),
     _Rule("auth_failure", Severity.P1, "auth failure", _auth_failure),
@@ -422,6 +441,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("webhook_delayed", Severity.P3, "webhook delays", _webhook_delayed),
     _Rule("webhook_backlog", Severity.P3, "webhook backlog", _webhook_backlog),
     _Rule("webhook_refused", Severity.P3, "webhook deliveries refused", _webhook_refused),
+    _Rule("outbox_backlog", Severity.P3, "outbox backlog", _outbox_backlog),
 )
 
 #: The rule keys, in evaluation order.
@@ -505,8 +525,32 @@ class HealthMonitor:
         self._webhook_size = 0
         self._webhook_streak = 0
         self._webhook_streak_since = 0.0
+        # (depth, oldest created_at or None, alert depth, alert age), once the outbox is used.
+        self._outbox: tuple[int, float | None, int, float] | None = None
 
     # ------------------------------------------------------------------------------ recording
+
+    def record_outbox(
+        self, depth: int, oldest_age: float | None, alert_depth: int, alert_age: float
+    ) -> None:
+        """Record the outbox's depth and oldest age (``outbox_backlog`` alert past the limits)."""
+        with self._lock:
+            wall = self.clock.time()
+            oldest = None if oldest_age is None else wall - oldest_age
+            self._outbox = (depth, oldest, alert_depth, alert_age)
+            notices = self._evaluate(self.clock.monotonic(), wall)
+        self._dispatch(notices)
+
+    def record_outbox_delta(
+        self, delta: int, now: float, alert_depth: int, alert_age: float
+    ) -> None:
+        """One more (or fewer) queued write, without asking the store (enqueue stays cheap)."""
+        with self._lock:
+            depth, oldest = (0, None) if self._outbox is None else self._outbox[:2]
+            depth = max(0, depth + delta)
+            self._outbox = (depth, oldest if oldest is not None else now, alert_depth, alert_age)
+            notices = self._evaluate(self.clock.monotonic(), now)
+        self._dispatch(notices)
 
     def observe(self, event: Event) -> None:
         """Take in one of the pipeline's typed events (the pipeline's telemetry sink calls this).
@@ -868,7 +912,15 @@ class HealthMonitor:
             p95_ms=p95,
             authenticated=self._authenticated,
             breaker=self._breaker,
+            outbox=self._outbox_signal(),
         )
+
+    def _outbox_signal(self) -> tuple[int, float | None, int, float] | None:
+        if self._outbox is None:
+            return None
+        depth, oldest, max_depth, max_age = self._outbox
+        age = None if oldest is None or depth == 0 else max(0.0, self.clock.time() - oldest)
+        return depth, age, max_depth, max_age
 
     def _evaluate(self, mono: float, wall: float) -> list[_Notice]:
         """Fire and resolve alerts; open and close the incident. Caller holds the lock."""
@@ -984,6 +1036,8 @@ class HealthMonitor:
             disabled=self._disabled,
             reasons=tuple(dict.fromkeys(bad + meh)),
             incident_id=None if self._recorder is None else self._recorder.id,
+            outbox_depth=None if self._outbox is None else self._outbox[0],
+            outbox_oldest_age=None if (signal := self._outbox_signal()) is None else signal[1],
         )
 
     def _dispatch(self, notices: list[_Notice]) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "install_request_id_on_api_error",
     "next_search_cursor",
     "patch_method",
+    "request_headers",
     "with_next_page",
     "wrap_transports",
 ]
@@ -147,7 +148,8 @@ CLIENT_WRAPPER = TouchPoint(
     name="client-wrapper",
     relies_on=(
         "`Intercom._client_wrapper.httpx_client` (a private attribute holding the SDK's "
-        "HttpClient), read by every namespace at call time, replaced after construction"
+        "HttpClient), read by every namespace at call time, replaced after construction; "
+        "its `get_headers()`, the headers (auth, version, user agent) of every SDK request"
     ),
     sdk_lacks="a way to hand the client its HTTP layer (or a retry setting, see sdk-retries-off)",
     retire="goes with sdk-retries-off",
@@ -177,6 +179,15 @@ def disable_sdk_retries(
     if call_scope is not None:
         replacement.call_scope = call_scope
     wrapper.httpx_client = replacement
+
+
+def request_headers(client: Intercom | AsyncIntercom) -> Callable[[], dict[str, str]]:
+    """What gives the headers *client* sends on every request (the outbox replays with them).
+
+    A callable rather than a snapshot, so a rotating token is read when a write is replayed.
+    """
+    get_headers: Callable[[], dict[str, str]] = client._client_wrapper.get_headers
+    return get_headers
 
 
 # -- 3. httpx's transport, wrapped in place ------------------------------------------------------

@@ -1048,6 +1048,186 @@ def serve(
         sock.close()
 
 
+# ---------------------------------------------------------------------------------------- outbox
+
+
+def _outbox_config(path: str | None, *, as_json: bool) -> ResilienceConfig:
+    """The configuration from the environment, with ``--path`` over the outbox's file."""
+    try:
+        config = ResilienceConfig.from_env()
+        if path is not None:
+            config = config.replace(outbox=config.outbox.replace(path=path, backend="sqlite"))
+    except ValueError as error:
+        _fail(str(error), as_json=as_json)
+    return config
+
+
+def _outbox_failing(error: Exception, *, as_json: bool) -> NoReturn:
+    _fail(scrub(str(error)), ExitCode.FAILING, as_json=as_json)
+
+
+_OUTBOX_PATH = click.option(
+    "--path",
+    type=click.Path(dir_okay=False),
+    help="The SQLite outbox file (default: OutboxPolicy.path, INTERCOM_RESILIENCE_OUTBOX_PATH).",
+)
+
+
+@cli.group(context_settings=_CONTEXT)
+def outbox() -> None:
+    """The durable write outbox: writes waiting for Intercom (see docs/writes.md).
+
+    \b
+    Exit codes:
+      0  ok (status: below the alert thresholds; drain: nothing left, no new dead letter)
+      1  status: past OutboxPolicy.alert_depth or alert_age; drain: writes still wait,
+         a write was dead-lettered, or another worker is draining
+      2  configuration error: a bad INTERCOM_RESILIENCE_* variable or option, no token
+      3  the outbox is unusable: a corrupt or locked SQLite file, Redis unreachable
+    """
+
+
+@outbox.command("status", context_settings=_CONTEXT)
+@_OUTBOX_PATH
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output only.")
+def outbox_status(path: str | None, as_json: bool) -> None:
+    """Depth, oldest age and dead letters of the outbox (no token, no network to Intercom)."""
+    from ._outbox import OutboxError, open_store
+
+    config = _outbox_config(path, as_json=as_json)
+    policy = config.outbox
+    try:
+        store = open_store(policy, config)
+        try:
+            depth, oldest, dead = store.stats()
+        finally:
+            store.close()
+    except OutboxError as error:
+        _outbox_failing(error, as_json=as_json)
+    age = None if oldest is None else max(0.0, time.time() - oldest)
+    backlog = depth > policy.alert_depth or (age is not None and age > policy.alert_age)
+    code = ExitCode.FINDING if backlog else ExitCode.OK
+    if as_json:
+        report = {
+            "backend": store.backend,
+            "location": store.location,
+            "depth": depth,
+            "oldest_age": age,
+            "dead": dead,
+            "backlog": backlog,
+            "exit_code": int(code),
+        }
+        click.echo(json.dumps(report, indent=2))
+    else:
+        shown = "-" if age is None else f"{age:.0f}s"
+        click.echo(f"Outbox ({store.backend}: {store.location})")
+        click.echo(f"  waiting: {depth}   oldest: {shown}   dead letters: {dead}")
+        if backlog:
+            click.echo(
+                f"  BACKLOG: past {policy.alert_depth} writes or {policy.alert_age:g}s: drain it"
+            )
+    raise SystemExit(code)
+
+
+@outbox.command("list", context_settings=_CONTEXT)
+@_OUTBOX_PATH
+@click.option("--dead", is_flag=True, help="The dead letters instead of the waiting writes.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output only.")
+def outbox_list(path: str | None, dead: bool, limit: int, as_json: bool) -> None:
+    """The waiting writes (or the dead letters), oldest first; bodies are not shown."""
+    from ._core.requests import path_template
+    from ._outbox import OutboxError, open_store
+
+    config = _outbox_config(path, as_json=as_json)
+    try:
+        store = open_store(config.outbox, config)
+        try:
+            entries = store.entries("dead" if dead else "pending", limit)
+        finally:
+            store.close()
+    except OutboxError as error:
+        _outbox_failing(error, as_json=as_json)
+    rows = [
+        {
+            "id": e.id,
+            "method": e.method,
+            "path": path_template(e.path),
+            "queued_at": e.created_at,
+            "attempts": e.attempts,
+            "status": e.status,
+            "request_id": e.request_id,
+            "error": None if e.error is None else scrub(e.error),
+        }
+        for e in entries
+    ]
+    if as_json:
+        click.echo(json.dumps({"entries": rows, "exit_code": 0}, indent=2))
+    else:
+        _table(
+            "Dead letters" if dead else "Waiting writes",
+            ["id", "write", "attempts", "status", "request id", "error"],
+            [
+                [
+                    e.id,
+                    f"{e.method} {path_template(e.path)}",
+                    str(e.attempts),
+                    "" if e.status is None else str(e.status),
+                    e.request_id or "",
+                    scrub(e.error or "")[:60],
+                ]
+                for e in entries
+            ],
+        )
+    raise SystemExit(ExitCode.OK)
+
+
+@outbox.command("drain", context_settings=_CONTEXT)
+@_TOKEN
+@_BASE_URL
+@_OUTBOX_PATH
+@click.option("--limit", type=click.IntRange(min=1), help="Stop after this many deliveries.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output only.")
+def outbox_drain(
+    token: str | None, base_url: str, path: str | None, limit: int | None, as_json: bool
+) -> None:
+    """Replay the waiting writes to Intercom, oldest first, each exactly once."""
+    from ._client import ResilientIntercom
+    from ._outbox import OutboxError
+
+    secret, _source = _require_token(token, as_json=as_json)
+    config = _outbox_config(path, as_json=as_json)
+    client = ResilientIntercom(token=secret, base_url=base_url, config=config)
+    try:
+        report = client.outbox.drain(limit=limit)
+    except OutboxError as error:
+        _outbox_failing(error, as_json=as_json)
+    finally:
+        client.close()
+    code = ExitCode.FINDING if (report.remaining or report.dead or report.busy) else ExitCode.OK
+    if as_json:
+        body = {
+            "delivered": report.delivered,
+            "reconciled": report.reconciled,
+            "dead": report.dead,
+            "deferred": report.deferred,
+            "remaining": report.remaining,
+            "busy": report.busy,
+            "exit_code": int(code),
+        }
+        click.echo(json.dumps(body, indent=2))
+    elif report.busy:
+        click.echo("Another worker is draining this outbox: nothing done.")
+    else:
+        how = ", ".join(f"{n} by {k}" for k, n in sorted(report.reconciled.items()))
+        click.echo(
+            f"Delivered {report.delivered}"
+            + (f" ({how})" if how else "")
+            + f"; dead-lettered {report.dead}; waiting {report.remaining}"
+        )
+    raise SystemExit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """The console script's entry point (``intercom-resilience``)."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="intercom-resilience")

@@ -36,6 +36,7 @@ __all__ = [
     "CacheEntryTooLarge",
     "CallAttempt",
     "CallFinished",
+    "CallReconciled",
     "CallRefused",
     "CallRetry",
     "DeadlineExceeded",
@@ -47,6 +48,9 @@ __all__ = [
     "KillSwitchChanged",
     "Level",
     "LimiterWait",
+    "OutboxDeadLettered",
+    "OutboxFallback",
+    "OutboxQueued",
     "RedisRecovered",
     "RedisUnavailable",
     "RetryBudgetExhausted",
@@ -74,6 +78,7 @@ class EventName(str, enum.Enum):
     CALL_TOKEN_ROTATED = "call.token_rotated"  # noqa: S105 - an event name, not a credential
     CALL_FINISHED = "call.finished"
     CALL_DEADLINE_EXCEEDED = "call.deadline_exceeded"
+    CALL_RECONCILED = "call.reconciled"
     RETRY_BUDGET_EXHAUSTED = "retry_budget.exhausted"
     LIMITER_WAIT = "limiter.wait"
     LIMITER_REDIS_UNAVAILABLE = "limiter.redis_unavailable"
@@ -83,6 +88,9 @@ class EventName(str, enum.Enum):
     CACHE_ENTRY_TOO_LARGE = "cache.entry_too_large"
     BREAKER_TRANSITION = "breaker.transition"
     KILL_SWITCH_CHANGED = "kill_switch.changed"
+    OUTBOX_QUEUED = "outbox.queued"
+    OUTBOX_DEAD_LETTERED = "outbox.dead_lettered"
+    OUTBOX_FALLBACK = "outbox.fallback"
     ALERT_FIRED = "alert.fired"
     ALERT_RESOLVED = "alert.resolved"
     INCIDENT_OPENED = "incident.opened"
@@ -257,6 +265,78 @@ class CallFinished(_CallEvent):
     reason: str | None
     request_id: str | None
     failure_request_id: str | None
+    #: A write's lost answer was reconciled: the answer is the real object.
+    reconciled: bool = False
+    #: How: ``resent``, ``conflict`` or ``lookup`` (``None`` when not reconciled).
+    reconciled_by: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallReconciled(_CallEvent):
+    """A write's answer was lost and reconciliation ran (``call.reconciled``, info).
+
+    ``resolution`` is the write's row in the write-safety table (``idempotent``, ``conflict``,
+    ``lookup``, ``unresolvable``); ``how`` is what resolved it (``resent``, ``conflict``,
+    ``lookup``), or ``None`` when the outcome stays unknown (a warning then, ``detail`` says why);
+    ``requests`` counts the re-sends and lookups it made.
+    """
+
+    NAME: ClassVar[EventName] = EventName.CALL_RECONCILED
+    LEVEL: ClassVar[Level] = "info"
+
+    resolution: str
+    how: str | None
+    requests: int
+    request_id: str | None
+    detail: str
+
+    @property
+    def level(self) -> Level:
+        """``info`` when resolved, ``warning`` when the outcome stays unknown."""
+        return "info" if self.how is not None else "warning"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutboxQueued(Event):
+    """A write was queued in the outbox (``outbox.queued``, info)."""
+
+    NAME: ClassVar[EventName] = EventName.OUTBOX_QUEUED
+    LEVEL: ClassVar[Level] = "info"
+
+    method: str
+    path: str
+    entry_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutboxDeadLettered(Event):
+    """A queued write went to the dead letters (``outbox.dead_lettered``, warning).
+
+    Intercom rejected it (a 4xx: ``status``, ``error``, ``request_id``), or an interrupted
+    replay of an unresolvable write left its outcome unknown.
+    """
+
+    NAME: ClassVar[EventName] = EventName.OUTBOX_DEAD_LETTERED
+    LEVEL: ClassVar[Level] = "warning"
+
+    method: str
+    path: str
+    entry_id: str
+    status: int | None
+    error: str
+    request_id: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutboxFallback(Event):
+    """Redis was unreachable: a write was queued in the local fallback file instead
+    (``outbox.fallback``, warning)."""
+
+    NAME: ClassVar[EventName] = EventName.OUTBOX_FALLBACK
+    LEVEL: ClassVar[Level] = "warning"
+
+    error: str
+    location: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -107,6 +107,7 @@ class KeyScheme:
     ``P:limiter:{W}:workspace``  the workspace bucket (``W``: workspace name or fingerprint)
     ``P:cache:F:<sha256>``    a stale-cache entry
     ``P:cache-tag:<tag>``     the entries tagged with one resource
+    ``P:cache-mark:<tag>``    when (Redis server time) the resource was last invalidated
     ``P:cache-meta:<name>``   the cache's LRU, sizes, byte total and LRU clock
     ``P:webhook-seen:<id>``   a webhook notification id already received (expires)
     ========================  ===============================================================
@@ -143,6 +144,10 @@ class KeyScheme:
     def cache_tag(self, tag: str) -> str:
         """The set of the entries tagged with resource *tag*."""
         return f"{self.prefix}:cache-tag:{tag}"
+
+    def cache_mark(self, tag: str) -> str:
+        """When resource *tag* was last invalidated (a put of an older read is refused)."""
+        return f"{self.prefix}:cache-mark:{tag}"
 
     def cache_meta(self, name: str) -> str:
         """One of the cache's bookkeeping keys (``lru``, ``entries``, ``bytes``, ``clock``)."""

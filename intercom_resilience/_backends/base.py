@@ -71,11 +71,28 @@ class CacheBackend(Protocol):
         """Async twin of :meth:`get`."""
         ...
 
-    def put(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
-        """Store *entry* (silently skipped when larger than the per-entry cap)."""
+    def put(
+        self,
+        key: str,
+        entry: CachedResponse,
+        resources: tuple[str, ...],
+        read_started: float | None = None,
+    ) -> None:
+        """Store *entry* (silently skipped when larger than the per-entry cap).
+
+        *read_started* is when (``clock.monotonic()``) the read that fetched *entry* began: a
+        shared backend refuses the entry if another process invalidated one of *resources*
+        since then (this process's own writes are ordered by the pipeline's write generations).
+        """
         ...
 
-    async def aput(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
+    async def aput(
+        self,
+        key: str,
+        entry: CachedResponse,
+        resources: tuple[str, ...],
+        read_started: float | None = None,
+    ) -> None:
         """Async twin of :meth:`put`."""
         ...
 

@@ -98,11 +98,19 @@ class MemoryCache:
         """Async twin of :meth:`get` (in memory: no awaiting needed)."""
         return self.get(key)
 
-    def put(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
+    def put(
+        self,
+        key: str,
+        entry: CachedResponse,
+        resources: tuple[str, ...],
+        read_started: float | None = None,
+    ) -> None:
         """Store *entry* under *key*, tagged with *resources*.
 
         Skipped when the entry is larger than ``max_entry_bytes`` (one huge export must not flush
-        a thousand small reads) or already older than the stale window.
+        a thousand small reads) or already older than the stale window. *read_started* is not
+        needed here: only this process writes to this cache, and the pipeline's write generations
+        already keep a read that a write overtook from being stored.
         """
         size = entry_size(entry.content, entry.headers, entry.request_id)
         if size > self._policy.max_entry_bytes:
@@ -122,9 +130,15 @@ class MemoryCache:
             while len(self._lru) > self._policy.max_entries:
                 self._lru.popitem()
 
-    async def aput(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
+    async def aput(
+        self,
+        key: str,
+        entry: CachedResponse,
+        resources: tuple[str, ...],
+        read_started: float | None = None,
+    ) -> None:
         """Async twin of :meth:`put`."""
-        self.put(key, entry, resources)
+        self.put(key, entry, resources, read_started)
 
     def invalidate(self, resources: tuple[str, ...]) -> int:
         """Drop every entry tagged with any of *resources*; returns how many were dropped."""

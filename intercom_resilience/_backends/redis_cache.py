@@ -8,6 +8,8 @@ Layout (``P`` is the key prefix, ``intercom-resilience`` by default; see :class:
       of the stale window: Redis itself forgets entries that are too old to serve.
     * ``P:cache-tag:<tag>`` — a set of the entry names carrying the tag; its TTL is pushed to
       one stale window after the last entry joined it, so it never outlives its members.
+    * ``P:cache-mark:<tag>`` — when the tag was last invalidated (Redis server time in
+      microseconds), kept for the read horizon (``READ_HORIZON_S``, 10 minutes).
     * ``P:cache-meta:lru`` — a sorted set of entry names scored by last use (Redis server
       time in microseconds, so clock skew between hosts does not matter; kept strictly
       increasing by ``P:cache-meta:clock``): the LRU order.
@@ -27,12 +29,28 @@ The byte budget
     second guard; the cache's keys all carry TTLs.) The budget counts the same bytes as the
     memory backend (body + headers + request id); Redis' own per-key overhead comes on top.
 
+Coherence across the fleet
+    A write in one process must not be undone by a slow read in another: process A starts
+    ``find(6)``, process B updates contact 6 and invalidates, then A's old answer arrives. So
+    every invalidation leaves a *mark* per tag (server time), and every put says how long its
+    read has been in flight (a duration, measured on the client's monotonic clock, so clock skew
+    between hosts does not matter); the put script refuses the entry when one of its tags was
+    invalidated after the read began (less a margin for the network's one-way delay). A read in
+    flight for longer than the horizon is not stored at all.
+
+    An invalidation that cannot reach Redis (down, or skipped during the pause below) is not
+    dropped: it waits in a bounded local queue, and is sent before anything else the next time
+    Redis answers. Until it has been sent, this process neither reads from nor writes to the
+    Redis cache (a miss, not a pre-write record). If the queue overflows (more than
+    ``MAX_PENDING_TAGS`` distinct tags), the whole cache is cleared on recovery instead.
+
 Failure
     Any error talking to Redis (down, timeout, OOM, a script error) degrades to "no cache": a
-    get returns ``None``, a put or invalidation does nothing, and the call proceeds. The first
-    failure logs ``cache.redis_unavailable`` (warning) and makes the cache skip Redis for a pause
-    (half a second, doubling on each failed probe up to ``retry_interval``) so a dead server does
-    not add a timeout to every call; the first success after that logs ``cache.redis_recovered``.
+    get returns ``None``, a put does nothing, an invalidation waits in the queue (see above), and
+    the call proceeds. The first failure logs ``cache.redis_unavailable`` (warning) and makes the
+    cache skip Redis for a pause (half a second, doubling on each failed probe up to
+    ``retry_interval``) so a dead server does not add a timeout to every call; the first success
+    after that logs ``cache.redis_recovered``.
     Clients, timeouts, the error set and that latch are the ones of :mod:`._redis`, shared with
     the Redis rate limiter.
 
@@ -48,11 +66,12 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Generator
 from typing import Any
 
 from .._clock import Clock
 from .._config import CachePolicy
-from .._core.cache import entry_size, is_servable
+from .._core.cache import READ_HORIZON_S, entry_size, is_servable
 from .._events import EventLog
 from ._redis import (
     DEFAULT_KEY_PREFIX,
@@ -94,12 +113,21 @@ local function stamp(clock)
 end
 """
 
-# KEYS: entry, lru, meta, total, clock, tag sets...   ARGV: value, ttl_ms, size, max_bytes,
-# max_entries, meta json, window_ms. Returns the number of entries evicted for the budgets.
+# KEYS: entry, lru, meta, total, clock, tag sets..., their marks...   ARGV: value, ttl_ms, size,
+# max_bytes, max_entries, meta json, window_ms, read_age_us. Returns the number of entries
+# evicted for the budgets, or -1 when the entry was refused (a tag invalidated since the read
+# began: read_age_us, the read's time in flight plus a margin, before now).
 _PUT = (
     _FORGET
     + """
 local entry, lru, meta, total = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local tags = (#KEYS - 5) / 2
+local t = redis.call('TIME')
+local began = tonumber(t[1]) * 1000000 + tonumber(t[2]) - tonumber(ARGV[8])
+for i = 6 + tags, #KEYS do
+  local mark = redis.call('GET', KEYS[i])
+  if mark and tonumber(mark) >= began then return -1 end
+end
 local ttl, window = tonumber(ARGV[2]), tonumber(ARGV[7])
 local now, now_text = stamp(KEYS[5])
 -- Not used for a whole window: certainly expired by TTL. Release their accounting, a bounded
@@ -115,7 +143,7 @@ redis.call('SET', entry, ARGV[1], 'PX', ttl)
 redis.call('ZADD', lru, now_text, entry)
 redis.call('HSET', meta, entry, ARGV[6])
 redis.call('INCRBY', total, ARGV[3])
-for i = 6, #KEYS do
+for i = 6, 5 + tags do
   redis.call('SADD', KEYS[i], entry)
   redis.call('PEXPIRE', KEYS[i], window)
 end
@@ -151,25 +179,51 @@ return value
 """
 )
 
-# KEYS: lru, meta, total, tag sets...  Returns how many live entries were dropped.
+# KEYS: lru, meta, total, tag sets..., their marks...  ARGV: mark_ttl_ms. Returns how many live
+# entries were dropped.
 _INVALIDATE = (
     _FORGET
     + """
 local lru, meta, total = KEYS[1], KEYS[2], KEYS[3]
+local tags = (#KEYS - 3) / 2
+local t = redis.call('TIME')
+local now = string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2]))
 local dropped = 0
-for i = 4, #KEYS do
+for i = 4, 3 + tags do
   for _, member in ipairs(redis.call('SMEMBERS', KEYS[i])) do
     forget(member, lru, meta, total)
     dropped = dropped + redis.call('DEL', member)
   end
   redis.call('DEL', KEYS[i])
+  redis.call('SET', KEYS[i + tags], now, 'PX', ARGV[1])
 end
 return dropped
 """
 )
 
+# KEYS: lru, meta, total. Drops every entry (after the queue of invalidations overflowed).
+_CLEAR = """
+local dropped = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  dropped = dropped + redis.call('DEL', member)
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SET', KEYS[3], 0)
+return dropped
+"""
 
-_PUT_SCRIPT, _GET_SCRIPT, _INVALIDATE_SCRIPT = Script(_PUT), Script(_GET), Script(_INVALIDATE)
+_PUT_SCRIPT, _GET_SCRIPT = Script(_PUT), Script(_GET)
+_INVALIDATE_SCRIPT, _CLEAR_SCRIPT = Script(_INVALIDATE), Script(_CLEAR)
+
+#: Distinct tags whose invalidation may wait for Redis; past this the cache is cleared instead.
+MAX_PENDING_TAGS = 10_000
+#: Tags per invalidation script, so that one flush never holds the server for long.
+_TAGS_PER_SCRIPT = 256
+#: Added to a read's time in flight: the one-way delay of the put, and then some.
+READ_AGE_MARGIN_S = 1.0
+
+#: Flushing the queue, as steps: yields (script, keys, args), is sent the script's reply.
+_Steps = Generator[tuple[Script, list[str], list[Any]], Any, "int | None"]
 
 
 def encode_entry(entry: CachedResponse) -> bytes:
@@ -246,41 +300,77 @@ class RedisCache:
         self._lock = threading.Lock()
         #: Entries evicted by this process's puts to respect the budgets.
         self.evictions = 0
+        #: Puts refused because another process invalidated a tag while the read was in flight.
+        self.refused = 0
+        # Invalidations waiting for Redis: tag -> how many times it was queued (a flush removes a
+        # tag only if nobody queued it again meanwhile).
+        self._pending: dict[str, int] = {}
+        self._overflowed = False
 
     # ------------------------------------------------------------------------------ protocol
 
     def get(self, key: str) -> CachedResponse | None:
         """The entry under *key*, if present and within the stale window (``None`` on errors)."""
+        if self._queued and self._flush() is None:
+            return None
         return self._decode(self._link.call(_GET_SCRIPT, self._get_keys(key), ()))
 
     async def aget(self, key: str) -> CachedResponse | None:
         """Async twin of :meth:`get`."""
+        if self._queued and await self._aflush() is None:
+            return None
         return self._decode(await self._link.acall(_GET_SCRIPT, self._get_keys(key), ()))
 
-    def put(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
-        """Store *entry* (skipped when over ``max_entry_bytes`` or already too old)."""
-        call = self._put_call(key, entry, resources)
-        if call is not None:
-            self._count_evictions(self._link.call(_PUT_SCRIPT, *call))
+    def put(
+        self,
+        key: str,
+        entry: CachedResponse,
+        resources: tuple[str, ...],
+        read_started: float | None = None,
+    ) -> None:
+        """Store *entry* (skipped when over ``max_entry_bytes`` or already too old).
 
-    async def aput(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
+        Refused when another process invalidated one of *resources* after *read_started*.
+        """
+        call = self._put_call(key, entry, resources, read_started)
+        if call is None or (self._queued and self._flush() is None):
+            return
+        self._count(self._link.call(_PUT_SCRIPT, *call))
+
+    async def aput(
+        self,
+        key: str,
+        entry: CachedResponse,
+        resources: tuple[str, ...],
+        read_started: float | None = None,
+    ) -> None:
         """Async twin of :meth:`put`."""
-        call = self._put_call(key, entry, resources)
-        if call is not None:
-            self._count_evictions(await self._link.acall(_PUT_SCRIPT, *call))
+        call = self._put_call(key, entry, resources, read_started)
+        if call is None or (self._queued and await self._aflush() is None):
+            return
+        self._count(await self._link.acall(_PUT_SCRIPT, *call))
 
     def invalidate(self, resources: tuple[str, ...]) -> int:
-        """Drop every entry tagged with any of *resources* (``0`` when Redis is unavailable)."""
+        """Drop every entry tagged with any of *resources*; how many were dropped.
+
+        When Redis is unavailable the invalidation waits in the queue (``0`` dropped for now).
+        """
         if not resources:
             return 0
-        return self._dropped(self._link.call(_INVALIDATE_SCRIPT, self._tag_keys(resources), ()))
+        self._enqueue(resources)
+        return self._flush() or 0
 
     async def ainvalidate(self, resources: tuple[str, ...]) -> int:
         """Async twin of :meth:`invalidate`."""
         if not resources:
             return 0
-        keys = self._tag_keys(resources)
-        return self._dropped(await self._link.acall(_INVALIDATE_SCRIPT, keys, ()))
+        self._enqueue(resources)
+        return await self._aflush() or 0
+
+    @property
+    def pending_invalidations(self) -> int:
+        """Tags whose invalidation is waiting for Redis (``-1`` once the queue overflowed)."""
+        return -1 if self._overflowed else len(self._pending)
 
     # ------------------------------------------------------------------------------ extras
 
@@ -327,11 +417,21 @@ class RedisCache:
     def _get_keys(self, key: str) -> list[str]:
         return [self._keys.cache_entry(key), self._meta_keys[0], self._stamp]
 
-    def _tag_keys(self, resources: tuple[str, ...]) -> list[str]:
-        return [*self._meta_keys, *(self._keys.cache_tag(tag) for tag in dict.fromkeys(resources))]
+    def _tag_keys(self, resources: tuple[str, ...] | list[str]) -> list[str]:
+        """The meta keys, the tags' sets, then the tags' marks (the scripts' KEYS)."""
+        tags = list(dict.fromkeys(resources))
+        return [
+            *self._meta_keys,
+            *(self._keys.cache_tag(tag) for tag in tags),
+            *(self._keys.cache_mark(tag) for tag in tags),
+        ]
 
     def _put_call(
-        self, key: str, entry: CachedResponse, resources: tuple[str, ...]
+        self,
+        key: str,
+        entry: CachedResponse,
+        resources: tuple[str, ...],
+        read_started: float | None,
     ) -> tuple[list[str], list[Any]] | None:
         size = entry_size(entry.content, entry.headers, entry.request_id)
         if size > self._policy.max_entry_bytes:
@@ -340,8 +440,12 @@ class RedisCache:
         left = window - max(0.0, self._clock.time() - entry.stored_at)
         if left <= 0:
             return None
-        tags = self._tag_keys(resources)[len(self._meta_keys) :]
-        keys = [self._keys.cache_entry(key), *self._meta_keys, self._stamp, *tags]
+        in_flight = 0.0 if read_started is None else self._clock.monotonic() - read_started
+        if in_flight > READ_HORIZON_S:
+            return None  # older than any mark Redis still keeps: it cannot prove it is current
+        tags_and_marks = self._tag_keys(resources)[len(self._meta_keys) :]
+        tags = tags_and_marks[: len(tags_and_marks) // 2]
+        keys = [self._keys.cache_entry(key), *self._meta_keys, self._stamp, *tags_and_marks]
         args: list[Any] = [
             encode_entry(entry),
             max(1, int(left * 1000)),
@@ -350,8 +454,70 @@ class RedisCache:
             self._policy.max_entries,
             json.dumps([size, tags], separators=(",", ":")),
             max(1, int(window * 1000)),
+            int((max(0.0, in_flight) + READ_AGE_MARGIN_S) * 1_000_000),
         ]
         return keys, args
+
+    # The queue of invalidations: filled by every invalidation, emptied in Redis.
+
+    @property
+    def _queued(self) -> bool:
+        return self._overflowed or bool(self._pending)
+
+    def _enqueue(self, resources: tuple[str, ...]) -> None:
+        with self._lock:
+            if self._overflowed:
+                return
+            for tag in resources:
+                self._pending[tag] = self._pending.get(tag, 0) + 1
+            if len(self._pending) > MAX_PENDING_TAGS:
+                self._pending.clear()
+                self._overflowed = True
+
+    def _flush_steps(self) -> _Steps:
+        """Send what is queued; the entries dropped, or ``None`` if Redis was not reached."""
+        dropped = 0
+        if self._overflowed:
+            reply = yield (_CLEAR_SCRIPT, self._meta_keys, [])
+            if reply is MISSED:
+                return None
+            with self._lock:
+                self._overflowed = False
+            dropped += int(reply or 0)
+        with self._lock:
+            queued = list(self._pending.items())
+        mark_ttl = [int(READ_HORIZON_S * 1000)]
+        for start in range(0, len(queued), _TAGS_PER_SCRIPT):
+            chunk = queued[start : start + _TAGS_PER_SCRIPT]
+            reply = yield (_INVALIDATE_SCRIPT, self._tag_keys([tag for tag, _ in chunk]), mark_ttl)
+            if reply is MISSED:
+                return None
+            dropped += int(reply or 0)
+            with self._lock:
+                for tag, seen in chunk:
+                    if self._pending.get(tag) == seen:  # not queued again since we took it
+                        del self._pending[tag]
+        return dropped
+
+    def _flush(self) -> int | None:
+        steps = self._flush_steps()
+        try:
+            step = next(steps)
+            while True:
+                step = steps.send(self._link.call(*step))
+        except StopIteration as done:
+            flushed: int | None = done.value
+            return flushed
+
+    async def _aflush(self) -> int | None:
+        steps = self._flush_steps()
+        try:
+            step = next(steps)
+            while True:
+                step = steps.send(await self._link.acall(*step))
+        except StopIteration as done:
+            flushed: int | None = done.value
+            return flushed
 
     def _decode(self, raw: Any) -> CachedResponse | None:
         if raw is None or raw is MISSED:
@@ -364,11 +530,12 @@ class RedisCache:
             return None
         return entry
 
-    @staticmethod
-    def _dropped(reply: Any) -> int:
-        return 0 if reply is MISSED else int(reply or 0)
-
-    def _count_evictions(self, evicted: Any) -> None:
-        if evicted and evicted is not MISSED:
-            with self._lock:
-                self.evictions += int(evicted)
+    def _count(self, reply: Any) -> None:
+        """Count a put's evictions, or its refusal (``-1``)."""
+        if not reply or reply is MISSED:
+            return
+        with self._lock:
+            if int(reply) < 0:
+                self.refused += 1
+            else:
+                self.evictions += int(reply)

@@ -39,6 +39,7 @@ from .status import Network, StaleReason, meaning
 
 __all__ = [
     "KEY_PREFIX",
+    "READ_HORIZON_S",
     "StaleReason",
     "cache_key",
     "entry_size",
@@ -52,6 +53,12 @@ __all__ = [
 
 #: Every stale-cache key starts with this (Redis operators can ``SCAN`` for it).
 KEY_PREFIX = "ir:cache:"
+
+#: How long a read may have been in flight and still store its answer, in seconds. Writes are
+#: remembered (as write generations in a process, as invalidation marks in Redis) this long, so
+#: a read older than this cannot prove that no write overtook it. Far longer than any deadline
+#: spends on one read (interactive 8 s, background 5 min).
+READ_HORIZON_S = 600.0
 
 #: Bumped when the key derivation changes, so old Redis entries are never misread.
 _KEY_VERSION = b"v1"

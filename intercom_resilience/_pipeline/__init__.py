@@ -12,6 +12,7 @@ module             what it holds
 ``judgement``      retry (after how long) or conclude (answer, error, cache instructions)
 ``stale``          answer from the stale cache when the call failed for an outage
 ``coherence``      write generations: a read never stores what a write of ours overtook
+``reconcile``      resolve a write whose answer was lost (re-send, conflict, lookup)
 ``telemetry``      the one sink of typed events: log and hooks, health, call capture
 ``shared``         what several stages share: policies, clock, breaker, retry budget
 =================  ==========================================================================
@@ -42,6 +43,7 @@ from .coherence import Coherence
 from .driver import CallDriver, drive
 from .judgement import Judgement
 from .pacing import Pacing
+from .reconcile import Reconcile
 from .shared import Shared
 from .stale import STALE_HEADER, StaleAnswer
 from .telemetry import Telemetry
@@ -76,10 +78,22 @@ class _NoCache:
     async def aget(self, key: str) -> CachedResponse | None:
         return None
 
-    def put(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
+    def put(
+        self,
+        key: str,
+        entry: CachedResponse,
+        resources: tuple[str, ...],
+        read_started: float | None = None,
+    ) -> None:
         return None
 
-    async def aput(self, key: str, entry: CachedResponse, resources: tuple[str, ...]) -> None:
+    async def aput(
+        self,
+        key: str,
+        entry: CachedResponse,
+        resources: tuple[str, ...],
+        read_started: float | None = None,
+    ) -> None:
         return None
 
     def invalidate(self, resources: tuple[str, ...]) -> int:
@@ -139,7 +153,10 @@ class Pipeline:
         self.attempt = Attempt(self.shared, self.admission)
         self.judgement = Judgement(self.shared)
         self.stale = StaleAnswer(self.shared)
-        self.coherence = Coherence(enabled=config.cache.enabled)
+        self.coherence = Coherence(clock, enabled=config.cache.enabled)
+        self.reconcile = Reconcile(
+            self.shared, self.admission, self.pacing, self.attempt, self.judgement
+        )
         if config.disabled:
             self.monitor.record_kill_switch(True)
 

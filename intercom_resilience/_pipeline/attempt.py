@@ -138,6 +138,8 @@ class Attempt:
         means = outcome.means
         if means.ok or means.retry is RetryRule.IF_IDEMPOTENT:
             call.may_have_applied = True
+        if means.retry is RetryRule.IF_IDEMPOTENT:
+            call.maybe_processed = True  # reconciliation needs to know (_pipeline/reconcile.py)
         shared.count_for_breaker(means.breaker)
         codes = None if outcome.ok else error_codes(outcome.body)
         info = outcome.rate_limit

@@ -62,9 +62,11 @@ class Call:
         entry: what that lookup found (a servable answer held in reserve), if anything.
         cut_short: the wait that did not fit before the deadline, when one ended the retries.
         read_tags: the cache tags of a cacheable read.
-        generations: their write generations when the read started (see ``coherence``).
+        generation: where the write sequence stood when the read started (see ``coherence``).
         write_tags: the cache tags a write may change.
         may_have_applied: an attempt of this write may have been processed by Intercom.
+        maybe_processed: an attempt failed in a way that may have left it processed (a 5xx, a
+            read timeout, a dropped connection): reconciliation reads it.
     """
 
     request: httpx.Request
@@ -86,9 +88,10 @@ class Call:
     entry: CachedResponse | None = None
     cut_short: float | None = None
     read_tags: tuple[str, ...] = ()
-    generations: tuple[int, ...] | None = None
+    generation: int | None = None
     write_tags: tuple[str, ...] = ()
     may_have_applied: bool = False
+    maybe_processed: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -108,3 +111,5 @@ class Conclusion:
     invalidate: tuple[str, ...] = ()
     stale_reason: StaleReason | None = None
     failure_request_id: str | None = None
+    #: How a write's lost answer was reconciled (``resent``, ``conflict``, ``lookup``), if it was.
+    reconciled: str | None = None

@@ -20,7 +20,7 @@ step order, so the two clients cannot drift apart. One call::
     └────────── Sleep ◄── retry after a wait ────────────┘           │
                                        │ stop                        │
                                        ▼                             ▼
-                              judgement.conclude ──────────────► conclusion
+                judgement.conclude / reconcile.resolve ────────► conclusion
                                                                      │
         CachePut (a fresh read no write overtook) / Invalidate ◄─────┤
         CacheGet ──► stale.serve (an outage, and a servable entry) ◄─┤
@@ -45,6 +45,7 @@ from .coherence import Coherence
 from .effects import Acquire, CacheGet, CachePut, Effect, Invalidate, ObserveRate, Send, Sleep
 from .judgement import Judgement
 from .pacing import Pacing
+from .reconcile import Reconcile
 from .shared import Shared
 from .stale import StaleAnswer
 
@@ -87,6 +88,11 @@ class Stages(Protocol):
     @property
     def coherence(self) -> Coherence:
         """Write generations: what a read may store."""
+        ...
+
+    @property
+    def reconcile(self) -> Reconcile:
+        """Resolve a write whose answer was lost (the write-safety table)."""
         ...
 
 
@@ -139,6 +145,9 @@ def _attempts(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion]:
         yield ObserveRate(outcome.status, outcome.rate_limit)
         wait_before_next = judgement.next_wait(call)
         if wait_before_next is None:
+            # A write whose answer was lost is reconciled (_core/writes.py), not given up on.
+            if stages.reconcile.wanted(call):
+                return (yield from stages.reconcile.resolve(call))
             return judgement.conclude(call)
         if wait_before_next > 0:
             yield from _nap(admission, wait_before_next)
@@ -162,7 +171,7 @@ def _answer(stages: Stages, call: Call, conclusion: Conclusion) -> Driver:
     coherence.ended(call)
     key = call.cache_key
     if conclusion.store is not None and key is not None and coherence.may_store(call):
-        yield CachePut(key, conclusion.store, conclusion.store_tags)
+        yield CachePut(key, conclusion.store, conclusion.store_tags, call.started)
         if not coherence.may_store(call):  # a write of ours ended during the put
             yield Invalidate(call.read_tags[:1])
     if conclusion.invalidate:

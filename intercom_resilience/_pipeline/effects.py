@@ -209,12 +209,13 @@ class CachePut(BackendEffect):
     key: str
     entry: CachedResponse
     tags: tuple[str, ...]
+    read_started: float | None = None  # the read's start, clock.monotonic()
 
     def run(self, backends: Backends) -> None:
-        backends.cache.put(self.key, self.entry, self.tags)
+        backends.cache.put(self.key, self.entry, self.tags, self.read_started)
 
     async def arun(self, backends: Backends) -> None:
-        await backends.cache.aput(self.key, self.entry, self.tags)
+        await backends.cache.aput(self.key, self.entry, self.tags, self.read_started)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

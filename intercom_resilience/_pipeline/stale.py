@@ -106,6 +106,8 @@ class StaleAnswer:
                     reason=None,
                     request_id=request_id,
                     failure_request_id=None,
+                    reconciled=conclusion.reconciled is not None,
+                    reconciled_by=conclusion.reconciled,
                 )
             )
         if conclusion.error is not None:

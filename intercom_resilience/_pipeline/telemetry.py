@@ -56,6 +56,8 @@ class Telemetry:
                 request_id=event.request_id,
                 failure_request_id=event.failure_request_id,
                 reason=event.reason,
+                reconciled=event.reconciled,
+                reconciled_by=event.reconciled_by,
             )
         )
         self.emit(event)

@@ -531,6 +531,22 @@ def tag_contact(req: Request) -> Result:
     return Result(200, ws.tag_json(ws.tag_contact(req.params["contact_id"], body["id"])), True)
 
 
+def create_note(req: Request) -> Result:
+    """``POST /contacts/{contact_id}/notes``."""
+    ws = req.workspace
+    return Result(
+        200, ws.note_json(ws.create_note(req.params["contact_id"], req.json(), req.now)), True
+    )
+
+
+def list_notes(req: Request) -> Result:
+    """``GET /contacts/{contact_id}/notes``: the contact's notes, newest first."""
+    ws = req.workspace
+    contact = ws.contact(req.params["contact_id"])
+    notes = [ws.note_json(n) for n in reversed(ws.notes) if n.contact_id == contact.id]
+    return Result(200, {"type": "list", "data": notes, "total_count": len(notes)})
+
+
 # -- conversations -------------------------------------------------------------------------------
 
 
@@ -706,6 +722,8 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/contacts/{contact_id}", delete_contact),
     Route("GET", "/contacts/{contact_id}/tags", list_contact_tags),
     Route("POST", "/contacts/{contact_id}/tags", tag_contact),
+    Route("GET", "/contacts/{contact_id}/notes", list_notes),
+    Route("POST", "/contacts/{contact_id}/notes", create_note),
     Route("GET", "/conversations", list_conversations),
     Route("POST", "/conversations", create_conversation),
     Route("POST", "/conversations/search", search_conversations),

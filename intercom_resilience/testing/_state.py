@@ -187,6 +187,17 @@ class Stored:
 
 
 @dataclass(slots=True)
+class Note:
+    """A note an admin added to a contact."""
+
+    id: str
+    contact_id: str
+    admin_id: str
+    body: str
+    created_at: int
+
+
+@dataclass(slots=True)
 class DataEvent:
     """A data event submitted for a contact."""
 
@@ -224,6 +235,7 @@ class Workspace:
         self.events: list[DataEvent] = []
         #: records of the description-driven resource families, by family then id
         self.records: dict[str, dict[str, Stored]] = {}
+        self.notes: list[Note] = []
         admins = [
             self.add_admin(name=n, email=f"{e}@{name}.example", job_title=j)
             for n, e, j in _ADMIN_SEED
@@ -841,6 +853,32 @@ class Workspace:
                 "total_count": len(conversation.parts),
             }
         return out
+
+    # -- notes ---------------------------------------------------------------------------------
+
+    def create_note(self, contact_id: str, body: Mapping[str, Any], now: int) -> Note:
+        """``POST /contacts/{id}/notes``: an admin's note (``body``, ``admin_id``)."""
+        contact = self.contact(contact_id)
+        text = _required_str(body, "body")
+        admin_id = body.get("admin_id")
+        admin = (
+            self.admin(str(admin_id)) if admin_id is not None else next(iter(self.admins.values()))
+        )
+        note = Note(self.number_id(), contact.id, admin.id, _paragraph(text), now)
+        self.notes.append(note)
+        return note
+
+    def note_json(self, note: Note) -> JSON:
+        """``note`` schema."""
+        admin = self.admins.get(note.admin_id)
+        return {
+            "type": "note",
+            "id": note.id,
+            "created_at": note.created_at,
+            "contact": {"type": "contact", "id": note.contact_id},
+            "author": None if admin is None else self.admin_json(admin),
+            "body": note.body,
+        }
 
     # -- data events -----------------------------------------------------------------------------
 

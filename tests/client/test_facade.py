@@ -162,25 +162,27 @@ def test_network_failures_are_library_and_httpx_errors() -> None:
 
 
 def test_sdk_retry_loop_stays_off(fake: FakeIntercom, client: ResilientIntercom) -> None:
-    fake.faults.fail_next(10, status=500, path="/contacts", method="POST")
+    fake.faults.fail_next(10, status=500, path="/conversations", method="POST")
     with pytest.raises(OutcomeUnknownError) as raised:
-        client.contacts.create(
-            request={"email": "x@example.com"}, request_options={"max_retries": 5}
+        client.conversations.create(
+            from_={"type": "user", "id": "c1"}, body="hi", request_options={"max_retries": 5}
         )
     assert raised.value.request_id is not None
-    posts = fake.journal.filter(method="POST", path="/contacts")
+    posts = fake.journal.filter(method="POST", path="/conversations")
     assert len(posts) == 1  # neither the SDK nor the pipeline re-sent the write
 
 
 async def test_sdk_retry_loop_stays_off_async(
     fake: FakeIntercom, async_client: AsyncResilientIntercom
 ) -> None:
-    fake.faults.fail_next(10, status=500, path="/contacts", method="POST")
+    # A write with no natural key: the pipeline may not re-send it either (a create by email
+    # would be reconciled by re-sending, which would hide what the SDK does).
+    fake.faults.fail_next(10, status=500, path="/conversations", method="POST")
     with pytest.raises(OutcomeUnknownError):
-        await async_client.contacts.create(
-            request={"email": "x@example.com"}, request_options={"max_retries": 5}
+        await async_client.conversations.create(
+            from_={"type": "user", "id": "c1"}, body="hi", request_options={"max_retries": 5}
         )
-    assert len(fake.journal.filter(method="POST", path="/contacts")) == 1
+    assert len(fake.journal.filter(method="POST", path="/conversations")) == 1
 
 
 @pytest.mark.parametrize(

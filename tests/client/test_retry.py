@@ -82,10 +82,11 @@ async def test_5xx_on_a_write_is_outcome_unknown_with_the_request_id(
     mode: str, fake: FakeIntercom, clock: VirtualClock
 ) -> None:
     client = make_client(mode, fake, clock)
-    fake.faults.fail_next(1, status=500, path="/contacts", method="POST")
+    # A create with no natural key: unresolvable (tests/writes covers the reconciled rows).
+    fake.faults.fail_next(1, status=500, path="/conversations", method="POST")
     with pytest.raises(OutcomeUnknownError) as raised:
-        await done(client.contacts.create(request={"email": "u@example.com"}))
-    issued = fake.journal.last(method="POST", path="/contacts")
+        await done(client.conversations.create(from_={"type": "user", "id": "c1"}, body="hi"))
+    issued = fake.journal.last(method="POST", path="/conversations")
     assert issued is not None
     assert raised.value.status_code == 500
     assert raised.value.request_id == issued.request_id

@@ -47,7 +47,8 @@ def test_undecodable_body_on_a_write_is_an_unknown_outcome_never_resent() -> Non
         ) as client,
         pytest.raises(OutcomeUnknownError),
     ):
-        client.contacts.create(request={"email": "a@example.com"})
+        # No natural key: unresolvable, never re-sent (tests/writes covers the reconciled rows).
+        client.conversations.create(from_={"type": "user", "id": "c1"}, body="hi")
     assert script.served == 1
 
 
@@ -59,7 +60,7 @@ def test_undecodable_body_async() -> None:
             token=TOKEN, transport=httpx.MockTransport(script), clock=VirtualClock(), seed=1
         ) as client:
             with pytest.raises(OutcomeUnknownError):
-                await client.contacts.create(request={"email": "a@example.com"})
+                await client.conversations.create(from_={"type": "user", "id": "c1"}, body="hi")
 
     asyncio.run(run())
     assert script.served == 1

@@ -58,6 +58,7 @@ def test_one_hour_chaos_soak_holds_every_invariant() -> None:
     assert last.health_samples <= 2048
     assert all(s.incident_request_ids <= 1000 for s in result.samples)
     assert all(s.cache_entries <= 10_000 for s in result.samples)
+    assert all(s.coherence_tags <= 16_384 for s in result.samples)  # coherence.MAX_TAGS
     assert result.peak_second_half_kib <= 1.25 * result.peak_first_half_kib
 
 

@@ -137,7 +137,7 @@ def test_a_lost_write_is_never_resent() -> None:
             return Sent(error=httpx.ReadError("lost", request=effect.request))
         return answer(200)(effect)
 
-    req = request("POST", "/conversations/1/reply", b'{"body": "hi"}')
+    req = request("POST", "/conversations", b'{"body": "hi"}')  # unresolvable: no key
     seen, result = run(pipeline(VirtualClock()), req, reply)
     assert seen.count(Send) == 1
     assert isinstance(result, OutcomeUnknownError)

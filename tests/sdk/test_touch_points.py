@@ -94,6 +94,8 @@ def probe_client_wrapper() -> None:
         assert type(swapped) is not type(sdk_http)
         assert isinstance(swapped, sdk_http_cls)
         assert swapped.httpx_client is sdk_http.httpx_client
+        headers = _sdk.request_headers(raw)()
+        assert headers.get("Authorization") == "Bearer probe", "get_headers() lost the token"
     # A namespace built before the swap reaches the HTTP client through the wrapper at call
     # time, so it uses the retry-free one too.
     transport = Counting(429)
