@@ -45,7 +45,7 @@ from ._errors import (
     RateLimitedError,
     request_id_of,
 )
-from ._health import AlertEvent, HealthStatus, Latency
+from ._health import AlertEvent, CacheWarmth, HealthStatus, Latency
 from ._incidents import (
     Alert,
     FailureRecord,
@@ -66,6 +66,7 @@ from ._outbox import (
     WriteQueuedError,
 )
 from ._sdk import install_request_id_on_api_error
+from ._warming import WarmProgress, WarmReport
 from ._webhooks import verify_webhook_signature
 
 install_request_id_on_api_error()
@@ -81,6 +82,7 @@ __all__ = [
     "BreakerPolicy",
     "BreakerState",
     "CachePolicy",
+    "CacheWarmth",
     "CallInfo",
     "CapturedCalls",
     "CircuitOpenError",
@@ -124,6 +126,8 @@ __all__ = [
     "TimelineEntry",
     "TimeoutPolicy",
     "VirtualClock",
+    "WarmProgress",
+    "WarmReport",
     "WriteQueuedError",
     "__version__",
     "capture_calls",

@@ -8,12 +8,13 @@ pipeline owns retrying). Every namespace, method, argument, return type and exce
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import random
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from intercom import AsyncIntercom, Intercom
@@ -35,8 +36,18 @@ from ._pipeline.deadline import deadline_scope
 from ._resources import TypedAsyncIntercom, TypedIntercom
 from ._sdk import disable_sdk_retries, wrap_transports
 from ._transport import AsyncResilientTransport, ResilientTransport
+from ._warming import Warming, WarmPlan, WarmProgress, WarmReport, awarm, cache_warmth, warm
 from ._webhooks import verify_webhook_signature
 from .events import HealthProbeFailed
+from .webhooks import (
+    DEFAULT_MAX_AGE,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_QUEUE_SIZE,
+    Handler,
+    ReplayStore,
+    WebhookReceiver,
+    _wired_receiver,
+)
 
 __all__ = ["AsyncResilientIntercom", "ResilientIntercom"]
 
@@ -140,8 +151,12 @@ class _ResilientMixin:
 
         ``unhealthy`` while a P1 alert is active or the circuit is open; ``degraded`` while a
         P2/P3 alert is active or the kill switch is on; else ``healthy`` (see ``docs/runbook.md``).
+        ``cache`` says how warm the stale cache is (entries, the oldest one's age).
         """
-        return self._pipeline.monitor.health(self._pipeline.breaker_state.value)
+        pipeline = self._pipeline
+        status = pipeline.monitor.health(pipeline.breaker_state.value)
+        warmth = cache_warmth(pipeline.cache, pipeline.config.cache.max_entries, status.checked_at)
+        return dataclasses.replace(status, cache=warmth)
 
     @property
     def incidents(self) -> tuple[Incident, ...]:
@@ -164,6 +179,45 @@ class _ResilientMixin:
         if not valid:
             self._pipeline.monitor.record_webhook_failure()
         return valid
+
+    def webhook_receiver(
+        self,
+        *,
+        secret: str | bytes,
+        handler: Handler,
+        store: ReplayStore | Literal["memory", "redis"] = "memory",
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_age: float = DEFAULT_MAX_AGE,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        workers: int = 1,
+    ) -> WebhookReceiver:
+        """A :class:`~intercom_resilience.webhooks.WebhookReceiver` wired to this client.
+
+        Its events reach this client's hooks, log and health (the P3 webhook alerts), and while
+        the kill switch is on (:meth:`disable`) it answers deliveries 503 so that Intercom
+        redelivers them later.
+
+        Args:
+            secret: the app's client secret, which signs every notification.
+            handler: called once per notification, off the request path (sync or async).
+            store: ``"memory"`` (this process), ``"redis"`` (shared by the fleet, at
+                ``ResilienceConfig.redis_url``) or a ready
+                :class:`~intercom_resilience.webhooks.ReplayStore`.
+            max_body_bytes: larger bodies are answered 413.
+            max_age: seconds notification ids are remembered; older notifications are stale.
+            queue_size: notifications that may wait for the handler; more are answered 429.
+            workers: handler calls that may run at once.
+        """
+        return _wired_receiver(
+            self._pipeline,
+            secret,
+            handler,
+            store=store,
+            max_body_bytes=max_body_bytes,
+            max_age=max_age,
+            queue_size=queue_size,
+            workers=workers,
+        )
 
     @property
     def breaker_state(self) -> BreakerState:
@@ -351,6 +405,42 @@ class ResilientIntercom(_ResilientMixin, TypedIntercom):
             self._pipeline.events.emit(HealthProbeFailed())
         return self.health()
 
+    def warm_cache(
+        self,
+        *,
+        contacts: list[str] | tuple[str, ...] | None = None,
+        contact_search: dict[str, Any] | None = None,
+        companies: list[str] | tuple[str, ...] | None = None,
+        conversations: list[str] | tuple[str, ...] | None = None,
+        tickets: list[str] | tuple[str, ...] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[WarmProgress], None] | None = None,
+    ) -> WarmReport:
+        """Read these resources now, on the background lane, so the stale cache holds them.
+
+        Args:
+            contacts: contact ids to read.
+            contact_search: a contact search query; every match is read by id too.
+            companies: company ids to read.
+            conversations: conversation ids to read.
+            tickets: ticket ids to read.
+            checkpoint: a file remembering what was read: a run stopped part-way (Ctrl-C, an
+                outage) resumes from it with the same arguments; removed when a run finishes.
+            on_progress: called after each read with a ``WarmProgress``.
+
+        Never takes interactive quota (``client.background()``). Ids Intercom does not know are
+        counted as missing; an outage or a revoked token ends the run early, with the error's
+        type in the report and the checkpoint kept. Bad arguments raise ``ValueError``.
+        """
+        plan = WarmPlan.build(
+            contacts=contacts,
+            contact_search=contact_search,
+            companies=companies,
+            conversations=conversations,
+            tickets=tickets,
+        )
+        return warm(self, Warming(plan, checkpoint, on_progress))
+
     def close(self) -> None:
         """Close the underlying HTTP connections and the backends' (Redis) connections."""
         self._httpx_client.close()
@@ -419,6 +509,27 @@ class AsyncResilientIntercom(_ResilientMixin, TypedAsyncIntercom):
         except Exception:
             self._pipeline.events.emit(HealthProbeFailed())
         return self.health()
+
+    async def warm_cache(
+        self,
+        *,
+        contacts: list[str] | tuple[str, ...] | None = None,
+        contact_search: dict[str, Any] | None = None,
+        companies: list[str] | tuple[str, ...] | None = None,
+        conversations: list[str] | tuple[str, ...] | None = None,
+        tickets: list[str] | tuple[str, ...] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[WarmProgress], None] | None = None,
+    ) -> WarmReport:
+        """Async twin of :meth:`ResilientIntercom.warm_cache`."""
+        plan = WarmPlan.build(
+            contacts=contacts,
+            contact_search=contact_search,
+            companies=companies,
+            conversations=conversations,
+            tickets=tickets,
+        )
+        return await awarm(self, Warming(plan, checkpoint, on_progress))
 
     async def aclose(self) -> None:
         """Close the underlying HTTP connections and the backends' (Redis) connections."""

@@ -356,7 +356,18 @@ class AlertPolicy(_Policy):
         errors_per_window: more 5xx/transport errors than this → P1 "API unreachable".
         rate_limited_per_window: more 429s than this → P2 "rate limited".
         latency_p95_ms: p95 latency above this → P2 "high latency".
-        webhook_failures_per_window: more signature failures than this → P3.
+        webhook_failures_per_window: more webhook signature failures than this → P3 "webhook
+            signature failures".
+        webhook_handler_errors_per_window: more webhook handler errors than this → P3 "webhook
+            handler failing".
+        webhook_delay_s: a notification received more than this many seconds after its
+            ``created_at`` → P3 "webhook delays".
+        webhook_backlog_fill: the webhook handler's queue fuller than this share of its size →
+            P3 "webhook backlog".
+        webhook_error_streak: this many consecutive error answers to webhook deliveries → P3
+            "webhook deliveries refused" (Intercom pauses a subscription after 1,000 in 15 min).
+        webhook_error_streak_s: error answers to webhook deliveries, without one success, for
+            this many seconds → the same P3 (Intercom suspends after 7 days of errors).
         deadlines_per_window: more calls ended by their deadline than this → P2 "deadline
             exceeded".
         max_request_ids: request ids kept per incident (the oldest are dropped and counted).
@@ -368,6 +379,11 @@ class AlertPolicy(_Policy):
     rate_limited_per_window: int = 5
     latency_p95_ms: float = 3000.0
     webhook_failures_per_window: int = 0
+    webhook_handler_errors_per_window: int = 0
+    webhook_delay_s: float = 300.0
+    webhook_backlog_fill: float = 0.8
+    webhook_error_streak: int = 500
+    webhook_error_streak_s: float = 3600.0
     deadlines_per_window: int = 5
     max_request_ids: int = 1000
     max_recent_failures: int = 200
@@ -378,6 +394,11 @@ class AlertPolicy(_Policy):
         self._integer("rate_limited_per_window", minimum=0)
         self._number("latency_p95_ms", strict=True)
         self._integer("webhook_failures_per_window", minimum=0)
+        self._integer("webhook_handler_errors_per_window", minimum=0)
+        self._number("webhook_delay_s", strict=True)
+        self._fraction("webhook_backlog_fill", allow_zero=False)
+        self._integer("webhook_error_streak", minimum=1)
+        self._number("webhook_error_streak_s", strict=True)
         self._integer("deadlines_per_window", minimum=0)
         self._integer("max_request_ids", minimum=1)
         self._integer("max_recent_failures", minimum=1)

@@ -1,9 +1,9 @@
 """Health, alerts and incident recording, derived from the client's recent traffic.
 
 The pipeline tells a :class:`HealthMonitor` what happened (each upstream attempt, each call refused
-locally, each stale serve, breaker transitions, the kill switch, token rotations, webhook signature
-failures); the monitor keeps bounded windowed state and answers three questions without touching the
-network:
+locally, each stale serve, breaker transitions, the kill switch, token rotations, and every answer
+the webhook receiver gave); the monitor keeps bounded windowed state and answers three questions
+without touching the network:
 
 * **How healthy is the integration?** :meth:`HealthMonitor.health` returns a frozen
   :class:`HealthStatus` (``healthy`` / ``degraded`` / ``unhealthy``, latency percentiles, the
@@ -30,6 +30,17 @@ rule                       severity  fires when, over the last ``AlertPolicy.win
                                      their next attempt would not fit before the deadline
 ``webhook_signature``      P3        more than ``webhook_failures_per_window`` webhook
                                      signature failures
+``webhook_handler``        P3        more than ``webhook_handler_errors_per_window``
+                                     notifications whose handler raised
+``webhook_delayed``        P3        a notification arrived more than ``webhook_delay_s``
+                                     after its ``created_at``
+``webhook_backlog``        P3        the handler queue is fuller than
+                                     ``webhook_backlog_fill`` of its size (now, not
+                                     over the window)
+``webhook_refused``        P3        ``webhook_error_streak`` consecutive error answers to
+                                     deliveries, or error answers for
+                                     ``webhook_error_streak_s`` without one success
+                                     (until the next 2xx answer)
 =========================  ========  =================================================
 
 The status is derived from the active alerts and the breaker, never from a single observation:
@@ -87,6 +98,12 @@ from .events import (
     KillSwitchChanged,
     StaleServed,
     TokenRotated,
+    WebhookDeferred,
+    WebhookDuplicate,
+    WebhookHandled,
+    WebhookHandlerFailed,
+    WebhookReceived,
+    WebhookRejected,
 )
 
 __all__ = [
@@ -94,6 +111,7 @@ __all__ = [
     "RULE_KEYS",
     "Alert",
     "AlertEvent",
+    "CacheWarmth",
     "HealthMonitor",
     "HealthStatus",
     "Latency",
@@ -144,6 +162,30 @@ class Latency:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class CacheWarmth:
+    """How warm the stale cache is: what an outage could be answered from right now.
+
+    Attributes:
+        entries: answers stored.
+        max_entries: the cache's capacity (``CachePolicy.max_entries``).
+        oldest_age_s: seconds since the oldest stored answer was fresh (``None`` when the
+            cache is empty, or shared in Redis, where ages are not tracked centrally).
+    """
+
+    entries: int
+    max_entries: int
+    oldest_age_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (age rounded to 0.1 s)."""
+        return {
+            "entries": self.entries,
+            "max_entries": self.max_entries,
+            "oldest_age_s": None if self.oldest_age_s is None else round(self.oldest_age_s, 1),
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class HealthStatus:
     """The integration's health, from recent traffic (no network call was made to compute it).
 
@@ -165,6 +207,8 @@ class HealthStatus:
         disabled: the kill switch is on.
         reasons: why the status is not ``healthy``, for people.
         incident_id: the open incident, if any.
+        cache: how warm the stale cache is (``None`` when there is no cache, or it could not
+            be read).
         outbox_depth: writes waiting in the outbox (``None`` until the outbox is used).
         outbox_oldest_age: seconds the oldest of them has waited (``None`` when empty).
     """
@@ -181,6 +225,7 @@ class HealthStatus:
     disabled: bool = False
     reasons: tuple[str, ...] = ()
     incident_id: str | None = None
+    cache: CacheWarmth | None = None
     outbox_depth: int | None = None
     outbox_oldest_age: float | None = None
 
@@ -215,6 +260,7 @@ class HealthStatus:
             "outbox_oldest_age": self.outbox_oldest_age,
             "reasons": list(self.reasons),
             "incident_id": self.incident_id,
+            "cache": None if self.cache is None else self.cache.to_dict(),
         }
 
 
@@ -245,6 +291,12 @@ class _Signals:
     throttled: int
     deadlines: int
     webhook_failures: int
+    webhook_handler_errors: int
+    webhook_delayed: int
+    webhook_depth: int
+    webhook_size: int
+    webhook_streak: int
+    webhook_streak_for: float
     slow: bool
     p95_ms: Callable[[], float | None]
     authenticated: bool | None
@@ -321,6 +373,52 @@ def _webhook_signature(s: _Signals) -> str | None:
     return None
 
 
+def _webhook_handler(s: _Signals) -> str | None:
+    limit = s.policy.webhook_handler_errors_per_window
+    if s.webhook_handler_errors > limit:
+        return (
+            f"the webhook handler raised for {s.webhook_handler_errors} notification(s) in the "
+            f"last {s.policy.window:g}s (more than {limit})"
+        )
+    return None
+
+
+def _webhook_delayed(s: _Signals) -> str | None:
+    if s.webhook_delayed:
+        return (
+            f"{s.webhook_delayed} webhook notification(s) arrived more than "
+            f"{s.policy.webhook_delay_s:g}s after they were created, in the last "
+            f"{s.policy.window:g}s"
+        )
+    return None
+
+
+def _webhook_backlog(s: _Signals) -> str | None:
+    if s.webhook_size and s.webhook_depth >= s.policy.webhook_backlog_fill * s.webhook_size:
+        return (
+            f"webhook handler queue at {s.webhook_depth}/{s.webhook_size} "
+            f"(over {s.policy.webhook_backlog_fill:.0%}); a full queue answers 429"
+        )
+    return None
+
+
+def _webhook_refused(s: _Signals) -> str | None:
+    streak = s.webhook_streak
+    if not streak:
+        return None
+    policy = s.policy
+    if (
+        streak >= policy.webhook_error_streak
+        or s.webhook_streak_for >= policy.webhook_error_streak_s
+    ):
+        return (
+            f"{streak} consecutive error answer(s) to webhook deliveries over "
+            f"{s.webhook_streak_for:.0f}s: Intercom pauses the subscription after 1,000 in "
+            "15 minutes and suspends it after 7 days of errors"
+        )
+    return None
+
+
 def _outbox_backlog(s: _Signals) -> str | None:
     if s.outbox is None:
         return None
@@ -339,6 +437,10 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("high_latency", Severity.P2, "high latency", _high_latency),
     _Rule("deadline_exceeded", Severity.P2, "deadline exceeded", _deadline_exceeded),
     _Rule("webhook_signature", Severity.P3, "webhook signature failures", _webhook_signature),
+    _Rule("webhook_handler", Severity.P3, "webhook handler failing", _webhook_handler),
+    _Rule("webhook_delayed", Severity.P3, "webhook delays", _webhook_delayed),
+    _Rule("webhook_backlog", Severity.P3, "webhook backlog", _webhook_backlog),
+    _Rule("webhook_refused", Severity.P3, "webhook deliveries refused", _webhook_refused),
     _Rule("outbox_backlog", Severity.P3, "outbox backlog", _outbox_backlog),
 )
 
@@ -388,7 +490,17 @@ class HealthMonitor:
         self._min_latency_samples = min_latency_samples
         self._lock = threading.Lock()
         self._counter = SlidingCounter(
-            policy.window, ("errors", "rate_limited", "throttled", "stale", "webhook", "deadline")
+            policy.window,
+            (
+                "errors",
+                "rate_limited",
+                "throttled",
+                "stale",
+                "webhook",
+                "deadline",
+                "webhook_handler",
+                "webhook_delayed",
+            ),
         )
         # (monotonic time, milliseconds) per attempt, oldest first, with a running count
         # of the samples over the latency threshold, so that every record is O(1) and only
@@ -408,6 +520,11 @@ class HealthMonitor:
         self._breaker = "closed"
         self._disabled = False
         self._last_error: tuple[float, str] | None = None
+        # The webhook receiver's queue (a gauge) and its run of error answers to Intercom.
+        self._webhook_depth = 0
+        self._webhook_size = 0
+        self._webhook_streak = 0
+        self._webhook_streak_since = 0.0
         # (depth, oldest created_at or None, alert depth, alert age), once the outbox is used.
         self._outbox: tuple[int, float | None, int, float] | None = None
 
@@ -464,6 +581,25 @@ class HealthMonitor:
             self.record_token_rotation()
         elif isinstance(event, DeadlineExceeded):
             self.record_deadline_exceeded()
+        elif isinstance(event, WebhookReceived):
+            self.record_webhook_answer(
+                True, delay=event.delay_s, queue=(event.queue_depth, event.queue_size)
+            )
+        elif isinstance(event, WebhookDuplicate):
+            self.record_webhook_answer(True)
+        elif isinstance(event, WebhookRejected):
+            self.record_webhook_answer(
+                event.acknowledged,
+                # Intercom only POSTs: a 405 answered somebody else, not a delivery.
+                delivery=event.reason != "method",
+                signature_failure=event.signature_failure,
+            )
+        elif isinstance(event, WebhookDeferred):
+            self.record_webhook_answer(False, queue=(event.queue_depth, event.queue_size))
+        elif isinstance(event, WebhookHandled):
+            self.record_webhook_handled(event.queue_depth, event.queue_size, failed=False)
+        elif isinstance(event, WebhookHandlerFailed):
+            self.record_webhook_handled(event.queue_depth, event.queue_size, failed=True)
 
     def record_attempt(
         self,
@@ -598,6 +734,60 @@ class HealthMonitor:
             notices = self._evaluate(mono, wall)
         self._dispatch(notices)
 
+    def record_webhook_answer(
+        self,
+        accepted: bool,
+        *,
+        delivery: bool = True,
+        delay: float | None = None,
+        signature_failure: bool = False,
+        queue: tuple[int, int] | None = None,
+    ) -> None:
+        """Record the receiver's answer to one webhook delivery.
+
+        Args:
+            accepted: the answer was a 2xx (Intercom is done with the notification); anything
+                else extends the run of error answers that Intercom pauses and suspends
+                subscriptions for.
+            delivery: the request could have been Intercom's (``False`` for a request Intercom
+                never makes, which leaves the run alone).
+            delay: seconds from the notification's ``created_at`` to its receipt, if known.
+            signature_failure: the delivery failed its signature check.
+            queue: the handler queue's ``(depth, size)`` after the answer.
+        """
+        with self._lock:
+            mono, wall = self.clock.monotonic(), self.clock.time()
+            if accepted:
+                self._webhook_streak = 0
+            elif delivery:
+                if not self._webhook_streak:
+                    self._webhook_streak_since = mono
+                self._webhook_streak += 1
+            if signature_failure:
+                self._counter.add(mono, "webhook")
+            if delay is not None and delay > self.policy.webhook_delay_s:
+                self._counter.add(mono, "webhook_delayed")
+            if queue is not None:
+                self._webhook_depth, self._webhook_size = queue
+            notices = self._evaluate(mono, wall)
+        self._dispatch(notices)
+
+    def record_webhook_handled(self, depth: int, size: int, *, failed: bool) -> None:
+        """Record the webhook handler done with one notification (*failed*: it raised).
+
+        Args:
+            depth: notifications still waiting in the handler queue.
+            size: the queue's size.
+            failed: the handler raised (counted toward ``webhook_handler``).
+        """
+        with self._lock:
+            mono, wall = self.clock.monotonic(), self.clock.time()
+            self._webhook_depth, self._webhook_size = depth, size
+            if failed:
+                self._counter.add(mono, "webhook_handler")
+            notices = self._evaluate(mono, wall)
+        self._dispatch(notices)
+
     def evaluate(self) -> None:
         """Re-evaluate the alert rules now (windowed alerts resolve as their window empties)."""
         with self._lock:
@@ -712,6 +902,12 @@ class HealthMonitor:
             throttled=int(totals["throttled"]),
             deadlines=int(totals["deadline"]),
             webhook_failures=int(totals["webhook"]),
+            webhook_handler_errors=int(totals["webhook_handler"]),
+            webhook_delayed=int(totals["webhook_delayed"]),
+            webhook_depth=self._webhook_depth,
+            webhook_size=self._webhook_size,
+            webhook_streak=self._webhook_streak,
+            webhook_streak_for=(mono - self._webhook_streak_since) if self._webhook_streak else 0.0,
             slow=self._is_slow(),
             p95_ms=p95,
             authenticated=self._authenticated,

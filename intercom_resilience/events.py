@@ -56,6 +56,12 @@ __all__ = [
     "RetryBudgetExhausted",
     "StaleServed",
     "TokenRotated",
+    "WebhookDeferred",
+    "WebhookDuplicate",
+    "WebhookHandled",
+    "WebhookHandlerFailed",
+    "WebhookReceived",
+    "WebhookRejected",
 ]
 
 #: A log level of the library's events.
@@ -90,6 +96,14 @@ class EventName(str, enum.Enum):
     INCIDENT_OPENED = "incident.opened"
     INCIDENT_CLOSED = "incident.closed"
     HEALTH_PROBE_FAILED = "health.probe_failed"
+    WEBHOOK_RECEIVED = "webhook.received"
+    WEBHOOK_DUPLICATE = "webhook.duplicate"
+    WEBHOOK_REJECTED = "webhook.rejected"
+    WEBHOOK_DEFERRED = "webhook.deferred"
+    WEBHOOK_HANDLED = "webhook.handled"
+    WEBHOOK_HANDLER_FAILED = "webhook.handler_failed"
+    WEBHOOK_REDIS_UNAVAILABLE = "webhook.redis_unavailable"
+    WEBHOOK_REDIS_RECOVERED = "webhook.redis_recovered"
 
     def __str__(self) -> str:
         return self.value
@@ -336,13 +350,14 @@ class LimiterWait(_CallEvent):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RedisUnavailable(Event):
-    """A Redis backend is unreachable (``limiter.redis_unavailable`` / ``cache.redis_unavailable``,
-    warning). The limiter paces locally at ``fallback_share`` of the quota meanwhile; the cache
-    runs without Redis."""
+    """A Redis backend is unreachable (``limiter.redis_unavailable``, ``cache.redis_unavailable``,
+    ``webhook.redis_unavailable``; warning). The limiter paces locally at ``fallback_share`` of the
+    quota meanwhile; the cache runs without Redis; the webhook receiver's replay store remembers
+    notification ids in this process only."""
 
     LEVEL: ClassVar[Level] = "warning"
 
-    component: Literal["limiter", "cache"]
+    component: Literal["limiter", "cache", "webhooks"]
     error: str
     detail: str
     retry_in_s: float
@@ -350,9 +365,12 @@ class RedisUnavailable(Event):
 
     @property
     def name(self) -> EventName:
-        """``limiter.redis_unavailable`` or ``cache.redis_unavailable``."""
+        """``limiter.redis_unavailable``, ``cache.redis_unavailable`` or
+        ``webhook.redis_unavailable``."""
         if self.component == "limiter":
             return EventName.LIMITER_REDIS_UNAVAILABLE
+        if self.component == "webhooks":
+            return EventName.WEBHOOK_REDIS_UNAVAILABLE
         return EventName.CACHE_REDIS_UNAVAILABLE
 
     def fields(self) -> dict[str, Any]:
@@ -369,19 +387,21 @@ class RedisUnavailable(Event):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RedisRecovered(Event):
-    """A Redis backend answers again (``limiter.redis_recovered`` / ``cache.redis_recovered``,
-    warning), after ``downtime_s`` seconds."""
+    """A Redis backend answers again (``limiter.redis_recovered``, ``cache.redis_recovered``,
+    ``webhook.redis_recovered``; warning), after ``downtime_s`` seconds."""
 
     LEVEL: ClassVar[Level] = "warning"
 
-    component: Literal["limiter", "cache"]
+    component: Literal["limiter", "cache", "webhooks"]
     downtime_s: float
 
     @property
     def name(self) -> EventName:
-        """``limiter.redis_recovered`` or ``cache.redis_recovered``."""
+        """``limiter.redis_recovered``, ``cache.redis_recovered`` or ``webhook.redis_recovered``."""
         if self.component == "limiter":
             return EventName.LIMITER_REDIS_RECOVERED
+        if self.component == "webhooks":
+            return EventName.WEBHOOK_REDIS_RECOVERED
         return EventName.CACHE_REDIS_RECOVERED
 
     def fields(self) -> dict[str, Any]:
@@ -483,3 +503,111 @@ class HealthProbeFailed(Event):
     """The ``GET /me`` probe of ``check_health()`` failed (``health.probe_failed``, debug)."""
 
     NAME: ClassVar[EventName] = EventName.HEALTH_PROBE_FAILED
+
+
+# ------------------------------------------------------------------------------------ webhooks
+#
+# The webhook receiver (:mod:`intercom_resilience.webhooks`) answers every delivery with one of
+# these: received or duplicate (a 2xx: Intercom is done with it), rejected (a 4xx: bad input) or
+# deferred (503/429: Intercom redelivers later). Each carries the HTTP status it answered.
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebhookReceived(Event):
+    """A signed notification was accepted and queued for the handler, or a ``ping`` answered
+    (``webhook.received``, debug).
+
+    ``delay_s`` is receipt time minus the notification's ``created_at`` (``None`` without one);
+    ``queue_depth`` the notifications waiting for the handler after this one, of ``queue_size``.
+    """
+
+    NAME: ClassVar[EventName] = EventName.WEBHOOK_RECEIVED
+
+    notification_id: str
+    topic: str
+    delay_s: float | None
+    queue_depth: int
+    queue_size: int
+    status: int = 200
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebhookDuplicate(Event):
+    """A notification id seen before: acknowledged, not handled again (``webhook.duplicate``,
+    debug)."""
+
+    NAME: ClassVar[EventName] = EventName.WEBHOOK_DUPLICATE
+
+    notification_id: str
+    topic: str
+    status: int = 200
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebhookRejected(Event):
+    """A delivery was refused for what it is (``webhook.rejected``, warning); the handler never
+    saw it.
+
+    ``reason`` is one of ``signature_missing``, ``signature_malformed``, ``signature_mismatch``,
+    ``signature_unusable`` (a signature failure: the P3 ``webhook_signature`` alert),
+    ``too_large`` (413), ``empty``, ``not_json``, ``invalid`` (400), ``stale`` (older than the
+    receiver's ``max_age``) or ``method`` (405).
+    """
+
+    NAME: ClassVar[EventName] = EventName.WEBHOOK_REJECTED
+    LEVEL: ClassVar[Level] = "warning"
+
+    reason: str
+    status: int
+    #: Answered 2xx all the same (``stale``): Intercom is done with it and will not redeliver.
+    acknowledged: bool = False
+
+    @property
+    def signature_failure(self) -> bool:
+        """Whether the delivery failed its signature check."""
+        return self.reason.startswith("signature_")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebhookDeferred(Event):
+    """A valid delivery was refused for now so that Intercom redelivers it later
+    (``webhook.deferred``, warning): ``disabled`` (the kill switch, 503) or ``queue_full`` (the
+    handler's queue, 429)."""
+
+    NAME: ClassVar[EventName] = EventName.WEBHOOK_DEFERRED
+    LEVEL: ClassVar[Level] = "warning"
+
+    reason: str
+    status: int
+    queue_depth: int
+    queue_size: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebhookHandled(Event):
+    """The handler returned for one notification (``webhook.handled``, debug)."""
+
+    NAME: ClassVar[EventName] = EventName.WEBHOOK_HANDLED
+
+    notification_id: str
+    topic: str
+    duration_ms: float
+    queue_depth: int
+    queue_size: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebhookHandlerFailed(Event):
+    """The handler raised for one notification (``webhook.handler_failed``, warning): counted
+    toward the P3 ``webhook_handler`` alert. ``error`` is the exception's type, never its message
+    (the handler's data stays in the handler's logs)."""
+
+    NAME: ClassVar[EventName] = EventName.WEBHOOK_HANDLER_FAILED
+    LEVEL: ClassVar[Level] = "warning"
+
+    notification_id: str
+    topic: str
+    error: str
+    duration_ms: float
+    queue_depth: int
+    queue_size: int

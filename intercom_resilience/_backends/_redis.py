@@ -1,6 +1,7 @@
-"""The one seam between the library and Redis, shared by the rate limiter and the stale cache.
+"""The one seam between the library and Redis, shared by the rate limiter, the stale cache and
+the webhook receiver's replay store.
 
-Everything the two Redis backends have in common lives here, once:
+Everything the Redis backends have in common lives here, once:
 
 * **Clients.** One synchronous client (redis-py's connection pool is thread-safe, so every thread
   shares it) and one ``redis.asyncio`` client *per event loop*: an asyncio connection belongs to
@@ -19,7 +20,7 @@ Everything the two Redis backends have in common lives here, once:
   the first success reports the recovery.
 * **Keys** (:class:`KeyScheme`): every key of the library starts with one configurable prefix
   (``intercom-resilience`` by default), followed by the family (``limiter``, ``cache``,
-  ``cache-tag``, ``cache-meta``).
+  ``cache-tag``, ``cache-meta``, ``webhook-seen``).
 * **Scripts.** Lua scripts run by ``EVALSHA``, loaded again on ``NOSCRIPT`` (a restarted or flushed
   server).
 """
@@ -93,7 +94,7 @@ class _Missed:
 #: Returned by :meth:`RedisLink.call` and :meth:`RedisLink.acall` when Redis was not reached.
 MISSED: Final = _Missed()
 
-Component = Literal["limiter", "cache"]
+Component = Literal["limiter", "cache", "webhooks"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ class KeyScheme:
     ``P:cache-tag:<tag>``     the entries tagged with one resource
     ``P:cache-mark:<tag>``    when (Redis server time) the resource was last invalidated
     ``P:cache-meta:<name>``   the cache's LRU, sizes, byte total and LRU clock
+    ``P:webhook-seen:<id>``   a webhook notification id already received (expires)
     ========================  ===============================================================
 
     ``{W}`` is a Redis Cluster hash tag: both keys of one limiter script share a slot.
@@ -150,6 +152,10 @@ class KeyScheme:
     def cache_meta(self, name: str) -> str:
         """One of the cache's bookkeeping keys (``lru``, ``entries``, ``bytes``, ``clock``)."""
         return f"{self.prefix}:cache-meta:{name}"
+
+    def webhook_seen(self, notification_id: str) -> str:
+        """The marker of a webhook notification already received (the replay store's)."""
+        return f"{self.prefix}:webhook-seen:{notification_id}"
 
     @property
     def pattern(self) -> str:
@@ -261,7 +267,7 @@ class RedisLink:
     """One Redis server as a backend sees it: its clients, its scripts, its latch, its events.
 
     Args:
-        component: ``"limiter"`` or ``"cache"`` (names the events: ``<component>.redis_…``).
+        component: ``"limiter"``, ``"cache"`` or ``"webhooks"`` (names the events).
         redis_url: where Redis lives (``redis://…``, ``rediss://…``, ``unix://…``).
         clock: measures the pauses of the latch.
         events: where the transitions go (``None``: nowhere).

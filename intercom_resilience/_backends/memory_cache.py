@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import cachetools
 from cachetools import LRUCache
 
 from .._clock import Clock
@@ -192,6 +193,14 @@ class MemoryCache:
                 "max_entries": self._policy.max_entries,
                 "max_bytes": self._policy.max_bytes,
             }
+
+    def warmth(self) -> tuple[int, float | None]:
+        """Entries stored, and the ``stored_at`` of the oldest (``None`` when empty)."""
+        with self._lock:
+            # Cache.__getitem__, not the LRU's: reading ages must not reorder the LRU.
+            peek = cachetools.Cache.__getitem__
+            oldest = min((peek(self._lru, key).entry.stored_at for key in self._lru), default=None)
+            return len(self._lru), oldest
 
     def __repr__(self) -> str:
         return (

@@ -21,10 +21,14 @@ from ._responses import Disruption, FakeResponse, Outcome
 from ._server import run_server
 from ._state import Workspace
 from ._transport import AsyncFakeTransport, FakeTransport
+from ._webhooks import WEBHOOK_TOPICS, Delivery, DeliveryReport, WebhookSender
 
 __all__ = [
     "DEFAULT_TOKEN",
+    "WEBHOOK_TOPICS",
     "AsyncFakeTransport",
+    "Delivery",
+    "DeliveryReport",
     "Disruption",
     "FakeIntercom",
     "FakeResponse",
@@ -38,6 +42,7 @@ __all__ = [
     "QuotaDecision",
     "TokenInfo",
     "VirtualClock",
+    "WebhookSender",
     "Workspace",
     "fingerprint",
     "run_server",

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .._client import AsyncResilientIntercom, ResilientIntercom
+    from ._webhooks import WebhookSender
 
 __all__ = ["DEFAULT_TOKEN", "MAX_BODY_BYTES", "MAX_HEADERS", "MAX_HEADER_BYTES", "FakeIntercom"]
 
@@ -408,6 +409,16 @@ class FakeIntercom:
 
         with serve_in_thread(self, host=host, port=port) as url:
             yield url
+
+    def webhooks(self, url: str, secret: str, **kwargs: Any) -> WebhookSender:
+        """A :class:`~._webhooks.WebhookSender` delivering signed notifications to *url*.
+
+        On this fake's clock and seed; *kwargs* go to the sender (``app_id``, ``timeout``, …).
+        """
+        from ._webhooks import WebhookSender
+
+        options: dict[str, Any] = {"clock": self.clock, "seed": self.seed, **kwargs}
+        return WebhookSender(url, secret, **options)
 
     def client(self, **kwargs: Any) -> ResilientIntercom:
         """A :class:`~intercom_resilience.ResilientIntercom` wired to this fake.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,7 @@ def test_demo_exits_0_and_prints_the_timeline_and_a_postmortem(
     assert "Health timeline" in out
     assert "# Postmortem: Intercom" in out
     assert "## Intercom request ids" in out
+    assert re.search(r"^50 +of 50 reads answered after client.warm_cache\(\)$", out, re.M)
     assert "Traceback" not in completed.stderr
 
 
@@ -96,6 +98,11 @@ def test_demo_shows_what_the_library_did() -> None:
     assert timeline["recovery"]["status_end"] == "healthy"
     assert data["health"]["status"] == "healthy"
     assert data["incidents"] and all(i["closed_at"] is not None for i in data["incidents"])
+    # The same outage with and without cache warming: only warmed contacts are all answered.
+    from intercom_resilience._cli_demo import WARMING_CONTACTS
+
+    assert counts["outage_reads_answered_warmed"] == WARMING_CONTACTS
+    assert 0 < counts["outage_reads_answered_cold"] < WARMING_CONTACTS
 
 
 def test_postmortem_renders_the_incident_the_demo_saved(

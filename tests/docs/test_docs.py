@@ -21,6 +21,7 @@ import pytest
 import intercom_resilience
 import intercom_resilience.asgi
 import intercom_resilience.testing
+import intercom_resilience.webhooks
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -101,7 +102,12 @@ def test_reference_documents_every_public_name() -> None:
     reference = (DOCS / "reference.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^::: (\S+)$", reference, flags=re.MULTILINE))
     missing = []
-    for module in (intercom_resilience, intercom_resilience.testing, intercom_resilience.asgi):
+    for module in (
+        intercom_resilience,
+        intercom_resilience.testing,
+        intercom_resilience.asgi,
+        intercom_resilience.webhooks,
+    ):
         for name in module.__all__:
             qualified = f"{module.__name__}.{name}"
             if qualified in documented:

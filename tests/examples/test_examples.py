@@ -8,6 +8,7 @@ CI (``CI=true``), like every Redis test of the project.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import socket
 import subprocess
@@ -65,6 +66,7 @@ def test_every_example_is_tested() -> None:
         "fleet.py",
         "fastapi_health.py",
         "test_with_fake.py",
+        "webhooks_fastapi.py",
     }
     assert {path.name for path in EXAMPLES.glob("*.py")} == tested
 
@@ -183,4 +185,43 @@ async def test_fastapi_health_endpoint() -> None:
         assert body["status"] == "unhealthy"
         assert body["services"]["intercom"]["alerts"][0]["severity"] == "P1"
         assert body["timestamp"].endswith("Z")
+    client.close()
+
+
+def test_webhooks_example_receives_the_fakes_deliveries_over_http() -> None:
+    pytest.importorskip("uvicorn")
+    out = run("examples/webhooks_fastapi.py").stdout
+    assert "delivered 200: answers {200: 196, 401: 4}" in out
+    assert "handled 186 notifications, each once: True" in out  # 196 minus 10 redeliveries
+    assert "ack p99 " in out
+    assert "health: degraded; alerts: ['webhook_signature']" in out
+
+
+async def test_webhooks_example_routes_the_receiver_at_the_exact_path() -> None:
+    pytest.importorskip("starlette")
+    from intercom_resilience.webhooks import webhook_signature
+
+    example = load("webhooks_fastapi")
+    clock = VirtualClock()
+    fake = FakeIntercom(clock=clock)
+    client: ResilientIntercom = fake.client()
+    inbox = example.Inbox()
+    receiver = client.webhook_receiver(secret="s", handler=inbox)
+    app = example.create_app(client, receiver)
+    sender = fake.webhooks("http://unused", "s")
+    body = json.dumps(sender.notification("ticket.created")).encode()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://service"
+    ) as http:
+        signed = {"X-Hub-Signature": webhook_signature(body, "s")}
+        answer = await http.post("/hooks/intercom", content=body, headers=signed)
+        assert answer.status_code == 200  # no redirect to /hooks/intercom/
+        await receiver.ajoin()
+        assert inbox.topics == {"ticket.created": 1}
+        assert (await http.post("/hooks/intercom", content=body)).status_code == 401
+        assert (await http.get("/health")).json()["services"]["intercom"]["alerts"][0][
+            "rule"
+        ] == "webhook_signature"
+    await receiver.aclose()
+    sender.close()
     client.close()

@@ -34,7 +34,13 @@ class AlertMachine(RuleBasedStateMachine):
             latency_p95_ms=500.0,
             max_request_ids=MAX_IDS,
             max_recent_failures=8,
+            webhook_delay_s=60.0,
+            webhook_error_streak=3,
+            webhook_error_streak_s=20.0,
         )
+        # A model of the run of error answers to webhook deliveries: (length, started at).
+        self.streak = 0
+        self.streak_since = 0.0
         self.active: dict[str, AlertEvent] = {}
         self.opened: list[str] = []
         self.monitor = HealthMonitor(
@@ -85,6 +91,47 @@ class AlertMachine(RuleBasedStateMachine):
     def webhook_failure(self) -> None:
         self.monitor.record_webhook_failure()
 
+    @rule(
+        accepted=st.booleans(),
+        delivery=st.booleans(),
+        delay=st.one_of(st.none(), st.floats(min_value=0, max_value=120)),
+        signature_failure=st.booleans(),
+        depth=st.integers(min_value=0, max_value=10),
+    )
+    def webhook_answer(
+        self,
+        accepted: bool,
+        delivery: bool,
+        delay: float | None,
+        signature_failure: bool,
+        depth: int,
+    ) -> None:
+        if accepted:
+            self.streak = 0
+        elif delivery:
+            if not self.streak:
+                self.streak_since = self.clock.monotonic()
+            self.streak += 1
+        self.monitor.record_webhook_answer(
+            accepted,
+            delivery=delivery,
+            delay=delay,
+            signature_failure=signature_failure,
+            queue=(depth, 10),
+        )
+
+    @rule(depth=st.integers(min_value=0, max_value=10), failed=st.booleans())
+    def webhook_handled(self, depth: int, failed: bool) -> None:
+        self.monitor.record_webhook_handled(depth, 10, failed=failed)
+
+    @invariant()
+    def refusal_alert_follows_the_run_of_error_answers(self) -> None:
+        self.monitor.evaluate()
+        lasted = self.clock.monotonic() - self.streak_since
+        expected = bool(self.streak) and (self.streak >= 3 or lasted >= 20.0)
+        active = "webhook_refused" in {a.rule for a in self.monitor.active_alerts}
+        assert active == expected
+
     @rule(state=st.sampled_from(["open", "half_open", "closed"]))
     def breaker(self, state: str) -> None:
         self.monitor.record_breaker(state, "test")
@@ -107,6 +154,8 @@ class AlertMachine(RuleBasedStateMachine):
     def recover(self) -> None:
         # Everything that can hold an alert up clears: the incident must close.
         self.monitor.record_breaker("closed", "recovered")
+        self.monitor.record_webhook_answer(True, queue=(0, 10))
+        self.streak = 0
         self.monitor.record_attempt(
             method="GET",
             template="/me",
