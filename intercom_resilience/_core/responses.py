@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "OBJECT_DATA_TEMPLATES",
     "RateLimitInfo",
     "error_codes",
     "malformed_json",
@@ -58,6 +59,12 @@ EMPTY_SUCCESSES: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
+#: The operations whose ``data`` is an object, not a list (from the 2.16 description's response
+#: schemas: ``article_search_response``, ``internal_article_search_response``).
+OBJECT_DATA_TEMPLATES = frozenset(
+    {("GET", "/articles/search"), ("GET", "/internal_articles/search")}
+)
+
 #: Content types whose bodies are files, not JSON (export downloads): never judged.
 _FILE_TYPES = ("application/octet-stream", "application/gzip", "application/zip", "text/csv")
 
@@ -69,6 +76,7 @@ def malformed_json(
     is_list: bool = False,
     expects_body: bool = False,
     content_type: str = "",
+    data_is_object: bool = False,
 ) -> str | None:
     """Why a JSON response cannot be handed to the SDK as it is, or ``None`` when it can.
 
@@ -86,6 +94,8 @@ def malformed_json(
     or is an HTML page did not come from Intercom intact (a committed create with such an answer
     must be reported as of unknown outcome, never re-sent as if it had failed), unless its
     *content_type* says it is a file. With *expects_body*, an empty 2xx body is broken too.
+    With *data_is_object*, a success's ``data`` must be an object (see
+    :data:`OBJECT_DATA_TEMPLATES`) rather than a list.
     """
     stripped = content.strip()
     if not stripped:
@@ -114,11 +124,13 @@ def malformed_json(
         return None
     if not isinstance(parsed, dict):
         return f"a {status} response whose JSON body is a {type(parsed).__name__}, not an object"
-    # Every ``data`` of Intercom's 2.16 responses is a list, and the SDK's pagers iterate it
-    # whatever the ``type`` says (a redirected search page is parsed as a page too).
+    # ``data`` is a list in every 2.16 response but the two article searches' (an object holding
+    # ``articles``), and the SDK's pagers iterate it whatever the ``type`` says (a redirected
+    # search page is parsed as a page too).
     data = parsed.get("data")
-    if data is not None and not isinstance(data, list):
-        return f"a response whose data is a {type(data).__name__}, not a list"
+    expected = dict if data_is_object else list
+    if data is not None and not isinstance(data, expected):
+        return f"a response whose data is a {type(data).__name__}, not a {expected.__name__}"
     return None
 
 

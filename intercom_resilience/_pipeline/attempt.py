@@ -12,7 +12,7 @@ import httpx
 
 from .._backends.base import Grant
 from .._core.outcome import Outcome
-from .._core.responses import EMPTY_SUCCESSES, error_codes, malformed_json
+from .._core.responses import EMPTY_SUCCESSES, OBJECT_DATA_TEMPLATES, error_codes, malformed_json
 from .._core.retry import Verdict, judge
 from .._core.status import Network, RetryRule
 from ..events import CallAttempt, TokenRotated
@@ -105,6 +105,7 @@ class Attempt:
             expects_body=status in (200, 201)
             and (kind.method, kind.template) not in EMPTY_SUCCESSES,
             content_type=response.headers.get("content-type", ""),
+            data_is_object=(kind.method, kind.template) in OBJECT_DATA_TEMPLATES,
         )
         if problem is not None:
             # The SDK cannot read it: like a response that never arrived intact. Reads are
