@@ -245,6 +245,8 @@ class CachePolicy(_Policy):
         max_bytes: total budget for stored response bodies.
         max_entry_bytes: bodies larger than this are not stored.
         backend: ``memory`` or ``redis`` (shared by every process).
+        coalesce: identical reads in flight at the same time share one request (the first one's;
+            needs ``enabled``, which keys reads).
     """
 
     enabled: bool = True
@@ -253,9 +255,11 @@ class CachePolicy(_Policy):
     max_bytes: int = 64 * 1024 * 1024
     max_entry_bytes: int = 1024 * 1024
     backend: Backend = "memory"
+    coalesce: bool = True
 
     def __post_init__(self) -> None:
         self._flag("enabled")
+        self._flag("coalesce")
         self._integer("max_entries", minimum=1)
         self._number("stale_window", strict=True)
         self._integer("max_bytes", minimum=1)

@@ -12,6 +12,7 @@ module             what it holds
 ``judgement``      retry (after how long) or conclude (answer, error, cache instructions)
 ``stale``          answer from the stale cache when the call failed for an outage
 ``coherence``      write generations: a read never stores what a write of ours overtook
+``coalesce``       identical reads in flight share one request
 ``reconcile``      resolve a write whose answer was lost (re-send, conflict, lookup)
 ``telemetry``      the one sink of typed events: log and hooks, health, call capture
 ``shared``         what several stages share: policies, clock, breaker, retry budget
@@ -39,6 +40,7 @@ from .._health import HealthMonitor
 from .admission import Admission
 from .attempt import Attempt
 from .call import Call, Conclusion, priority
+from .coalesce import Coalescing
 from .coherence import Coherence
 from .driver import CallDriver, drive
 from .judgement import Judgement
@@ -154,6 +156,7 @@ class Pipeline:
         self.judgement = Judgement(self.shared)
         self.stale = StaleAnswer(self.shared)
         self.coherence = Coherence(clock, enabled=config.cache.enabled)
+        self.coalescing = Coalescing(self.coherence, enabled=config.cache.coalesce)
         self.reconcile = Reconcile(
             self.shared, self.admission, self.pacing, self.attempt, self.judgement
         )

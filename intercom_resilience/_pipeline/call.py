@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -14,6 +15,9 @@ from .._core.outcome import Outcome
 from .._core.requests import RequestKind
 from .._core.retry import Verdict
 from .._core.status import StaleReason
+
+if TYPE_CHECKING:
+    from .coalesce import Flight
 
 __all__ = ["Call", "Conclusion", "current_priority", "priority"]
 
@@ -64,6 +68,7 @@ class Call:
         read_tags: the cache tags of a cacheable read.
         generation: where the write sequence stood when the read started (see ``coherence``).
         write_tags: the cache tags a write may change.
+        flight: the flight this read leads, while it is in the air (see ``coalesce``).
         may_have_applied: an attempt of this write may have been processed by Intercom.
         maybe_processed: an attempt failed in a way that may have left it processed (a 5xx, a
             read timeout, a dropped connection): reconciliation reads it.
@@ -92,6 +97,7 @@ class Call:
     write_tags: tuple[str, ...] = ()
     may_have_applied: bool = False
     maybe_processed: bool = False
+    flight: Flight | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

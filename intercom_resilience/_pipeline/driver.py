@@ -41,6 +41,7 @@ import httpx
 from .admission import Admission
 from .attempt import Attempt
 from .call import Call, Conclusion
+from .coalesce import Coalescing, JoinFlight
 from .coherence import Coherence
 from .effects import Acquire, CacheGet, CachePut, Effect, Invalidate, ObserveRate, Send, Sleep
 from .judgement import Judgement
@@ -91,6 +92,11 @@ class Stages(Protocol):
         ...
 
     @property
+    def coalescing(self) -> Coalescing:
+        """Identical reads in flight share one request."""
+        ...
+
+    @property
     def reconcile(self) -> Reconcile:
         """Resolve a write whose answer was lost (the write-safety table)."""
         ...
@@ -107,6 +113,14 @@ def drive(stages: Stages, request: httpx.Request) -> Driver:
     conclusion = admission.admit(call)
     if conclusion is None:
         stages.coherence.start(call)
+        flight = stages.coalescing.join(call)
+        if flight is not None:
+            # The same read is in flight: wait for its answer (no longer than we would wait for
+            # our own), and go on alone if there is nothing to share.
+            patience = (call.slow_at or call.deadline) - stages.shared.clock.monotonic()
+            shared = yield JoinFlight(flight, patience)
+            if shared is not None:
+                return stale.shared(call, shared)
         if call.slow_at is not None and call.cache_key is not None:
             # A read with a latency budget: is there an answer to fall back on if it is slow?
             stale.hold_in_reserve(call, (yield CacheGet(call.cache_key)))
@@ -114,6 +128,7 @@ def drive(stages: Stages, request: httpx.Request) -> Driver:
             conclusion = yield from _attempts(stages, call)
         except GeneratorExit:
             # Stopped by the shell mid-call (cancelled, interrupted): no attempt will report.
+            stages.coalescing.land(call, None)
             stages.shared.abandon(call)
             raise
     return (yield from _answer(stages, call, conclusion))
@@ -168,6 +183,7 @@ def _nap(admission: Admission, seconds: float) -> Generator[Effect, Any, None]:
 def _answer(stages: Stages, call: Call, conclusion: Conclusion) -> Driver:
     """The cache instructions of *conclusion*, then the answer: stale if it may, else its own."""
     coherence, stale = stages.coherence, stages.stale
+    stages.coalescing.land(call, conclusion.store)  # followers answer with it, or go on alone
     coherence.ended(call)
     key = call.cache_key
     if conclusion.store is not None and key is not None and coherence.may_store(call):

@@ -85,6 +85,26 @@ class StaleAnswer:
             )
         return response
 
+    def shared(self, call: Call, entry: CachedResponse) -> httpx.Response:
+        """The fresh answer of the identical read this call waited for (``coalesce``)."""
+        telemetry = self._shared.telemetry
+        if telemetry.wants_finished():
+            telemetry.finished(
+                CallFinished(
+                    *where(call),
+                    status=entry.status,
+                    attempts=0,  # it sent nothing: another call's request answered it
+                    stale=False,
+                    age=None,
+                    reason=None,
+                    request_id=entry.request_id,
+                    failure_request_id=None,
+                )
+            )
+        return httpx.Response(
+            entry.status, headers=entry.headers, content=entry.content, request=call.request
+        )
+
     def finish(self, call: Call, conclusion: Conclusion) -> httpx.Response:
         """The conclusion's response, or raise its error (no stale answer was served)."""
         telemetry = self._shared.telemetry
