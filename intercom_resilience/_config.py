@@ -246,7 +246,8 @@ class CachePolicy(_Policy):
         max_entry_bytes: bodies larger than this are not stored.
         backend: ``memory`` or ``redis`` (shared by every process).
         coalesce: identical reads in flight at the same time share one request (the first one's;
-            needs ``enabled``, which keys reads).
+            needs ``enabled``, which keys reads). Off by default: a waiting read waits in real
+            time, which a simulated clock driving many tasks would not see.
     """
 
     enabled: bool = True
@@ -255,7 +256,7 @@ class CachePolicy(_Policy):
     max_bytes: int = 64 * 1024 * 1024
     max_entry_bytes: int = 1024 * 1024
     backend: Backend = "memory"
-    coalesce: bool = True
+    coalesce: bool = False
 
     def __post_init__(self) -> None:
         self._flag("enabled")

@@ -65,10 +65,10 @@ class Gate(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return self._failed(request) if first and self.fail_first else response
 
 
-def _world(**config: Any) -> tuple[FakeIntercom, str, ResilienceConfig]:
+def _world(*, coalesce: bool = True) -> tuple[FakeIntercom, str, ResilienceConfig]:
     fake = FakeIntercom(clock=VirtualClock())
     contact = fake.workspace().create_contact({"email": "old@example.com"}, 0)
-    return fake, contact.id, ResilienceConfig(cache=CachePolicy(**config))
+    return fake, contact.id, ResilienceConfig(cache=CachePolicy(coalesce=coalesce))
 
 
 def _followers(client: Any) -> int:
@@ -132,7 +132,9 @@ def test_concurrent_identical_reads_send_one_request() -> None:
 
 def test_a_failed_leader_leaves_each_follower_to_its_own_request() -> None:
     fake, contact_id, _ = _world()
-    config = ResilienceConfig(retry=RetryPolicy(max_attempts=1))  # the leader's 500 is final
+    config = ResilienceConfig(  # the leader's 500 is final
+        retry=RetryPolicy(max_attempts=1), cache=CachePolicy(coalesce=True)
+    )
     gate = Gate(fake, f"/contacts/{contact_id}", fail_first=True)
     with ResilientIntercom(
         token="fake-token", transport=gate, config=config, clock=fake.clock
@@ -169,8 +171,9 @@ def test_a_write_of_ours_during_the_flight_is_not_hidden_from_a_follower() -> No
     assert answers["follower"] == "new@example.com"
 
 
-def test_coalescing_can_be_switched_off() -> None:
-    fake, contact_id, config = _world(coalesce=False)
+def test_coalescing_is_off_by_default() -> None:
+    fake, contact_id, _ = _world()
+    config = ResilienceConfig()
     path = f"/contacts/{contact_id}"
     gate = Gate(fake, path)
     with ResilientIntercom(
