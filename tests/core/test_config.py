@@ -75,6 +75,7 @@ INVALID = [
     (BreakerPolicy, "cooldown", 0),
     (BreakerPolicy, "half_open_calls", 0),
     (CachePolicy, "enabled", "no"),
+    (CachePolicy, "coalesce", "yes"),
     (CachePolicy, "max_entries", 0),
     (CachePolicy, "stale_window", 0),
     (CachePolicy, "max_bytes", 0),

@@ -218,8 +218,3 @@ async def test_concurrent_identical_async_reads_send_one_request() -> None:
     assert [email for email, _ in results] == ["old@example.com"] * READERS
     assert sorted(attempts for _, attempts in results) == [0] * (READERS - 1) + [1]
     assert fake.journal.count(method="GET", path=f"/contacts/{contact_id}") == 1
-
-
-def test_the_flag_is_validated() -> None:
-    with pytest.raises((TypeError, ValueError), match="coalesce"):
-        CachePolicy(coalesce="yes")  # type: ignore[arg-type]
