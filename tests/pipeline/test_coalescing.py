@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import httpx
-import pytest
 from intercom.core.api_error import ApiError
 
 from intercom_resilience import (
