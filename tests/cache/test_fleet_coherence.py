@@ -29,11 +29,13 @@ from intercom_resilience._backends.base import CachedResponse
 from intercom_resilience._backends.redis_cache import RedisCache
 from intercom_resilience._clock import SystemClock
 from intercom_resilience.testing import FakeIntercom
-from tests.cache.test_coherence import NEW, OLD, Interleaved, _in_the_next_outage
+from tests.cache.test_coherence import NEW, OLD, Interleaved, _in_the_next_outage, opened
 from tests.client._drive import MODES, done
 from tests.redis_support import RedisServer
 
 pytestmark = pytest.mark.redis
+
+__all__ = ["opened"]  # the fixture, shared with test_coherence
 
 
 def _client(mode: str, fake: FakeIntercom, transport: Any, url: str, opened: list[Any]) -> Any:
@@ -46,17 +48,6 @@ def _client(mode: str, fake: FakeIntercom, transport: Any, url: str, opened: lis
     )
     opened.append(client)
     return client
-
-
-@pytest.fixture
-async def opened() -> Any:
-    clients: list[Any] = []
-    yield clients
-    for client in clients:
-        if isinstance(client, AsyncResilientIntercom):
-            await client.aclose()
-        else:
-            client.close()
 
 
 def _fake() -> tuple[FakeIntercom, str]:

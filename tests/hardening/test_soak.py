@@ -5,24 +5,16 @@ Run with the slow tests only: ``python -m pytest -m slow tests/hardening``.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-SOAK_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "soak.py"
+from tests.benchmark_support import load_benchmark
 
 
 def _soak_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("intercom_resilience_soak", SOAK_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("soak")
 
 
 def _issued_tokens(soak: ModuleType, seed: int, rotations: int) -> list[str]:
