@@ -5,6 +5,9 @@ on any machine:
 
 * in memory, against a bare ``threading.Lock`` acquire/release loop and a dict increment (the
   floor of any thread-safe Python counter). Target: >= 200,000 acquires/s on one core.
+* in memory with 8 threads on one limiter, against the same core with the whole acquire under
+  the lock (how it was before the lock was narrowed), in interleaved rounds. Target: >= 400,000
+  acquires/s.
 * with Redis, against a ``PING`` loop on the same connection (the floor of any one-round-trip
   design). Target: >= 5,000 acquires/s per process. Skipped when Redis is not reachable.
 
@@ -16,15 +19,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import threading
 import time
 import uuid
 from collections.abc import Callable
 
-from intercom_resilience._backends.base import Priority
+from intercom_resilience._backends.base import Grant, Priority
 from intercom_resilience._backends.memory_limiter import MemoryLimiter
 from intercom_resilience._clock import SystemClock
 from intercom_resilience._config import RateLimitPolicy
+from intercom_resilience._core.limiter import DualLimiter
 
 # A quota no loop can reach measures the full path (checks, then spending both buckets); the
 # default quota measures the refusal path once the window is spent.
@@ -92,6 +97,66 @@ def memory(seconds: float, rounds: int) -> None:
     report("MemoryLimiter.acquire, refused", refused, lock, "lock", 200_000)
 
 
+class LockedWhole:
+    """The limiter as it was before the lock was narrowed: clock, decision and answer all under
+    the lock (the same core, so the two sides differ only in what the lock covers)."""
+
+    def __init__(self, policy: RateLimitPolicy) -> None:
+        self._core = DualLimiter.from_policy(policy)
+        self._clock = SystemClock()
+        self._lock = threading.Lock()
+
+    def acquire(self, priority: Priority = FG) -> Grant:
+        with self._lock:
+            return self._core.acquire(self._clock.time(), priority)
+
+
+def threaded_rate(acquire: Callable[[Priority], Grant], threads: int, seconds: float) -> float:
+    """Acquires per second of *threads* threads calling *acquire* on one limiter for *seconds*."""
+    stop = threading.Event()
+    counts = [0] * threads
+
+    def work(i: int) -> None:
+        n = 0
+        while not stop.is_set():
+            for _ in range(200):
+                acquire(FG)
+            n += 200
+        counts[i] = n
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    time.sleep(seconds)
+    stop.set()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def threaded(seconds: float, rounds: int, threads: int = 8) -> None:
+    # A and B alternate round by round, so that a noisy neighbour slows both sides alike.
+    before: list[float] = []
+    after: list[float] = []
+    for _ in range(rounds):
+        before.append(threaded_rate(LockedWhole(UNTHROTTLED).acquire, threads, seconds))
+        after.append(
+            threaded_rate(MemoryLimiter(UNTHROTTLED, SystemClock()).acquire, threads, seconds)
+        )
+    print(f"in memory ({threads} threads, one limiter, {rounds} interleaved rounds):")
+    for name, values in (("whole acquire under the lock", before), ("MemoryLimiter", after)):
+        ordered = sorted(values)
+        print(
+            f"  {name:<34} {statistics.median(values):>12,.0f}/s median"
+            f"   (min {ordered[0]:,.0f}, max {ordered[-1]:,.0f})"
+        )
+    median = statistics.median(after)
+    ratio = median / statistics.median(before)
+    verdict = "ok" if median >= 400_000 else "BELOW TARGET"
+    print(f"  MemoryLimiter / whole-lock: {ratio:.2f}x   (target >= 400,000/s: {verdict})")
+
+
 def with_redis(url: str, seconds: float, rounds: int) -> None:
     try:
         import redis
@@ -139,12 +204,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.5, help="length of one timed batch")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=8, help="threads sharing one limiter")
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("INTERCOM_RESILIENCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
     )
     args = parser.parse_args()
     memory(args.seconds, args.rounds)
+    threaded(args.seconds, args.rounds, args.threads)
     with_redis(args.redis_url, args.seconds, args.rounds)
 
 

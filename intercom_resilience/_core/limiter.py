@@ -180,7 +180,7 @@ class Bucket:
     decrease between calls (:class:`DualLimiter` guarantees it).
     """
 
-    __slots__ = ("_counts", "_head", "_ring", "spec", "tat", "total")
+    __slots__ = ("_head", "_ring", "counts", "index", "slot_end", "spec", "tat", "total")
 
     def __init__(self, spec: BucketSpec) -> None:
         self.spec = spec
@@ -189,8 +189,13 @@ class Bucket:
         #: admissions counted in slots ``head - span … head``.
         self.total = 0
         self._ring = spec.span + 1
-        self._counts = [0] * self._ring
+        #: admissions per slot, a ring indexed by ``slot % ring``.
+        self.counts = [0] * self._ring
         self._head = -1
+        #: ``counts`` index of the current slot (``head % ring``).
+        self.index = self._ring - 1
+        #: first µs past the current slot: times before it need no :meth:`_advance`.
+        self.slot_end = 0
 
     def _advance(self, now: int) -> None:
         """Move the ring to the slot of *now*, forgetting slots that left the counted range."""
@@ -198,7 +203,7 @@ class Bucket:
         head = self._head
         if slot <= head:
             return
-        ring, counts = self._ring, self._counts
+        ring, counts = self._ring, self.counts
         if slot - head >= ring:
             counts[:] = [0] * ring
             self.total = 0
@@ -208,11 +213,13 @@ class Bucket:
                 self.total -= counts[index]
                 counts[index] = 0
         self._head = slot
+        self.index = slot % ring
+        self.slot_end = (slot + 1) * self.spec.slot_us
 
     def wait_us(self, now: int, background: bool) -> int:
         """Microseconds until this bucket admits one call (``0``: now). Advances the ring."""
         spec = self.spec
-        if now // spec.slot_us > self._head:  # the hot path stays in its slot: skip the call
+        if now >= self.slot_end:  # the hot path stays in its slot: skip the call
             self._advance(now)
         lag = self.tat - now
         tolerance = 0 if background else spec.tolerance_us
@@ -226,7 +233,7 @@ class Bucket:
     def _cap_wait(self, now: int, cap: int) -> int:
         # Slot j stops being counted when now reaches slot j + span + 1; walk from the oldest
         # counted slot until enough admissions have dropped out to leave room for one more.
-        spec, ring, counts = self.spec, self._ring, self._counts
+        spec, ring, counts = self.spec, self._ring, self.counts
         need = self.total + 1 - cap
         dropped = 0
         first = self._head - spec.span
@@ -239,9 +246,9 @@ class Bucket:
 
     def take(self, now: int, count: int = 1) -> None:
         """Record *count* admissions at *now* (:meth:`wait_us` checks; this does not)."""
-        if now // self.spec.slot_us > self._head:
+        if now >= self.slot_end:
             self._advance(now)
-        self._counts[self._head % self._ring] += count
+        self.counts[self.index] += count
         self.total += count
         tat = self.tat
         self.tat = (tat if tat > now else now) + count * self.spec.interval_us
@@ -286,14 +293,15 @@ class DualLimiter:
         reserve: the policy's ``background_reserve`` (applied to the server's remaining count).
     """
 
-    __slots__ = ("_last", "app", "reserve", "server", "workspace")
+    __slots__ = ("app", "last", "reserve", "server", "workspace")
 
     def __init__(self, app: BucketSpec, workspace: BucketSpec | Bucket, reserve: float) -> None:
         self.app = Bucket(app)
         self.workspace = workspace if isinstance(workspace, Bucket) else Bucket(workspace)
         self.reserve = reserve
         self.server = ServerWindow()
-        self._last = 0
+        #: the latest time seen (µs): time never goes back below it.
+        self.last = 0
 
     @classmethod
     def from_policy(cls, policy: RateLimitPolicy, share: float = 1.0) -> DualLimiter:
@@ -306,9 +314,9 @@ class DualLimiter:
 
     def _now(self, now: float) -> int:
         t = round(now * MICROS)
-        if t < self._last:
-            return self._last  # the clock stepped back: stand still rather than un-count
-        self._last = t
+        if t < self.last:
+            return self.last  # the clock stepped back: stand still rather than un-count
+        self.last = t
         return t
 
     def _server_reserve(self) -> int:
@@ -317,36 +325,50 @@ class DualLimiter:
 
     def acquire(self, now: float, priority: Priority = Priority.INTERACTIVE) -> Grant:
         """Take one token from both buckets at Unix time *now*, or say how long to wait."""
-        t = self._now(now)
-        background = priority is _BACKGROUND
+        wait, left = self.decide(round(now * MICROS), priority is _BACKGROUND)
+        if wait:
+            return Grant(False, wait / MICROS, float(left))
+        return Grant(True, 0.0, float(left))
+
+    def decide(self, t: int, background: bool) -> tuple[int, int]:
+        """:meth:`acquire` in integers: ``(wait_us, remaining)`` at *t* µs (Unix time).
+
+        ``wait_us`` is ``0`` when a token was taken from both buckets. No :class:`Grant` is built
+        here, so a backend can hold its lock for this call only and build the answer outside
+        (:class:`~.._backends.memory_limiter.MemoryLimiter` also decides the common case in-line).
+        """
+        if t < self.last:
+            t = self.last  # the clock stepped back: stand still rather than un-count
+        else:
+            self.last = t
         server = self.server
+        app, workspace = self.app, self.workspace
         wait = server.blocked_until - t if server.blocked_until > t else 0
         windowed = t < server.reset_us
         if windowed:
             floor = self._server_reserve() if background else 0
             if server.allow <= floor:
                 wait = max(wait, server.reset_us - t)
-        app, workspace = self.app, self.workspace
         wait = max(wait, app.wait_us(t, background), workspace.wait_us(t, background))
         if wait:
-            return Grant(False, wait / MICROS, self._remaining(t, windowed))
+            return wait, self._remaining(t, windowed)
         app.take(t)
         workspace.take(t)
         if windowed:
             server.allow -= 1
-        return Grant(True, 0.0, self._remaining(t, windowed))
+        return 0, self._remaining(t, windowed)
 
-    def _remaining(self, t: int, windowed: bool) -> float:
+    def _remaining(self, t: int, windowed: bool) -> int:
         server = self.server
         if server.blocked_until > t:
-            return 0.0
+            return 0
         app, workspace = self.app, self.workspace
         left = app.spec.quota - app.total
         other = workspace.spec.quota - workspace.total
         left = min(left, other)
         if windowed and server.allow < left:
             left = server.allow
-        return float(left) if left > 0 else 0.0
+        return left if left > 0 else 0
 
     def consume(self, now: float, count: int = 1) -> None:
         """Record *count* calls that left without asking this limiter (they were admitted by

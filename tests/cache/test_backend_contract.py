@@ -142,12 +142,14 @@ def test_least_recently_used_goes_first_by_count(
 def test_byte_budget_evicts_least_recently_used(
     make_cache: CacheFactory, clock: VirtualClock
 ) -> None:
-    cache = make_cache(CachePolicy(max_bytes=1_000, max_entry_bytes=400))
-    body = CachedResponse(200, (), b"x" * 300, clock.time(), None)
+    # The memory backend also charges what the process holds around a body (key, objects, its
+    # share of the LRU: ~650 B), so the bodies are large next to that: 3 fit either way, 4 do not.
+    cache = make_cache(CachePolicy(max_bytes=11_500, max_entry_bytes=4_000))
+    body = CachedResponse(200, (), b"x" * 3_000, clock.time(), None)
     for name in "abc":
         cache.put(f"ir:cache:{name}", body, ())
     assert cache.get("ir:cache:a") is not None
-    cache.put("ir:cache:d", body, ())  # 4 × 300 > 1000: one must go, and b is the oldest
+    cache.put("ir:cache:d", body, ())  # 4 × 3000 > 11500: one must go, and b is the oldest
     assert cache.get("ir:cache:b") is None
     for name in "acd":
         assert cache.get(f"ir:cache:{name}") is not None
