@@ -478,8 +478,9 @@ class FleetPolicy(_Policy):
             ``None`` (the default): whenever ``ResilienceConfig.redis_url`` is set, since a
             process that shares Redis with others is part of their fleet and a fleet view
             with holes in it misleads; ``True`` requires ``redis_url``; ``False`` never.
-        interval: seconds between two publications at most (one when a call ends or the
-            health is read, no more often than this; no background thread).
+        interval: publish at most once per this many seconds, when a call ends or the health
+            is read (at once when the breaker, the kill switch or the active alerts change; no
+            background thread).
         ttl: seconds a snapshot stays in Redis without a refresh; a process silent for longer
             leaves the fleet's view. Must exceed ``interval``.
     """
