@@ -27,7 +27,7 @@ from ._config import ResilienceConfig
 from ._core.breaker import BreakerState
 from ._core.requests import credentials_fingerprint
 from ._events import EventHook, EventLog
-from ._fleet import FleetHealth, FleetPublisher
+from ._fleet import FleetHealth, FleetPublisher, FleetPublishingOff
 from ._health import AlertEvent, HealthMonitor, HealthStatus
 from ._incidents import FailureRecord, Incident
 from ._outbox import AsyncOutbox, Outbox, attach_async_outbox, attach_outbox
@@ -138,7 +138,7 @@ def _build_pipeline(
 
 def _fleet_publisher(pipeline: Pipeline) -> FleetPublisher:
     if pipeline.fleet is None:
-        raise RuntimeError(
+        raise FleetPublishingOff(
             "fleet_health() needs fleet publishing: set ResilienceConfig.redis_url "
             "(FleetPolicy.publish is not False)"
         )

@@ -41,7 +41,14 @@ from ._health import HealthStatus, Status
 from ._incidents import Alert, Severity, format_utc, scrub
 from ._redaction import redact_url
 
-__all__ = ["FleetHealth", "FleetPublisher", "FleetStatus", "ProcessHealth", "read_fleet"]
+__all__ = [
+    "FleetHealth",
+    "FleetPublisher",
+    "FleetPublishingOff",
+    "FleetStatus",
+    "ProcessHealth",
+    "read_fleet",
+]
 
 #: A process's status, or ``unknown`` for a fleet that cannot be seen (or has no process).
 FleetStatus = Literal["healthy", "degraded", "unhealthy", "unknown"]
@@ -104,6 +111,11 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return 1
 """
 )
+
+
+class FleetPublishingOff(RuntimeError):
+    """``fleet_health()`` on a client that does not publish (no ``redis_url``, or
+    ``FleetPolicy.publish=False``)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

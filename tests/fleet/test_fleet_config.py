@@ -57,5 +57,5 @@ def test_a_client_without_fleet_publishing_says_how_to_get_it() -> None:
         token="fake-token", transport=fake.transport(), config=ResilienceConfig()
     ) as client:
         assert client._pipeline.fleet is None
-        with pytest.raises(RuntimeError, match="ResilienceConfig.redis_url"):
+        with pytest.raises(RuntimeError, match=r"ResilienceConfig\.redis_url"):
             client.fleet_health()
