@@ -16,6 +16,7 @@ from ._config import (
     BreakerPolicy,
     CachePolicy,
     DeadlinePolicy,
+    FleetPolicy,
     OutboxPolicy,
     RateLimitPolicy,
     ResilienceConfig,
@@ -45,6 +46,7 @@ from ._errors import (
     RateLimitedError,
     request_id_of,
 )
+from ._fleet import FleetHealth, ProcessHealth
 from ._health import AlertEvent, CacheWarmth, HealthStatus, Latency
 from ._incidents import (
     Alert,
@@ -91,6 +93,8 @@ __all__ = [
     "DeadlinePolicy",
     "DrainReport",
     "FailureRecord",
+    "FleetHealth",
+    "FleetPolicy",
     "HealthStatus",
     "Incident",
     "IntercomConnectError",
@@ -115,6 +119,7 @@ __all__ = [
     "OutcomeUnknownError",
     "PaginationLoopError",
     "Priority",
+    "ProcessHealth",
     "RateLimitPolicy",
     "RateLimitedError",
     "ResilienceConfig",

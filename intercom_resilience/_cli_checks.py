@@ -54,13 +54,14 @@ class ExitCode(enum.IntEnum):
     #: ``preflight``).
     OK = 0
     #: ``triage``: a warning (degraded, rate limited, status page minor or unreachable);
-    #: ``preflight``: a check failed.
+    #: ``preflight``: a check failed; ``fleet status``: a process degraded, or none published.
     FINDING = 1
     #: Usage or configuration error: a bad option or argument, no token, nothing to check, an
     #: unreadable incident file, an unwritable ``--save-incident`` path, a missing extra.
     USAGE = 2
     #: ``triage``: something is failing (API unreachable or rejecting the token, Intercom major
-    #: outage, our health endpoint down or unhealthy).
+    #: outage, our health endpoint down or unhealthy); ``fleet status``: a process is
+    #: unhealthy, or Redis cannot be reached.
     FAILING = 3
     #: ``fake serve`` cannot listen on ``--host``/``--port`` (in use, or not allowed).
     CANNOT_SERVE = 4

@@ -27,6 +27,7 @@ from ._config import ResilienceConfig
 from ._core.breaker import BreakerState
 from ._core.requests import credentials_fingerprint
 from ._events import EventHook, EventLog
+from ._fleet import FleetHealth, FleetPublisher, FleetPublishingOff
 from ._health import AlertEvent, HealthMonitor, HealthStatus
 from ._incidents import FailureRecord, Incident
 from ._outbox import AsyncOutbox, Outbox, attach_async_outbox, attach_outbox
@@ -104,7 +105,7 @@ def _build_pipeline(
     clock = clock or SystemClock()
     scope = _scope(token, base_url)
     events = EventLog(event_hooks, {"client": scope})
-    return Pipeline(
+    pipeline = Pipeline(
         config=config,
         clock=clock,
         token=token,
@@ -116,6 +117,32 @@ def _build_pipeline(
         monitor=HealthMonitor(config.alerts, clock, on_alert=on_alert, events=events),
         rng=random.Random(seed),
     )
+    if config.publishes_fleet_health:
+        from ._fleet import FleetPublisher
+
+        assert config.redis_url is not None  # enforced by ResilienceConfig
+        pipeline.fleet = FleetPublisher(
+            config.fleet,
+            config.redis_url,
+            clock,
+            scope,
+            lambda: pipeline.monitor.health(pipeline.breaker_state.value),
+            lambda: (
+                pipeline.breaker_state,
+                pipeline.disabled,
+                tuple(alert.rule for alert in pipeline.monitor.active_alerts),
+            ),
+        )
+    return pipeline
+
+
+def _fleet_publisher(pipeline: Pipeline) -> FleetPublisher:
+    if pipeline.fleet is None:
+        raise FleetPublishingOff(
+            "fleet_health() needs fleet publishing: set ResilienceConfig.redis_url "
+            "(FleetPolicy.publish is not False)"
+        )
+    return pipeline.fleet
 
 
 class _ResilientMixin:
@@ -156,6 +183,10 @@ class _ResilientMixin:
         pipeline = self._pipeline
         status = pipeline.monitor.health(pipeline.breaker_state.value)
         warmth = cache_warmth(pipeline.cache, pipeline.config.cache.max_entries, status.checked_at)
+        if pipeline.fleet is not None and isinstance(self, ResilientIntercom):
+            # At most every FleetPolicy.interval; may probe a Redis that was down (the async
+            # client publishes from its calls and fleet_health(), never blocking its loop).
+            pipeline.fleet.publish(pipeline.stale_served)
         return dataclasses.replace(status, cache=warmth)
 
     @property
@@ -405,6 +436,15 @@ class ResilientIntercom(_ResilientMixin, TypedIntercom):
             self._pipeline.events.emit(HealthProbeFailed())
         return self.health()
 
+    def fleet_health(self) -> FleetHealth:
+        """The health of every process publishing to this client's Redis (``docs/fleet.md``).
+
+        Publishes this process's snapshot first, so it is in the picture. Never raises because
+        of Redis: an unreachable one gives ``status="unknown"``, ``reachable=False``. Without
+        fleet publishing (``FleetPolicy.publish``, no ``redis_url``) raises ``RuntimeError``.
+        """
+        return _fleet_publisher(self._pipeline).read_after(self._pipeline.stale_served)
+
     def warm_cache(
         self,
         *,
@@ -509,6 +549,10 @@ class AsyncResilientIntercom(_ResilientMixin, TypedAsyncIntercom):
         except Exception:
             self._pipeline.events.emit(HealthProbeFailed())
         return self.health()
+
+    async def fleet_health(self) -> FleetHealth:
+        """Async twin of :meth:`ResilientIntercom.fleet_health`."""
+        return await _fleet_publisher(self._pipeline).aread_after(self._pipeline.stale_served)
 
     async def warm_cache(
         self,

@@ -29,6 +29,7 @@ __all__ = [
     "BreakerPolicy",
     "CachePolicy",
     "DeadlinePolicy",
+    "FleetPolicy",
     "OutboxPolicy",
     "RateLimitPolicy",
     "ResilienceConfig",
@@ -470,6 +471,37 @@ class OutboxPolicy(_Policy):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class FleetPolicy(_Policy):
+    """Fleet health: every process publishes its health to Redis; any process reads the fleet's.
+
+    Attributes:
+        publish: publish this process's health snapshot (``docs/fleet.md#fleet-health``).
+            ``None`` (the default): whenever ``ResilienceConfig.redis_url`` is set, since a
+            process that shares Redis with others is part of their fleet and a fleet view
+            with holes in it misleads; ``True`` requires ``redis_url``; ``False`` never.
+        interval: publish at most once per this many seconds, when a call ends or the health
+            is read (at once when the breaker, the kill switch or the active alerts change; no
+            background thread).
+        ttl: seconds a snapshot stays in Redis without a refresh; a process silent for longer
+            leaves the fleet's view. Must exceed ``interval``.
+    """
+
+    publish: bool | None = None
+    interval: float = 5.0
+    ttl: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.publish is not None:
+            self._flag("publish")
+        interval = self._number("interval", strict=True)
+        ttl = self._number("ttl", strict=True)
+        if ttl <= interval:
+            raise ValueError(
+                f"FleetPolicy.ttl must be > FleetPolicy.interval ({interval:g}), got {ttl!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ResilienceConfig(_Policy):
     """Every policy of the pipeline, in one frozen object.
 
@@ -490,6 +522,7 @@ class ResilienceConfig(_Policy):
         deadlines: the :class:`DeadlinePolicy`.
         alerts: the :class:`AlertPolicy`.
         outbox: the :class:`OutboxPolicy`.
+        fleet: the :class:`FleetPolicy`.
         redis_url: where the ``redis`` backends live (required when one is selected).
         disabled: start with the kill switch on (no request leaves the process).
         status_page_url: Intercom's Statuspage host, for ``triage`` and ``preflight``.
@@ -504,6 +537,7 @@ class ResilienceConfig(_Policy):
         "deadlines",
         "alerts",
         "outbox",
+        "fleet",
     )
     ENV_PREFIX: ClassVar[str] = "INTERCOM_RESILIENCE_"
     #: Variables of the library's own test suite, never read as configuration.
@@ -517,6 +551,7 @@ class ResilienceConfig(_Policy):
     deadlines: DeadlinePolicy = dataclasses.field(default_factory=DeadlinePolicy)
     alerts: AlertPolicy = dataclasses.field(default_factory=AlertPolicy)
     outbox: OutboxPolicy = dataclasses.field(default_factory=OutboxPolicy)
+    fleet: FleetPolicy = dataclasses.field(default_factory=FleetPolicy)
     redis_url: str | None = None
     disabled: bool = False
     status_page_url: str = "https://www.intercomstatus.com"
@@ -546,6 +581,11 @@ class ResilienceConfig(_Policy):
                 "ResilienceConfig.redis_url is required when a backend is 'redis' "
                 "(set INTERCOM_RESILIENCE_REDIS_URL)"
             )
+        if self.fleet.publish is True and not self.redis_url:
+            raise ValueError(
+                "ResilienceConfig.redis_url is required when FleetPolicy.publish is True "
+                "(set INTERCOM_RESILIENCE_REDIS_URL)"
+            )
         if not isinstance(self.status_page_url, str) or not self.status_page_url.startswith(
             ("http://", "https://")
         ):
@@ -562,6 +602,13 @@ class ResilienceConfig(_Policy):
             if field.repr
         )
         return f"{type(self).__name__}({fields})"
+
+    @property
+    def publishes_fleet_health(self) -> bool:
+        """Whether this configuration publishes the process's health to the fleet."""
+        if self.fleet.publish is None:
+            return bool(self.redis_url)
+        return self.fleet.publish
 
     def _shown(self, name: str) -> Any:
         value = getattr(self, name)

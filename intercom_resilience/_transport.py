@@ -36,6 +36,20 @@ class ResilientTransport(httpx.BaseTransport):
         # A 307/308 redirect re-sends the original body stream unread; the cache key of a
         # read-only POST needs request.content (else httpx.RequestNotRead). A no-op when read.
         request.read()
+        fleet = self.pipeline.fleet
+        if fleet is None:
+            return self._handle(request)
+        try:
+            response = self._handle(request)
+        except BaseException:
+            fleet.count(failed=True)
+            fleet.after_call(self.pipeline.stale_served)
+            raise
+        fleet.count(failed=response.status_code >= 500)
+        fleet.after_call(self.pipeline.stale_served)
+        return response
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
         with self.pipeline.drive(request) as call:
             for effect in call:
                 call.reply = self._perform(effect)
@@ -76,6 +90,23 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send *request* through kill switch, breaker, retry, limiter and timeout."""
         await request.aread()  # see ResilientTransport.handle_request: redirected bodies
+        fleet = self.pipeline.fleet
+        if fleet is None:
+            return await self._handle(request)
+        try:
+            response = await self._handle(request)
+        except Exception:
+            fleet.count(failed=True)
+            await fleet.aafter_call(self.pipeline.stale_served)
+            raise
+        except BaseException:  # cancelled: count it, but do not hold the cancellation up
+            fleet.count(failed=True)
+            raise
+        fleet.count(failed=response.status_code >= 500)
+        await fleet.aafter_call(self.pipeline.stale_served)
+        return response
+
+    async def _handle(self, request: httpx.Request) -> httpx.Response:
         with self.pipeline.drive(request) as call:
             for effect in call:
                 call.reply = await self._perform(effect)

@@ -27,17 +27,30 @@ without looking at Intercom at all: a dependency's outage is no reason to restar
 
     app.add_route("/livez", liveness_endpoint())
     app.add_route("/readyz", health_endpoint(client))
+
+``?scope=fleet`` answers with the whole fleet's health instead (``client.fleet_health()``, see
+``docs/fleet.md#fleet-health``): the worst status of every process publishing to the client's
+Redis, with one row per process. Its status code follows the same mapping, and a fleet that
+cannot be seen (Redis unreachable, no process published) is ``unknown`` and answers 503. A source
+without fleet health (no ``fleet_health()``, or no fleet publishing configured) answers 404::
+
+    {"status": "unhealthy", "scope": "fleet",
+     "fleet": {...FleetHealth.to_dict()...},
+     "timestamp": "2026-01-01T00:00:00Z"}
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from ._fleet import FleetHealth, FleetPublishingOff
 from ._health import HealthStatus, Status
 from ._incidents import format_utc
 
@@ -110,15 +123,17 @@ class HealthEndpoint:
     (``app.mount("/health", endpoint)``).
     """
 
-    __slots__ = ("_codes", "_probe")
+    __slots__ = ("_codes", "_fleet", "_probe")
 
     def __init__(
         self,
         probe: Callable[[], Any],
         status_codes: Mapping[Status, int] | Mapping[str, int] | None = None,
+        fleet: Callable[[], Any] | None = None,
     ) -> None:
         self._probe = probe
         self._codes = _status_codes(status_codes)
+        self._fleet = fleet
 
     @property
     def status_codes(self) -> Mapping[str, int]:
@@ -137,7 +152,14 @@ class HealthEndpoint:
         if method not in _ALLOWED:
             await _respond(send, 405, {"detail": "method not allowed"}, allow=True, head=False)
             return
-        code, body = await _report(self._probe, self._codes)
+        query = urllib.parse.parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
+        wanted = query.get("scope", ["process"])[-1]
+        if wanted == "fleet":
+            code, body = await _fleet_report(self._fleet, self._codes)
+        elif wanted == "process":
+            code, body = await _report(self._probe, self._codes)
+        else:
+            code, body = 400, {"detail": "scope must be process or fleet"}
         await _respond(send, code, body, allow=False, head=method == "HEAD")
 
     def __repr__(self) -> str:
@@ -162,7 +184,8 @@ def health_endpoint(
     type, never its message (which could hold data the endpoint should not publish).
     """
     if isinstance(source, SupportsHealth):
-        return HealthEndpoint(source.health, status_codes)
+        fleet = getattr(source, "fleet_health", None)
+        return HealthEndpoint(source.health, status_codes, fleet if callable(fleet) else None)
     if callable(source):
         return HealthEndpoint(source, status_codes)
     raise TypeError(
@@ -192,6 +215,42 @@ async def _report(probe: Callable[[], Any], codes: Mapping[str, int]) -> tuple[i
         "timestamp": format_utc(health.checked_at),
     }
     return codes[health.status], body
+
+
+async def _fleet_report(
+    probe: Callable[[], Any] | None, codes: Mapping[str, int]
+) -> tuple[int, dict[str, Any]]:
+    absent = 404, {"detail": "no fleet health here: the client does not publish to a fleet"}
+    if probe is None:
+        return absent
+    try:
+        if inspect.iscoroutinefunction(probe):
+            result = await probe()
+        else:  # a Redis round trip: off the event loop
+            result = await asyncio.to_thread(probe)
+        if not isinstance(result, FleetHealth):
+            raise TypeError(f"fleet_health() returned {type(result).__name__}, not FleetHealth")
+    except FleetPublishingOff:
+        return absent
+    except Exception as exc:
+        return 503, _fleet_failure(exc)
+    code = 503 if result.status == "unknown" else codes[result.status]
+    body = {
+        "status": result.status,
+        "scope": "fleet",
+        "fleet": result.to_dict(),
+        "timestamp": format_utc(result.checked_at),
+    }
+    return code, body
+
+
+def _fleet_failure(exc: Exception) -> dict[str, Any]:
+    return {
+        "status": "unknown",
+        "scope": "fleet",
+        "error": f"fleet health failed: {type(exc).__name__}",
+        "timestamp": format_utc(time.time()),
+    }
 
 
 class LivenessEndpoint:

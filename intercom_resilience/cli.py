@@ -1,4 +1,5 @@
-"""The ``intercom-resilience`` command line: demo, triage, preflight, postmortem, fake serve.
+"""The ``intercom-resilience`` command line: demo, triage, preflight, postmortem, fake serve,
+outbox, cache warm, fleet status.
 
 Needs the ``cli`` extra (click and rich): ``pip install 'intercom-resilience[cli]'``. Only the
 console script (and ``python -m intercom_resilience.cli``) imports this module, so without click it
@@ -1225,6 +1226,90 @@ def outbox_drain(
             + (f" ({how})" if how else "")
             + f"; dead-lettered {report.dead}; waiting {report.remaining}"
         )
+    raise SystemExit(code)
+
+
+# ---------------------------------------------------------------------------------------- fleet
+
+
+@cli.group(context_settings=_CONTEXT)
+def fleet() -> None:
+    """The fleet's health: every process publishing to one Redis (see docs/fleet.md).
+
+    \b
+    Exit codes:
+      0  every process is healthy
+      1  a process is degraded, or no process has published
+      2  configuration error: no --redis-url, or one that is not a Redis URL
+      3  a process is unhealthy, or Redis cannot be reached (the fleet cannot be seen)
+    """
+
+
+def _fleet_code(status: str) -> ExitCode:
+    if status == "healthy":
+        return ExitCode.OK
+    if status == "degraded":
+        return ExitCode.FINDING
+    if status == "unhealthy":
+        return ExitCode.FAILING
+    return ExitCode.FINDING  # unknown, seen: nobody has published
+
+
+@fleet.command("status", context_settings=_CONTEXT)
+@click.option(
+    "--redis-url",
+    envvar="INTERCOM_RESILIENCE_REDIS_URL",
+    show_envvar=True,
+    help="The fleet's Redis (redis://, rediss://, unix://).",
+)
+@click.option("--timeout", type=click.FloatRange(min=0.05), default=2.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output only.")
+def fleet_status(redis_url: str | None, timeout: float, as_json: bool) -> None:
+    """One row per live process: status, breaker, p95, counters, alerts, incident.
+
+    \b
+    Examples:
+      intercom-resilience fleet status --redis-url redis://redis.internal:6379/0
+      intercom-resilience fleet status --json | jq '.processes[] | select(.status != "healthy")'
+    """
+    from ._fleet import read_fleet
+
+    if not redis_url:
+        _fail("fleet status needs --redis-url (or INTERCOM_RESILIENCE_REDIS_URL)", as_json=as_json)
+    try:
+        health = read_fleet(redis_url, socket_timeout=timeout)
+    except ValueError as error:
+        _fail(scrub(str(error)), as_json=as_json)
+    if not health.reachable:
+        _fail(health.error or "Redis is unreachable", ExitCode.FAILING, as_json=as_json)
+    code = _fleet_code(health.status)
+    if as_json:
+        click.echo(json.dumps({**health.to_dict(), "exit_code": int(code)}, indent=2))
+        raise SystemExit(code)
+    counts = ", ".join(f"{n} {status}" for status, n in health.counts.items())
+    title = f"Fleet: {health.status} ({len(health.processes)} processes: {counts})"
+    if not health.processes:
+        click.echo(f"{title}\n  no process has published its health (is FleetPolicy.publish off?)")
+        raise SystemExit(code)
+    rows = [
+        [
+            row.process_id,
+            row.status,
+            row.breaker,
+            "-" if row.p95_ms is None else f"{row.p95_ms:.0f}",
+            str(row.counters.get("calls", 0)),
+            str(row.counters.get("failed", 0)),
+            str(row.counters.get("stale_served", 0)),
+            ", ".join(f"{a.severity.value} {a.rule}" for a in row.alerts) or "-",
+            row.incident_id or "-",
+            f"{max(0.0, time.time() - row.published_at):.0f}s",
+        ]
+        for row in health.processes
+    ]
+    headers = ["process", "status", "breaker", "p95 ms", "calls", "failed", "stale"]
+    _table(title, [*headers, "alerts", "incident", "age"], rows)
+    if health.unreadable:
+        click.echo(f"  {health.unreadable} snapshot(s) unreadable (another version?): skipped")
     raise SystemExit(code)
 
 

@@ -20,7 +20,7 @@ Everything the Redis backends have in common lives here, once:
   the first success reports the recovery.
 * **Keys** (:class:`KeyScheme`): every key of the library starts with one configurable prefix
   (``intercom-resilience`` by default), followed by the family (``limiter``, ``cache``,
-  ``cache-tag``, ``cache-meta``, ``webhook-seen``).
+  ``cache-tag``, ``cache-meta``, ``webhook-seen``, ``fleet``).
 * **Scripts.** Lua scripts run by ``EVALSHA``, loaded again on ``NOSCRIPT`` (a restarted or flushed
   server).
 """
@@ -94,23 +94,26 @@ class _Missed:
 #: Returned by :meth:`RedisLink.call` and :meth:`RedisLink.acall` when Redis was not reached.
 MISSED: Final = _Missed()
 
-Component = Literal["limiter", "cache", "webhooks"]
+Component = Literal["limiter", "cache", "webhooks", "fleet"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class KeyScheme:
     """Where the library's keys live: ``<prefix>:<family>:…``.
 
-    ========================  ===============================================================
-    ``P:limiter:{W}:app:F``   an app's bucket (``F``: credentials fingerprint), and the
-                              server's window view and 429 block
-    ``P:limiter:{W}:workspace``  the workspace bucket (``W``: workspace name or fingerprint)
-    ``P:cache:F:<sha256>``    a stale-cache entry
-    ``P:cache-tag:<tag>``     the entries tagged with one resource
-    ``P:cache-mark:<tag>``    when (Redis server time) the resource was last invalidated
-    ``P:cache-meta:<name>``   the cache's LRU, sizes, byte total and LRU clock
-    ``P:webhook-seen:<id>``   a webhook notification id already received (expires)
-    ========================  ===============================================================
+    ===============================  ========================================================
+    ``P:limiter:{W}:app:F``          an app's bucket (``F``: credentials fingerprint), and the
+                                     server's window view and 429 block
+    ``P:limiter:{W}:workspace``      the workspace bucket (``W``: workspace name or fingerprint)
+    ``P:cache:F:<sha256>``           a stale-cache entry
+    ``P:cache-tag:<tag>``            the entries tagged with one resource
+    ``P:cache-mark:<tag>``           when (Redis server time) the resource was last invalidated
+    ``P:cache-meta:<name>``          the cache's LRU, sizes, byte total and LRU clock
+    ``P:webhook-seen:<id>``          a webhook notification id already received (expires)
+    ``P:fleet:{fleet}:members``      the processes publishing health, scored by when their
+                                     snapshot expires (Redis server time, ms)
+    ``P:fleet:{fleet}:snapshots``    each process's latest health snapshot (JSON by process id)
+    ===============================  ========================================================
 
     ``{W}`` is a Redis Cluster hash tag: both keys of one limiter script share a slot.
 
@@ -156,6 +159,11 @@ class KeyScheme:
     def webhook_seen(self, notification_id: str) -> str:
         """The marker of a webhook notification already received (the replay store's)."""
         return f"{self.prefix}:webhook-seen:{notification_id}"
+
+    def fleet(self) -> tuple[str, str]:
+        """The fleet-health member set and snapshot hash (one hash tag: one script's keys)."""
+        base = f"{self.prefix}:fleet:{{fleet}}"
+        return f"{base}:members", f"{base}:snapshots"
 
     @property
     def pattern(self) -> str:
@@ -267,7 +275,7 @@ class RedisLink:
     """One Redis server as a backend sees it: its clients, its scripts, its latch, its events.
 
     Args:
-        component: ``"limiter"``, ``"cache"`` or ``"webhooks"`` (names the events).
+        component: ``"limiter"``, ``"cache"``, ``"webhooks"`` or ``"fleet"`` (names the events).
         redis_url: where Redis lives (``redis://…``, ``rediss://…``, ``unix://…``).
         clock: measures the pauses of the latch.
         events: where the transitions go (``None``: nowhere).
@@ -322,10 +330,13 @@ class RedisLink:
     # ------------------------------------------------------------------ events (the one place)
 
     def _announce_down(self, error: BaseException, pause: float) -> None:
-        if self._events is not None:
+        component = self.component
+        # The fleet's link reports nothing: the same Redis is reported by the limiter and the
+        # cache, and fleet_health() says ``reachable=False`` on its own.
+        if self._events is not None and component != "fleet":
             self._events.emit(
                 RedisUnavailable(
-                    self.component,
+                    component,
                     error=type(error).__name__,
                     detail=redact_text(str(error))[:200],
                     retry_in_s=pause,
@@ -334,8 +345,9 @@ class RedisLink:
             )
 
     def _announce_up(self, downtime: float) -> None:
-        if self._events is not None:
-            self._events.emit(RedisRecovered(self.component, downtime_s=downtime))
+        component = self.component
+        if self._events is not None and component != "fleet":
+            self._events.emit(RedisRecovered(component, downtime_s=downtime))
 
     # ------------------------------------------------------------------ calls
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -37,6 +38,9 @@ from .._core.breaker import BreakerState
 from .._core.responses import RateLimitInfo
 from .._events import EventLog
 from .._health import HealthMonitor
+
+if TYPE_CHECKING:
+    from .._fleet import FleetPublisher
 from .admission import Admission
 from .attempt import Attempt
 from .call import Call, Conclusion, priority
@@ -162,6 +166,8 @@ class Pipeline:
         )
         if config.disabled:
             self.monitor.record_kill_switch(True)
+        #: The fleet-health publisher (``docs/fleet.md#fleet-health``), set by the client.
+        self.fleet: FleetPublisher | None = None
 
     def drive(self, request: httpx.Request) -> CallDriver:
         """A driver for one call of *request* (the shells perform what it yields)."""
@@ -190,6 +196,8 @@ class Pipeline:
 
     def close(self) -> None:
         """Release the backends' connections (Redis clients); the pipeline is done."""
+        if self.fleet is not None:
+            self.fleet.close()
         for backend in (self.limiter, self.cache):
             close = getattr(backend, "close", None)
             if close is not None:
@@ -197,6 +205,8 @@ class Pipeline:
 
     async def aclose(self) -> None:
         """Async twin of :meth:`close`."""
+        if self.fleet is not None:
+            await self.fleet.aclose()
         for backend in (self.limiter, self.cache):
             aclose = getattr(backend, "aclose", None)
             if aclose is not None:
