@@ -24,7 +24,7 @@ from intercom_resilience._fleet import read_fleet
 from intercom_resilience.testing import FakeIntercom
 from tests.redis_support import RedisServer
 
-TOKEN = "fleet-secret-token-0123456789"
+TOKEN = "fleet-secret-token-0123456789"  # intercom-resilience: allow-token
 
 
 def _client(url: str, fleet: FleetPolicy | None = None) -> tuple[ResilientIntercom, FakeIntercom]:
