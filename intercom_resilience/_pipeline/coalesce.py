@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import dataclasses
 import threading
-from typing import Any
 
 from .._backends.base import CachedResponse
 from .call import Call
@@ -123,7 +122,7 @@ class Coalescing:
 
     def land(self, call: Call, answer: CachedResponse | None) -> None:
         """A leader is done (however it ended): share *answer* if no write of ours overtook it."""
-        flight: Any = call.flight
+        flight = call.flight
         if flight is None:
             return
         call.flight = None
