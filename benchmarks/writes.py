@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import dataclasses
 import random
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -73,6 +74,9 @@ class Tally:
     duplicates: int = 0
     wrong_answers: int = 0
     unknown: Counter[str] = dataclasses.field(default_factory=Counter)  # by resolution
+    # Why reconciliation stopped: the first clause of the error's hint ("all 4 attempts are
+    # spent", "the retry budget is spent", "the call's deadline came first", ...).
+    unknown_why: Counter[str] = dataclasses.field(default_factory=Counter)
     reconciled: Counter[str] = dataclasses.field(default_factory=Counter)  # by how
     errors: Counter[str] = dataclasses.field(default_factory=Counter)
     lost_answers: int = 0
@@ -167,6 +171,7 @@ def _ended(tally: Tally, kind: str, n: int, error: BaseException | None, told: l
     tally.errors[type(error).__name__] += 1
     if isinstance(error, OutcomeUnknownError):
         tally.unknown[error.resolution or "?"] += 1
+        tally.unknown_why[re.sub(r"\d+", "N", error.hint.split(";")[0])] += 1
     else:
         told.append((kind, n))
 
@@ -309,6 +314,15 @@ def main(argv: list[str] | None = None) -> int:
     for tally in (raw, before, ours):
         print(tally.row())
     print(f"\nerrors raised: raw SDK {dict(raw.errors)}; library {dict(ours.errors)}")
+    print(f"why the library left some unknown: {dict(ours.unknown_why) or 'none'}")
+    allowed = {"all N attempts are spent", "the write-safety table has no safe way"}
+    resolvable_stops = set(ours.unknown_why) - allowed
+    print(
+        f"target duplicates = 0: {ours.duplicates} "
+        f"({'holds' if ours.duplicates == 0 else 'MISSED'})\n"
+        "target unknown only when the table has no way or every attempt's answer was lost: "
+        f"{'MISSED' if resolvable_stops else 'holds'}"
+    )
     return 0
 
 

@@ -176,10 +176,13 @@ class IntercomDisabledError(_LibraryApiError):
 
 
 class OutcomeUnknownError(IntercomResilienceError):
-    """A non-idempotent write failed in a way that leaves its outcome unknown.
+    """A write failed in a way that leaves its outcome unknown.
 
-    The request may have been processed (a lost response, a 5xx after commit), so it was not sent
-    again: re-sending could create a duplicate. Check the resource before retrying by hand.
+    The request may have been processed (a lost response, a 5xx after commit) and reconciliation
+    (``docs/writes.md``) could not find out in time, or the write-safety table knows no safe way.
+    A write that repeating could duplicate was never re-sent blindly; an idempotent one may have
+    been (*resolution* ``idempotent``: sending it again is safe). Check the resource before
+    retrying by hand.
 
     Attributes:
         method: the HTTP method of the write.
@@ -189,6 +192,9 @@ class OutcomeUnknownError(IntercomResilienceError):
         resolution: the write's row in the write-safety table (``unresolvable``, or the
             resolution that reconciliation could not complete: ``docs/writes.md``).
         hint: why reconciliation stopped and how to check by hand.
+
+    *resent* says that the write was sent more than once (an idempotent write, whose repeats are
+    harmless); the message then does not claim otherwise.
     """
 
     def __init__(
@@ -201,6 +207,7 @@ class OutcomeUnknownError(IntercomResilienceError):
         reason: str = "",
         resolution: str = "unresolvable",
         hint: str = "",
+        resent: bool = False,
     ) -> None:
         self.method = method
         self.path = path
@@ -211,9 +218,10 @@ class OutcomeUnknownError(IntercomResilienceError):
         what = f"status {status_code}" if status_code is not None else reason or "network failure"
         rid = request_id if request_id is not None else "none (no response received)"
         more = f" ({resolution}: {hint})" if hint else ""
+        # An idempotent write may have been re-sent: saying it was not would mislead the reader.
+        sent = "" if resent else "; it was not re-sent to avoid a duplicate write"
         super().__init__(
-            f"outcome of {method} {path} is unknown after {what}; it was not re-sent to avoid "
-            f"a duplicate write (request_id={rid}){more}"
+            f"outcome of {method} {path} is unknown after {what}{sent} (request_id={rid}){more}"
         )
 
 

@@ -15,12 +15,13 @@ A ``DELETE`` retried after an attempt that may have landed and answered 404 is d
 
 Every request of this stage passes the limiter (``Acquire``, waiting as the attempt loop does),
 is sent through the same shells (``Send``), counts for the breaker, spends the retry budget and
-fits in the call's deadline (the first ``FREE_REQUESTS`` requests of a reconciliation go out even
-when the budget is spent: the budget exists to stop blind retries from multiplying a failing
-load, while the two requests that resolve most ambiguous writes, a re-send and the fetch after
-its 409, or a lookup and the re-send it calls for, are what the caller would otherwise have to
-send by hand later, unpaced); re-sends count as attempts (``RetryPolicy.max_attempts``). When any
-of these runs out the write's outcome stays unknown and the caller is told so.
+fits in the call's deadline. Re-sends count as attempts (``RetryPolicy.max_attempts``). A spent
+budget does not stop the first ``max_attempts`` requests of a reconciliation: the budget exists to
+stop blind retries from multiplying a failing load, while these requests are bounded per write
+already, go out only for a write whose answer was lost, and are what the caller would otherwise
+send by hand later, unpaced (when the budget has room they still spend it, so they hold back
+other calls' blind retries). Past them, a lookup that keeps failing needs the budget. When any of
+these runs out the write's outcome stays unknown and the caller is told so.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from .._backends.base import Grant
 from .._core.cache import write_invalidations
 from .._core.outcome import Outcome
 from .._core.retry import Verdict, backoff, server_wait
-from .._core.status import meaning
+from .._core.status import RetryRule, meaning
 from .._core.writes import (
     Resolution,
     Trace,
@@ -59,13 +60,18 @@ from .judgement import Judgement
 from .pacing import Pacing
 from .shared import Shared, where
 
-__all__ = ["FREE_REQUESTS", "Reconcile"]
-
-#: Requests a reconciliation may send whatever the retry budget says (see the module docstring).
-FREE_REQUESTS = 2
+__all__ = ["Reconcile"]
 
 #: What a reconciliation step yields, is sent, and returns.
 Steps = Generator[Effect, Any, Any]
+
+#: What to tell a caller whose write's row names no way of checking by hand.
+_BY_HAND = {
+    Resolution.IDEMPOTENT: "sending it again is safe",
+    Resolution.CONFLICT: "check the resource before retrying",
+    Resolution.LOOKUP: "check the resource before retrying",
+    Resolution.UNRESOLVABLE: "check the resource before retrying",
+}
 
 _DROPPED_HEADERS = frozenset({"content-length", "content-type", "transfer-encoding"})
 
@@ -122,8 +128,17 @@ class Reconcile:
             return False
         if call.verdict is Verdict.OUTCOME_UNKNOWN:
             return rule_for(kind.method, kind.template) is not None
-        # A DELETE re-sent after an attempt that may have landed: its 404 means it had.
         outcome = call.outcome
+        if (
+            call.verdict is Verdict.RETRY
+            and call.cut_short is None
+            and outcome is not None
+            and outcome.means.retry is RetryRule.IF_IDEMPOTENT
+        ):
+            # An idempotent write whose retries stopped (the budget) on an answer that may have
+            # followed a commit: reconciling it is re-sending it, within its attempts.
+            return rule_for(kind.method, kind.template) is not None
+        # A DELETE re-sent after an attempt that may have landed: its 404 means it had.
         return (
             kind.method == "DELETE"
             and call.maybe_processed
@@ -139,7 +154,7 @@ class Reconcile:
         rule = rule_for(kind.method, kind.template)
         assert rule is not None
         assert call.outcome is not None
-        if call.verdict is not Verdict.OUTCOME_UNKNOWN:  # the DELETE answered 404
+        if call.verdict is Verdict.FAIL:  # the DELETE answered 404
             return self._deleted(call, "resent", requests=0)
         body = _json_body(call.request)
         clock = self._shared.clock
@@ -204,7 +219,7 @@ class Reconcile:
             raise _GaveUp("the kill switch is on")
         with shared.lock:
             spent = shared.budget.try_spend(now)
-        if not spent and progress.requests >= FREE_REQUESTS:
+        if not spent and progress.requests >= shared.config.retry.max_attempts:
             shared.telemetry.emit(RetryBudgetExhausted(*where(call)))
             raise _GaveUp("the retry budget is spent")
         grant: Grant = yield Acquire(call.priority)
@@ -414,7 +429,8 @@ class Reconcile:
             request_id=first.request_id,
             reason=first.error_name or "",
             resolution=progress.resolution.value,
-            hint=f"{why}; {progress.rule.by_hand or 'check the resource before retrying'}",
+            hint=f"{why}; {progress.rule.by_hand or _BY_HAND[progress.resolution]}",
+            resent=call.attempts > 1,
         )
         return Conclusion(error=error, failure_request_id=first.request_id)
 

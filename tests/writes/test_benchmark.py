@@ -28,3 +28,7 @@ def test_lost_answers_are_reconciled_never_duplicated(use_async: bool) -> None:
     assert set(ours.reconciled) == {"conflict", "lookup", "resent"}
     assert sum(ours.unknown.values()) * 2 < sum(before.unknown.values())
     assert "unresolvable" not in ours.unknown  # the plan has no unresolvable write
+    # Nothing is left unknown because of the retry budget or the deadline: only writes whose
+    # every attempt's answer was lost (max_attempts in a row, at a 25% loss rate).
+    assert set(ours.unknown_why) <= {"all N attempts are spent"}
+    assert sum(ours.unknown.values()) <= 3

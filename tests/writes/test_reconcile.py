@@ -20,7 +20,6 @@ from intercom_resilience import (
     VirtualClock,
     capture_calls,
 )
-from intercom_resilience._pipeline.reconcile import FREE_REQUESTS
 from intercom_resilience.events import CallReconciled, Event
 from intercom_resilience.testing import FakeIntercom
 
@@ -258,28 +257,70 @@ async def test_unresolvable_still_raises(
     assert [(e.how, e.resolution) for e in reconciled] == [(None, "unresolvable")]
 
 
-async def test_a_spent_budget_still_allows_the_first_reconciling_requests(
+async def test_a_spent_budget_still_lets_a_reconciliation_use_every_attempt(
     mode: str, fake: FakeIntercom, clock: VirtualClock
 ) -> None:
+    # The writes benchmark's last unknowns: the budget stopped reconciliation at its 3rd request.
     config = ResilienceConfig(retry=RetryPolicy(budget_ratio=0.0, budget_floor=0))
-    client = _client(mode, fake, clock, Once("POST", "/companies"), config=config)
+    client = _client(mode, fake, clock, Once("POST", "/companies", times=3), config=config)
     with capture_calls() as calls:
         company = await done(client.companies.create_or_update(request={"company_id": "b"}))
     assert company.company_id == "b"
     assert calls.last is not None and calls.last.reconciled_by == "resent"
-    assert fake.journal.count(method="POST", path="/companies") == 2
+    assert fake.journal.count(method="POST", path="/companies") == 4  # max_attempts
+    assert len(fake.workspace().companies) == 1
 
 
-async def test_a_spent_budget_allows_no_more_reconciling_requests(
+async def test_past_its_attempts_a_failing_lookup_needs_the_budget(
     mode: str, fake: FakeIntercom, clock: VirtualClock
 ) -> None:
-    config = ResilienceConfig(retry=RetryPolicy(budget_ratio=0.0, budget_floor=0))
-    lost = Once("POST", "/companies", times=1 + FREE_REQUESTS)
-    client = _client(mode, fake, clock, lost, config=config)
+    config = ResilienceConfig(
+        retry=RetryPolicy(budget_ratio=0.0, budget_floor=0),
+        deadlines=DeadlinePolicy(interactive=600.0),
+    )
+    lost_reply = Once("POST", "/conversations/{id}/reply")
+    failing_lookups = Once("GET", "/conversations/{id}", times=100)
+    client = _client(
+        mode, fake, clock, lambda r: lost_reply(r) or failing_lookups(r), config=config
+    )
+    failing_lookups.left = 0  # let the conversation be made and read first
+    _, conversation_id = await _conversation(client)
+    failing_lookups.left = 100
+    admin = next(iter(fake.workspace().admins))
+    reply = {"message_type": "comment", "type": "admin", "admin_id": admin, "body": "hi"}
     with pytest.raises(OutcomeUnknownError) as raised:
-        await done(client.companies.create_or_update(request={"company_id": "b"}))
+        await done(client.conversations.reply(conversation_id=conversation_id, request=reply))
     assert "retry budget" in raised.value.hint
-    assert fake.journal.count(method="POST", path="/companies") == 1 + FREE_REQUESTS
+    lookups = fake.journal.count(method="GET", path=f"/conversations/{conversation_id}")
+    assert lookups == RetryPolicy().max_attempts
+    assert fake.journal.count(method="POST", path="/conversations/*/reply") == 1
+
+
+@pytest.mark.parametrize("write", ["delete", "update"])
+async def test_an_idempotent_write_whose_every_answer_was_lost_is_unknown(
+    mode: str, fake: FakeIntercom, clock: VirtualClock, write: str
+) -> None:
+    # It used to end as Intercom's ApiError(500), which says nothing of what happened to it.
+    method, template = (
+        ("DELETE", "/contacts/{id}") if write == "delete" else ("PUT", "/contacts/{id}")
+    )
+    client = _client(mode, fake, clock, Once(method, template, times=10))
+    contact = await done(client.contacts.create(request={"email": "gone@x.io"}))
+
+    def send() -> Any:  # sync clients raise on the call itself: call it inside pytest.raises
+        if write == "delete":
+            return client.contacts.delete(contact_id=contact.id)
+        return client.contacts.update(contact_id=contact.id, name="Ada")
+
+    with pytest.raises(OutcomeUnknownError) as raised:
+        await done(send())
+    assert raised.value.resolution == "idempotent"
+    assert "sending it again is safe" in raised.value.hint
+    assert "not re-sent" not in str(raised.value)
+    assert raised.value.status_code == 500
+    assert fake.journal.count(method=method, path=f"/contacts/{contact.id}") == 4
+    stored = fake.workspace().contacts.get(contact.id)
+    assert (stored is None) if write == "delete" else (stored is not None and stored.name == "Ada")
 
 
 async def test_attempts_bound_the_resends(
