@@ -14,16 +14,20 @@ Run: ``python benchmarks/outbox.py --writes 10000``.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import inspect
 import json
 import sqlite3
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from intercom.core.api_error import ApiError
 
 from intercom_resilience import (
+    AsyncResilientIntercom,
     IntercomResilienceError,
     OutboxPolicy,
     RateLimitPolicy,
@@ -64,13 +68,24 @@ def enqueue_rate(writes: int, directory: Path) -> tuple[float, float]:
 
 
 def outage_and_replay(
-    writes: int, directory: Path, *, background_reserve: float = 0.2
+    writes: int, directory: Path, *, background_reserve: float = 0.2, use_async: bool = False
 ) -> dict[str, float]:
     """Queue *writes* creates during an outage, replay them after; the tallies.
 
     The drain runs on the background lane, which leaves *background_reserve* of each window to
     interactive calls (0.2 by default): the replay rate's ceiling is one minus it.
     """
+    return asyncio.run(_outage_and_replay(writes, directory, background_reserve, use_async))
+
+
+async def _done(value: Any) -> Any:
+    """A client call's result: awaited for the async client, as it is for the sync one."""
+    return await value if inspect.isawaitable(value) else value
+
+
+async def _outage_and_replay(
+    writes: int, directory: Path, background_reserve: float, use_async: bool
+) -> dict[str, float]:
     clock = VirtualClock()
     fake = FakeIntercom(clock=clock, app_quota=APP_PER_MINUTE)
     config = ResilienceConfig(
@@ -78,22 +93,29 @@ def outage_and_replay(
             app_per_minute=APP_PER_MINUTE, background_reserve=background_reserve
         ),
         outbox=OutboxPolicy(
-            path=str(directory / f"replay-{background_reserve}.sqlite3"),
+            path=str(directory / f"replay-{background_reserve}-{use_async}.sqlite3"),
             queue_when_unavailable=True,
             batch=500,
         ),
     )
     queued: list[str] = []
     failed = 0
-    with ResilientIntercom(
-        token="fake-token", transport=fake.transport(), config=config, clock=clock
-    ) as client:
+    client: Any
+    if use_async:
+        client = AsyncResilientIntercom(
+            token="fake-token", transport=fake.async_transport(), config=config, clock=clock
+        )
+    else:
+        client = ResilientIntercom(
+            token="fake-token", transport=fake.transport(), config=config, clock=clock
+        )
+    try:
         fake.faults.outage(60)
         outage_ends = clock.time() + 60
         for n in range(writes):
             email = f"o{n}@example.com"
             try:
-                client.contacts.create(request={"email": email})
+                await _done(client.contacts.create(request={"email": email}))
             except WriteQueuedError:
                 queued.append(email)
             except (ApiError, IntercomResilienceError):
@@ -105,13 +127,15 @@ def outage_and_replay(
         since = len(fake.journal)
         delivered = 0
         for _ in range(1000):
-            report = client.outbox.drain()
+            report = await _done(client.outbox.drain())
             delivered += report.delivered
             if report.remaining == 0:
                 break
             clock.advance(1)
         replay_seconds = max(clock.time() - replay_started, 1e-9)
         replayed = fake.journal.entries()[since:]
+    finally:
+        await _done(client.aclose() if use_async else client.close())
     emails = Counter(c.email for c in fake.workspace().contacts.values() if c.email)
     return {
         "queued": len(queued),
