@@ -30,7 +30,8 @@ from intercom_resilience import (
     VirtualClock,
     capture_calls,
 )
-from tests.client._drive import MODES, done
+from intercom_resilience.testing import FakeIntercom
+from tests.client._drive import MODES, done, iterate, make_client
 
 pytestmark = pytest.mark.parametrize("mode", MODES)
 
@@ -346,3 +347,23 @@ async def test_a_quota_exhausted_limiter_answers_warm_reads_at_once_and_refuses_
     assert raised.value.retry_after > DeadlinePolicy().interactive
     assert clock.monotonic() - start == 0.0
     assert script.calls == 1
+
+
+async def test_a_deadline_block_holds_for_a_whole_pager_iteration(mode: str) -> None:
+    clock = VirtualClock()
+    fake = FakeIntercom(clock=clock)
+    # A cached page would answer the third call stale: this is about time, not the cache.
+    client = make_client(
+        mode, fake, clock, config=ResilienceConfig(cache=CachePolicy(enabled=False))
+    )
+    for n in range(30):
+        await done(client.contacts.create(request={"email": f"p{n}@example.com"}))
+    fake.faults.latency(1.0, path="/contacts", method="GET")  # every page takes a second
+    start = clock.monotonic()
+    # Three pages: the third's read timeout is cut to the half second left, and times out.
+    with client.deadline(2.5), pytest.raises(httpx.TimeoutException):
+        await iterate(client.contacts.list(per_page=10))
+    assert clock.monotonic() - start <= 2.5
+    assert fake.journal.count(method="GET", path="/contacts") == 3
+    # Without the block each page has the lane's own deadline: all three pages come back.
+    assert len(await iterate(client.contacts.list(per_page=10))) == 30
