@@ -22,6 +22,7 @@ from intercom_resilience import (
     CachePolicy,
     DeadlineExceededError,
     DeadlinePolicy,
+    OutcomeUnknownError,
     RateLimitedError,
     RateLimitPolicy,
     ResilienceConfig,
@@ -317,8 +318,8 @@ async def test_no_interactive_call_ever_outlives_its_deadline_under_hostile_resp
                 await done(client.contacts.delete(contact_id=str(n % 13)))
             else:
                 await done(client.admins.identify())
-        except (ApiError, httpx.HTTPError):
-            pass
+        except (ApiError, httpx.HTTPError, OutcomeUnknownError):
+            pass  # a DELETE whose every answer was lost (5xx) is of unknown outcome
         took = clock.monotonic() - start
         worst = max(worst, took)
         assert took <= deadline + 1e-9, f"call {n} took {took:.3f}s"
