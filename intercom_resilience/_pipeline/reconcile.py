@@ -432,7 +432,10 @@ class Reconcile:
             hint=f"{why}; {progress.rule.by_hand or _BY_HAND[progress.resolution]}",
             resent=call.attempts > 1,
         )
-        return Conclusion(error=error, failure_request_id=first.request_id)
+        # The write may have been applied: what it may have changed must not be served stale.
+        return Conclusion(
+            error=error, failure_request_id=first.request_id, invalidate=self._invalidations(call)
+        )
 
     def _report(self, call: Call, progress: _Progress, how: str, request_id: str | None) -> None:
         self._shared.telemetry.emit(

@@ -17,6 +17,7 @@ from intercom.core.api_error import ApiError
 from intercom_resilience import (
     AsyncResilientIntercom,
     CachePolicy,
+    OutcomeUnknownError,
     ResilienceConfig,
     ResilientIntercom,
     VirtualClock,
@@ -153,7 +154,7 @@ async def test_a_write_of_unknown_outcome_drops_what_it_may_have_changed(
         return response
 
     transport.rewrite = committed_but_500
-    with pytest.raises(ApiError):
+    with pytest.raises(OutcomeUnknownError):  # every attempt's answer was a 500
         await done(_update(client, contact_id))
     transport.rewrite = None
     assert fake.workspace().contacts[contact_id].email == NEW  # Intercom did apply it
