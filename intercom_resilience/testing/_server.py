@@ -94,4 +94,7 @@ def serve_in_thread(
         yield f"http://{host}:{bound_port}"
     finally:
         server.should_exit = True
+        # Do not wait for open connections to close: a client killed mid-request (the kill -9
+        # tests) leaves one that would hold the shutdown for uvicorn's whole grace period.
+        server.force_exit = True
         thread.join(timeout=10.0)
