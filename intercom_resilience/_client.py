@@ -28,6 +28,7 @@ from ._core.breaker import BreakerState
 from ._core.requests import credentials_fingerprint
 from ._events import EventHook, EventLog
 from ._fleet import FleetHealth, FleetPublisher, FleetPublishingOff
+from ._fleet_incidents import FleetIncident
 from ._health import AlertEvent, HealthMonitor, HealthStatus
 from ._incidents import FailureRecord, Incident
 from ._outbox import AsyncOutbox, Outbox, attach_async_outbox, attach_outbox
@@ -132,6 +133,8 @@ def _build_pipeline(
                 pipeline.disabled,
                 tuple(alert.rule for alert in pipeline.monitor.active_alerts),
             ),
+            incidents=lambda: (pipeline.monitor.current_incident, pipeline.monitor.incidents),
+            events=events,
         )
     return pipeline
 
@@ -143,6 +146,12 @@ def _fleet_publisher(pipeline: Pipeline) -> FleetPublisher:
             "(FleetPolicy.publish is not False)"
         )
     return pipeline.fleet
+
+
+def _seen(incidents: tuple[FleetIncident, ...] | None) -> tuple[FleetIncident, ...]:
+    if incidents is None:
+        raise ConnectionError("the fleet's Redis is unreachable: its incidents cannot be read")
+    return incidents
 
 
 class _ResilientMixin:
@@ -445,6 +454,18 @@ class ResilientIntercom(_ResilientMixin, TypedIntercom):
         """
         return _fleet_publisher(self._pipeline).read_after(self._pipeline.stale_served)
 
+    def fleet_incidents(self) -> tuple[FleetIncident, ...]:
+        """The fleet's incidents, newest first: each process's incidents for one cause, merged
+        (``docs/fleet.md#fleet-incidents``); ``incident.postmortem()`` renders one.
+
+        Publishes this process's health and incident reports first. Raises ``RuntimeError``
+        without fleet publishing, ``ConnectionError`` when Redis cannot be reached (this
+        client's own :attr:`incidents` are unaffected).
+        """
+        publisher = _fleet_publisher(self._pipeline)
+        publisher.publish(self._pipeline.stale_served, force=True)
+        return _seen(publisher.incidents.read())
+
     def warm_cache(
         self,
         *,
@@ -553,6 +574,12 @@ class AsyncResilientIntercom(_ResilientMixin, TypedAsyncIntercom):
     async def fleet_health(self) -> FleetHealth:
         """Async twin of :meth:`ResilientIntercom.fleet_health`."""
         return await _fleet_publisher(self._pipeline).aread_after(self._pipeline.stale_served)
+
+    async def fleet_incidents(self) -> tuple[FleetIncident, ...]:
+        """Async twin of :meth:`ResilientIntercom.fleet_incidents`."""
+        publisher = _fleet_publisher(self._pipeline)
+        await publisher.apublish(self._pipeline.stale_served, force=True)
+        return _seen(await publisher.incidents.aread())
 
     async def warm_cache(
         self,

@@ -30,15 +30,17 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from ._backends._redis import DEFAULT_KEY_PREFIX, MISSED, KeyScheme, RedisLink, Script
 from ._clock import Clock, SystemClock
 from ._config import FleetPolicy
+from ._events import EventLog
+from ._fleet_incidents import FleetIncidents
 from ._health import HealthStatus, Status
-from ._incidents import Alert, Severity, format_utc, scrub
+from ._incidents import Alert, Incident, Severity, format_utc, scrub
 from ._redaction import redact_url
 
 __all__ = [
@@ -384,7 +386,9 @@ class FleetPublisher:
         health: returns the client's current health (passive).
         signature: a cheap summary of the health's state (breaker, kill switch, alerts): when
             it changes, the next call publishes even within the interval.
-        key_prefix: the first part of the keys (``KeyScheme``).
+        incidents: returns the open incident and the closed ones (oldest first), reported to
+            the fleet's incidents (:mod:`._fleet_incidents`) when they changed.
+        events: where ``fleet.redis_unavailable`` / ``fleet.redis_recovered`` go.
     """
 
     def __init__(
@@ -396,7 +400,8 @@ class FleetPublisher:
         health: Callable[[], HealthStatus],
         signature: Callable[[], object],
         *,
-        key_prefix: str = DEFAULT_KEY_PREFIX,
+        incidents: Callable[[], tuple[Incident | None, Sequence[Incident]]] = lambda: (None, ()),
+        events: EventLog | None = None,
     ) -> None:
         self.policy = policy
         self._signature = signature
@@ -404,12 +409,22 @@ class FleetPublisher:
         self._clock = clock
         self._credentials = credentials
         self._health = health
-        self.link = RedisLink("fleet", redis_url, clock, None)
-        self._keys = KeyScheme(key_prefix).fleet()
+        self._incidents = incidents
+        self.link = RedisLink("fleet", redis_url, clock, events)
+        self._keys = KeyScheme(policy.key_prefix).fleet()
         self.host = socket.gethostname()
         self.pid = os.getpid()
         #: ``host:pid:random``: unique per client, also across pid reuse and containers.
         self.process_id = f"{self.host}:{self.pid}:{secrets.token_hex(4)}"
+        #: This process's incident reports, and the fleet's incidents.
+        self.incidents = FleetIncidents(
+            self.link,
+            policy.key_prefix,
+            (self.process_id, self.host, self.pid),
+            credentials,
+            ttl=policy.ttl,
+            keep=policy.incident_ttl,
+        )
         self._lock = threading.Lock()
         self._next = float("-inf")
         self._calls = 0
@@ -456,25 +471,33 @@ class FleetPublisher:
     def after_call(self, stale_served: int) -> None:
         """A call ended: publish if due, and only while Redis is up (costs a call nothing)."""
         if self.link.latch.up and self._due(False):
-            self.link.call(_PUBLISH, self._keys, self._args(stale_served))
+            self._send(stale_served)
 
     async def aafter_call(self, stale_served: int) -> None:
         """Async twin of :meth:`after_call`."""
         if self.link.latch.up and self._due(False):
-            await self.link.acall(_PUBLISH, self._keys, self._args(stale_served))
+            await self._asend(stale_served)
 
     def publish(self, stale_served: int, *, force: bool = False) -> bool:
         """Publish now if due (or *force*); may probe a Redis that was down. ``True`` if sent."""
-        if not self._due(force):
-            return False
-        return self.link.call(_PUBLISH, self._keys, self._args(stale_served)) is not MISSED
+        return self._due(force) and self._send(stale_served)
 
     async def apublish(self, stale_served: int, *, force: bool = False) -> bool:
         """Async twin of :meth:`publish`."""
-        if not self._due(force):
-            return False
-        reply = await self.link.acall(_PUBLISH, self._keys, self._args(stale_served))
-        return reply is not MISSED
+        return self._due(force) and await self._asend(stale_served)
+
+    def _send(self, stale_served: int) -> bool:
+        # The health snapshot, then the incident reports that changed (none, mostly).
+        sent = self.link.call(_PUBLISH, self._keys, self._args(stale_served)) is not MISSED
+        if sent:
+            self.incidents.report(*self._incidents())
+        return sent
+
+    async def _asend(self, stale_served: int) -> bool:
+        sent = await self.link.acall(_PUBLISH, self._keys, self._args(stale_served))
+        if sent is not MISSED:
+            await self.incidents.areport(*self._incidents())
+        return sent is not MISSED
 
     # ------------------------------------------------------------------ reading
 
