@@ -72,18 +72,19 @@ for _, id in ipairs(gone) do
 end
 """
 
-# ARGV: process id, snapshot JSON, ttl in ms. Returns Redis time (ms).
+# ARGV: process id, snapshot JSON, ttl in ms. Returns {Redis time (ms), 1 if the process was
+# not a member (its first publication, or Redis lost it: a flush, a restart, a lapse)}.
 _PUBLISH = Script(
     _PRUNE
     + """
 local ttl = tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+local added = redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 -- The family outlives its last publisher by one ttl, then vanishes with it.
 for _, key in ipairs(KEYS) do
   if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
-return now
+return {now, added}
 """
 )
 
@@ -488,16 +489,26 @@ class FleetPublisher:
 
     def _send(self, stale_served: int) -> bool:
         # The health snapshot, then the incident reports that changed (none, mostly).
-        sent = self.link.call(_PUBLISH, self._keys, self._args(stale_served)) is not MISSED
-        if sent:
-            self.incidents.report(*self._incidents())
-        return sent
+        reply = self.link.call(_PUBLISH, self._keys, self._args(stale_served))
+        if reply is MISSED:
+            return False
+        self._check_lost(reply)
+        self.incidents.report(*self._incidents())
+        return True
 
     async def _asend(self, stale_served: int) -> bool:
-        sent = await self.link.acall(_PUBLISH, self._keys, self._args(stale_served))
-        if sent is not MISSED:
-            await self.incidents.areport(*self._incidents())
-        return sent is not MISSED
+        reply = await self.link.acall(_PUBLISH, self._keys, self._args(stale_served))
+        if reply is MISSED:
+            return False
+        self._check_lost(reply)
+        await self.incidents.areport(*self._incidents())
+        return True
+
+    def _check_lost(self, reply: object) -> None:
+        # Not a member before this publication: Redis lost what we had sent (flushed,
+        # restarted, or we were silent past the ttl), so the incident reports go again.
+        if isinstance(reply, list) and len(reply) == 2 and reply[1] == 1:
+            self.incidents.forget()
 
     # ------------------------------------------------------------------ reading
 

@@ -395,6 +395,13 @@ class FleetIncidents:
         # Local incident id -> (fleet id it joined, or None; the last state sent).
         self._sent: OrderedDict[str, tuple[str | None, object]] = OrderedDict()
 
+    def forget(self) -> None:
+        """Redis lost the reports (flushed, restarted): send them all again, to the fleet
+        incidents they had joined."""
+        with self._lock:
+            for local_id, (fleet_id, _) in self._sent.items():
+                self._sent[local_id] = (fleet_id, None)
+
     def joined(self, incident_id: str) -> str | None:
         """The fleet incident this process's incident *incident_id* joined, if known."""
         with self._lock:

@@ -16,6 +16,13 @@ from intercom_resilience.testing import FakeIntercom
         ({"ttl": -1}, "FleetPolicy.ttl must be > 0"),
         ({"interval": 10, "ttl": 10}, "FleetPolicy.ttl must be > FleetPolicy.interval"),
         ({"publish": "yes"}, "FleetPolicy.publish must be a bool"),
+        ({"incident_ttl": 0}, "FleetPolicy.incident_ttl must be > 0"),
+        ({"incident_ttl": 30}, "FleetPolicy.incident_ttl must be > FleetPolicy.ttl"),
+        ({"key_prefix": ""}, "FleetPolicy.key_prefix must be a non-empty string"),
+        ({"key_prefix": " x"}, "FleetPolicy.key_prefix must be a non-empty string"),
+        ({"key_prefix": 7}, "FleetPolicy.key_prefix must be a non-empty string"),
+        ({"key_prefix": "fleet{a}"}, "FleetPolicy.key_prefix must not contain glob"),
+        ({"key_prefix": "fleet*"}, "FleetPolicy.key_prefix must not contain glob"),
     ],
 )
 def test_bad_values_fail_at_construction_naming_the_field(
