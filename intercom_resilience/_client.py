@@ -118,6 +118,11 @@ def _build_pipeline(
         monitor=HealthMonitor(config.alerts, clock, on_alert=on_alert, events=events),
         rng=random.Random(seed),
     )
+    if config.cache.fleet_coalesce:
+        from ._backends.redis_cache import RedisCache
+
+        assert isinstance(pipeline.cache, RedisCache)  # enforced by CachePolicy
+        pipeline.flights = pipeline.cache.flights()
     if config.publishes_fleet_health:
         from ._fleet import FleetPublisher
 

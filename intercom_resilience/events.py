@@ -271,6 +271,8 @@ class CallFinished(_CallEvent):
     reconciled: bool = False
     #: How: ``resent``, ``conflict`` or ``lookup`` (``None`` when not reconciled).
     reconciled_by: str | None = None
+    #: Answered by an identical read's request (in this process, or another's through Redis).
+    coalesced: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
