@@ -327,3 +327,27 @@ async def test_async_processes_share_one_search(fresh_redis_url: str, emails: li
 def test_fleet_coalescing_needs_the_redis_cache() -> None:
     with pytest.raises(ValueError, match="fleet_coalesce needs"):
         CachePolicy(coalesce=True, fleet_coalesce=True)
+
+
+async def test_async_redis_stopped_mid_run_costs_the_search_nothing(
+    redis_server: RedisServer, emails: list[str]
+) -> None:
+    fake = FakeIntercom(token="fake-token")
+    for n in range(3):
+        fake.workspace().create_contact({"email": f"p{n}@fleet.example"}, 0)
+    gate = Gate(fake)
+    gate.release.set()
+    async with AsyncResilientIntercom(
+        token="fake-token", transport=gate, config=_config(redis_server.url)
+    ) as client:
+        watched = _watched(client)
+        pager = await client.contacts.search(query=QUERY)
+        assert sorted([c.email async for c in pager]) == emails
+        redis_server.stop()
+        with capture_calls() as calls:
+            pager = await client.contacts.search(query=QUERY)
+            again = sorted([c.email async for c in pager])
+        assert again == emails and calls.calls[0].attempts == 1
+        assert watched.locks[0] is True and watched.locks[1:] in ([], [None])
+        redis_server.start()
+    assert fake.journal.count(method="POST", path=SEARCH) == 2
