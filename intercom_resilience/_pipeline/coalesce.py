@@ -127,10 +127,14 @@ class FleetLock(BackendEffect):
     ttl_ms: int
 
     def run(self, backends: Backends) -> bool | None:
+        if backends.flights is None:  # a pipeline built without the Redis cache's locks
+            return None
         result: bool | None = backends.flights.lock(self.key, self.token, self.ttl_ms)
         return result
 
     async def arun(self, backends: Backends) -> bool | None:
+        if backends.flights is None:
+            return None
         result: bool | None = await backends.flights.alock(self.key, self.token, self.ttl_ms)
         return result
 
