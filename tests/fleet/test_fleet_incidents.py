@@ -297,3 +297,47 @@ async def test_async_clients_report_and_read(fresh_redis_url: str) -> None:
             assert all(f"`{rid}`" in found[0].postmortem() for rid in incident.request_ids)
     finally:
         sync_client.close()
+
+
+def test_redis_paused_costs_the_calls_nothing(redis_server: RedisServer) -> None:
+    a, fake_a = _client(redis_server.url)
+    try:
+        a.admins.identify()
+        redis_server.command("CLIENT", "PAUSE", "2000", "ALL")  # every command now times out
+        _break(a, fake_a)  # no call fails because Redis is slow
+        assert a.current_incident is not None
+        assert a.health().status == "unhealthy"
+    finally:
+        a.close()
+
+
+async def test_async_redis_stopped_mid_run_reports_follow(redis_server: RedisServer) -> None:
+    clock = VirtualClock()
+    fake = FakeIntercom(clock=clock, token=TOKEN)
+    events: list[str] = []
+    config = ResilienceConfig(redis_url=redis_server.url)
+    async with AsyncResilientIntercom(
+        token=TOKEN,
+        transport=fake.async_transport(),
+        clock=clock,
+        config=config,
+        event_hooks=[lambda event: events.append(str(event.name))],
+    ) as client:
+        await client.admins.identify()
+        redis_server.stop()
+        fake.faults.outage(seconds=600)
+        for _ in range(12):
+            try:
+                await client.admins.identify()
+            except Exception:  # noqa: S112 - the outage, not Redis
+                continue
+        incident = client.current_incident
+        assert incident is not None and incident.request_ids
+        with pytest.raises(ConnectionError):
+            await client.fleet_incidents()
+        assert events.count("fleet.redis_unavailable") == 1
+        redis_server.start()
+        clock.advance(60)
+        found = await client.fleet_incidents()
+        assert events.count("fleet.redis_recovered") == 1
+        assert [r.incident.id for r in found[0].reports] == [incident.id]
