@@ -142,6 +142,8 @@ class ProcessHealth:
         disabled: its kill switch is on.
         published_at: Unix time (Redis server time) of the snapshot.
         expires_in_s: seconds left before it leaves the fleet's view unless refreshed.
+        fleet_incident_id: the fleet incident its open incident joined
+            (``docs/fleet.md#fleet-incidents``), once known.
     """
 
     process_id: str
@@ -159,6 +161,7 @@ class ProcessHealth:
     disabled: bool
     published_at: float
     expires_in_s: float
+    fleet_incident_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (times as UTC ISO-8601)."""
@@ -177,6 +180,7 @@ class ProcessHealth:
                 for a in self.alerts
             ],
             "incident_id": self.incident_id,
+            "fleet_incident_id": self.fleet_incident_id,
             "reasons": list(self.reasons),
             "disabled": self.disabled,
             "published_at": format_utc(self.published_at),
@@ -280,7 +284,7 @@ def _row(process_id: str, payload: str, expiry_ms: float, now_ms: float) -> Proc
     reasons = tuple(
         r for r in (raw_reasons if isinstance(raw_reasons, list) else ()) if isinstance(r, str)
     )
-    incident = data.get("incident_id")
+    incident, fleet_incident = data.get("incident_id"), data.get("fleet_incident_id")
     credentials = data.get("credentials")
     expires_in = max(0.0, (expiry_ms - now_ms) / 1000.0)
     return ProcessHealth(
@@ -295,6 +299,7 @@ def _row(process_id: str, payload: str, expiry_ms: float, now_ms: float) -> Proc
         counters=MappingProxyType(counters),
         alerts=alerts,
         incident_id=incident if isinstance(incident, str) else None,
+        fleet_incident_id=fleet_incident if isinstance(fleet_incident, str) else None,
         reasons=reasons,
         disabled=data.get("disabled") is True,
         published_at=(expiry_ms - ttl * 1000.0) / 1000.0,
@@ -342,6 +347,7 @@ def snapshot_json(
     credentials: str,
     counters: Mapping[str, int],
     ttl: float,
+    fleet_incident_id: str | None = None,
 ) -> str:
     """The published form of one process's health (no token, nothing unscrubbed)."""
     return json.dumps(
@@ -366,6 +372,7 @@ def snapshot_json(
                 for a in health.alerts[:_MAX_ALERTS]
             ],
             "incident_id": health.incident_id,
+            "fleet_incident_id": fleet_incident_id,
             "reasons": [scrub(r) for r in health.reasons],
             "disabled": health.disabled,
             "ttl_s": ttl,
@@ -457,13 +464,16 @@ class FleetPublisher:
             return True
 
     def _args(self, stale_served: int) -> list[Any]:
+        health = self._health()
+        joined = None if health.incident_id is None else self.incidents.joined(health.incident_id)
         payload = snapshot_json(
-            self._health(),
+            health,
             host=self.host,
             pid=self.pid,
             credentials=self._credentials,
             counters=self.counters(stale_served),
             ttl=self.policy.ttl,
+            fleet_incident_id=joined,
         )
         return [self.process_id, payload, int(self.policy.ttl * 1000)]
 
@@ -493,7 +503,8 @@ class FleetPublisher:
         if reply is MISSED:
             return False
         self._check_lost(reply)
-        self.incidents.report(*self._incidents())
+        if self.incidents.report(*self._incidents()):  # the snapshot names the fleet incident
+            self.link.call(_PUBLISH, self._keys, self._args(stale_served))
         return True
 
     async def _asend(self, stale_served: int) -> bool:
@@ -501,7 +512,8 @@ class FleetPublisher:
         if reply is MISSED:
             return False
         self._check_lost(reply)
-        await self.incidents.areport(*self._incidents())
+        if await self.incidents.areport(*self._incidents()):
+            await self.link.acall(_PUBLISH, self._keys, self._args(stale_served))
         return True
 
     def _check_lost(self, reply: object) -> None:

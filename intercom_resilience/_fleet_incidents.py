@@ -462,25 +462,38 @@ class FleetIncidents:
             (incident.id, state),
         ]
 
-    def _answered(self, args: list[Any], reply: object) -> None:
+    def _answered(self, args: list[Any], reply: object) -> bool:
+        """Remember the fleet incident a report was filed under; ``True`` if it is news."""
         if reply is MISSED or not isinstance(reply, list) or not reply:
-            return  # sent again on the next publication
+            return False  # sent again on the next publication
         local_id, state = args[-1]
+        fleet_id = _text(reply[0])
         with self._lock:
-            self._sent[local_id] = (_text(reply[0]), state)
+            known = self._sent.get(local_id)
+            self._sent[local_id] = (fleet_id, state)
             self._sent.move_to_end(local_id)
             while len(self._sent) > _REMEMBERED:
                 self._sent.popitem(last=False)
+        return known is None or known[0] != fleet_id
 
-    def report(self, current: Incident | None, closed: Sequence[Incident]) -> None:
-        """Send the reports that changed (one round trip each; skipped while Redis is down)."""
+    def report(self, current: Incident | None, closed: Sequence[Incident]) -> bool:
+        """Send the reports that changed (one round trip each; skipped while Redis is down).
+
+        ``True`` when an incident learned the fleet incident it joined (the health snapshot,
+        which names it, is then worth publishing again).
+        """
+        learned = False
         for args in self.due(current, closed):
-            self._answered(args, self._link.call(_REPORT, self._keys, args[:-1]))
+            learned |= self._answered(args, self._link.call(_REPORT, self._keys, args[:-1]))
+        return learned
 
-    async def areport(self, current: Incident | None, closed: Sequence[Incident]) -> None:
+    async def areport(self, current: Incident | None, closed: Sequence[Incident]) -> bool:
         """Async twin of :meth:`report`."""
+        learned = False
         for args in self.due(current, closed):
-            self._answered(args, await self._link.acall(_REPORT, self._keys, args[:-1]))
+            reply = await self._link.acall(_REPORT, self._keys, args[:-1])
+            learned |= self._answered(args, reply)
+        return learned
 
     def read(self) -> tuple[FleetIncident, ...] | None:
         """The fleet's incidents, newest first (``None``: Redis cannot be reached)."""

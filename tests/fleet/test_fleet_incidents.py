@@ -103,6 +103,9 @@ def test_three_processes_one_cause_are_one_fleet_incident(
     merged = fleet.merged()
     assert merged.failed_attempts == sum(i.failed_attempts for i in local if i is not None)
     assert "Fleet incident of 3 process(es)" in text and "status **ongoing**" in text
+    # The fleet's health names it too (published with the next snapshot).
+    rows = pods[1][0].fleet_health().processes
+    assert {row.fleet_incident_id for row in rows} == {fleet.id}
     # Every process sees the same fleet incident; each remembers the one it joined.
     assert [fi.id for fi in pods[2][0].fleet_incidents()] == [fleet.id]
     for client, _ in pods:
