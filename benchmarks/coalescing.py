@@ -306,7 +306,13 @@ def main() -> None:
         print(
             f"  upstream requests: {ours.upstream} vs {base.upstream} "
             f"({ours.upstream / base.upstream:.3f} of the baseline); waiters p50 / leader: "
-            f"{ours.waiters_p50_ms / ours.leader_ms:.2f}"
+            f"{ours.waiters_p50_ms / ours.leader_ms:.2f}; waiters p50 / baseline p50: "
+            f"{ours.waiters_p50_ms / base.leader_ms:.2f}"
+        )
+        print(
+            "  (baseline 'leader ms' is the median of all its senders; a waiter's extra time "
+            "over the leader is its own response being built and parsed after the landing, "
+            "one after another on the loop)"
         )
     if "fleet" in parts:
         print(
