@@ -126,6 +126,19 @@ return {fid, now}
 """
 )
 
+# ARGV: episode, fleet id, report field, ttl ms, incident ttl ms. An open incident whose report
+# did not change: its episode stays joinable and its report current (1 if the report is there).
+_TOUCH = Script(
+    """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[1])
+end
+return redis.call('ZADD', KEYS[4], 'XX', 'CH', now + tonumber(ARGV[5]), ARGV[3])
+"""
+)
+
 # ARGV: max reports returned. Returns {now, field, JSON, expiry, field, JSON, expiry, ...}.
 _READ = Script(
     _PRUNE
@@ -408,6 +421,26 @@ class FleetIncidents:
             entry = self._sent.get(incident_id)
         return None if entry is None else entry[0]
 
+    def _touch(self, current: Incident | None, due: list[list[Any]]) -> list[Any] | None:
+        """The ``_TOUCH`` arguments for the open incident, when its report is filed and was not
+        just sent again (*due*)."""
+        if current is None or not current.is_open:
+            return None
+        if any(args[-1][0] == current.id for args in due):
+            return None
+        with self._lock:
+            sent = self._sent.get(current.id)
+        if sent is None or sent[0] is None:
+            return None
+        fleet_id, cause = sent[0], incident_cause(current)
+        return [
+            f"{self._credentials}|{cause}",
+            fleet_id,
+            f"{fleet_id}|{self._process[0]}",
+            int(self._ttl * 1000),
+            int(self._keep * 1000),
+        ]
+
     def due(self, current: Incident | None, closed: Sequence[Incident]) -> list[list[Any]]:
         """The ``_REPORT`` arguments of the incidents whose report changed since it was sent."""
         candidates = [*closed[-_RECENT_CLOSED:], *([current] if current is not None else [])]
@@ -482,17 +515,25 @@ class FleetIncidents:
         ``True`` when an incident learned the fleet incident it joined (the health snapshot,
         which names it, is then worth publishing again).
         """
-        learned = False
-        for args in self.due(current, closed):
+        due, learned = self.due(current, closed), False
+        for args in due:
             learned |= self._answered(args, self._link.call(_REPORT, self._keys, args[:-1]))
+        # An open incident that did not change keeps its episode joinable and its report
+        # current (else it would look like a process that stopped reporting).
+        touch = self._touch(current, due)
+        if touch is not None and self._link.call(_TOUCH, self._keys, touch) == 0:
+            self.forget()  # the report is gone (flushed): send it again next time
         return learned
 
     async def areport(self, current: Incident | None, closed: Sequence[Incident]) -> bool:
         """Async twin of :meth:`report`."""
-        learned = False
-        for args in self.due(current, closed):
+        due, learned = self.due(current, closed), False
+        for args in due:
             reply = await self._link.acall(_REPORT, self._keys, args[:-1])
             learned |= self._answered(args, reply)
+        touch = self._touch(current, due)
+        if touch is not None and await self._link.acall(_TOUCH, self._keys, touch) == 0:
+            self.forget()
         return learned
 
     def read(self) -> tuple[FleetIncident, ...] | None:

@@ -7,6 +7,7 @@ Each client has its own fake Intercom and virtual clock (its own "pod"); they me
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -344,3 +345,32 @@ async def test_async_redis_stopped_mid_run_reports_follow(redis_server: RedisSer
         found = await client.fleet_incidents()
         assert events.count("fleet.redis_recovered") == 1
         assert [r.incident.id for r in found[0].reports] == [incident.id]
+
+
+def test_a_quiet_open_incident_keeps_its_episode_and_stays_reporting(
+    fresh_redis_url: str,
+) -> None:
+    # An incident that stays open without changing (no traffic) must not let its episode lapse:
+    # another process opening later joins it, and the quiet one is not "lost".
+    policy = FleetPolicy(interval=0.05, ttl=0.4, incident_ttl=60)
+    a, fake_a = _client(fresh_redis_url, fleet=policy)
+    b, fake_b = _client(fresh_redis_url, fleet=policy)
+    clock = a._pipeline.clock
+    assert isinstance(clock, VirtualClock)
+    try:
+        _break(a, fake_a)
+        first = a.fleet_incidents()[0]
+        state = a.current_incident
+        for _ in range(12):  # 0.6 s of Redis time, longer than the ttl, nothing changing
+            time.sleep(0.05)
+            clock.advance(policy.interval)
+            a.health()  # a readiness probe: publishes, the incident unchanged
+        assert a.current_incident == state
+        _break(b, fake_b)
+        found = b.fleet_incidents()
+        assert [fi.id for fi in found] == [first.id]
+        assert all(report.reporting for report in found[0].reports)
+        assert found[0].is_open
+    finally:
+        a.close()
+        b.close()
