@@ -87,7 +87,7 @@ def test_the_waiter_keeps_to_its_patience_and_takes_only_the_leaders_answer(
 
     result, waited, kinds = _drive(coalescing, call, clock, lock, states)
 
-    assert waited <= min(wait, budget) + 1e-9  # never past its patience
+    assert waited <= min(wait, budget) + 1e-6  # never past its patience (float sums aside)
     if lock is not False:  # it leads (True) or Redis is gone (None): no waiting at all
         assert result is None and kinds == ["FleetLock"]
         assert (call.fleet_token is not None) == (lock is True)
