@@ -199,8 +199,9 @@ class IncidentReport:
 
     @property
     def label(self) -> str:
-        """``host:pid``, for people."""
-        return f"{self.host}:{self.pid}"
+        """What the postmortem names the process by: its process id, as ``fleet status``
+        shows it (``host:pid`` alone is ambiguous: two clients in one process are two rows)."""
+        return self.process_id
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
