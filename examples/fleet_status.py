@@ -34,7 +34,7 @@ from intercom_resilience import (
     ResilientIntercom,
     RetryPolicy,
 )
-from intercom_resilience._fleet import read_fleet
+from intercom_resilience._fleet_publisher import read_fleet
 from intercom_resilience.testing import FakeIntercom
 
 PROCESSES = 4

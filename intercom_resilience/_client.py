@@ -14,7 +14,7 @@ import os
 import random
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from intercom import AsyncIntercom, Intercom
@@ -27,8 +27,11 @@ from ._config import ResilienceConfig
 from ._core.breaker import BreakerState
 from ._core.requests import credentials_fingerprint
 from ._events import EventHook, EventLog
-from ._fleet import FleetHealth, FleetPublisher, FleetPublishingOff
+from ._fleet import FleetHealth, FleetPublishingOff
 from ._fleet_incidents import FleetIncident
+
+if TYPE_CHECKING:  # needs redis-py: imported when a client publishes (see _build_pipeline)
+    from ._fleet_publisher import FleetPublisher
 from ._health import AlertEvent, HealthMonitor, HealthStatus
 from ._incidents import FailureRecord, Incident
 from ._outbox import AsyncOutbox, Outbox, attach_async_outbox, attach_outbox
@@ -124,7 +127,7 @@ def _build_pipeline(
         assert isinstance(pipeline.cache, RedisCache)  # enforced by CachePolicy
         pipeline.flights = pipeline.cache.flights()
     if config.publishes_fleet_health:
-        from ._fleet import FleetPublisher
+        from ._fleet_publisher import FleetPublisher
 
         assert config.redis_url is not None  # enforced by ResilienceConfig
         pipeline.fleet = FleetPublisher(

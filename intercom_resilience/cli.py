@@ -1305,7 +1305,7 @@ def fleet_status(redis_url: str | None, key_prefix: str, timeout: float, as_json
       intercom-resilience fleet status --redis-url redis://redis.internal:6379/0
       intercom-resilience fleet status --json | jq '.processes[] | select(.status != "healthy")'
     """
-    from ._fleet import read_fleet
+    from ._fleet_publisher import read_fleet
 
     if not redis_url:
         _fail("fleet status needs --redis-url (or INTERCOM_RESILIENCE_REDIS_URL)", as_json=as_json)
@@ -1350,7 +1350,7 @@ def fleet_status(redis_url: str | None, key_prefix: str, timeout: float, as_json
 def _read_incidents(
     command: str, redis_url: str | None, key_prefix: str, timeout: float, as_json: bool
 ) -> tuple[FleetIncident, ...]:
-    from ._fleet_incidents import read_fleet_incidents
+    from ._fleet_reports import read_fleet_incidents
 
     if not redis_url:
         needs = f"fleet {command} needs --redis-url (or INTERCOM_RESILIENCE_REDIS_URL)"

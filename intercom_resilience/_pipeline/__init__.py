@@ -41,7 +41,7 @@ from .._health import HealthMonitor
 
 if TYPE_CHECKING:
     from .._backends.redis_flights import RedisFlights
-    from .._fleet import FleetPublisher
+    from .._fleet_publisher import FleetPublisher
 from .admission import Admission
 from .attempt import Attempt
 from .call import Call, Conclusion, priority

@@ -23,7 +23,7 @@ from intercom_resilience import (
 )
 from intercom_resilience._backends._redis import KeyScheme
 from intercom_resilience._cli_checks import ExitCode
-from intercom_resilience._fleet_incidents import read_fleet_incidents
+from intercom_resilience._fleet_reports import read_fleet_incidents
 from intercom_resilience.cli import cli
 from intercom_resilience.testing import FakeIntercom
 from tests.redis_support import RedisServer
