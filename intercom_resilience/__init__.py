@@ -47,6 +47,7 @@ from ._errors import (
     request_id_of,
 )
 from ._fleet import FleetHealth, ProcessHealth
+from ._fleet_incidents import FleetIncident, IncidentReport
 from ._health import AlertEvent, CacheWarmth, HealthStatus, Latency
 from ._incidents import (
     Alert,
@@ -94,9 +95,11 @@ __all__ = [
     "DrainReport",
     "FailureRecord",
     "FleetHealth",
+    "FleetIncident",
     "FleetPolicy",
     "HealthStatus",
     "Incident",
+    "IncidentReport",
     "IntercomConnectError",
     "IntercomConnectTimeout",
     "IntercomDisabledError",

@@ -41,6 +41,9 @@ class CallInfo:
         reconciled_by: how: ``resent`` (re-sent: the write is naturally idempotent),
             ``conflict`` (Intercom's 409 named the object the lost attempt created) or
             ``lookup`` (the write's trace was found); ``None`` when not reconciled.
+        coalesced: the read sent nothing: an identical read in flight answered it (in this
+            process, ``CachePolicy.coalesce``, or in another, ``fleet_coalesce``); ``attempts``
+            is 0 and ``request_id`` is that read's.
     """
 
     method: str
@@ -54,6 +57,7 @@ class CallInfo:
     reason: str | None = None
     reconciled: bool = False
     reconciled_by: str | None = None
+    coalesced: bool = False
 
 
 class CapturedCalls:

@@ -14,7 +14,7 @@ import os
 import random
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from intercom import AsyncIntercom, Intercom
@@ -27,7 +27,11 @@ from ._config import ResilienceConfig
 from ._core.breaker import BreakerState
 from ._core.requests import credentials_fingerprint
 from ._events import EventHook, EventLog
-from ._fleet import FleetHealth, FleetPublisher, FleetPublishingOff
+from ._fleet import FleetHealth, FleetPublishingOff
+from ._fleet_incidents import FleetIncident
+
+if TYPE_CHECKING:  # needs redis-py: imported when a client publishes (see _build_pipeline)
+    from ._fleet_publisher import FleetPublisher
 from ._health import AlertEvent, HealthMonitor, HealthStatus
 from ._incidents import FailureRecord, Incident
 from ._outbox import AsyncOutbox, Outbox, attach_async_outbox, attach_outbox
@@ -117,8 +121,13 @@ def _build_pipeline(
         monitor=HealthMonitor(config.alerts, clock, on_alert=on_alert, events=events),
         rng=random.Random(seed),
     )
+    if config.cache.fleet_coalesce:
+        from ._backends.redis_cache import RedisCache
+
+        assert isinstance(pipeline.cache, RedisCache)  # enforced by CachePolicy
+        pipeline.flights = pipeline.cache.flights()
     if config.publishes_fleet_health:
-        from ._fleet import FleetPublisher
+        from ._fleet_publisher import FleetPublisher
 
         assert config.redis_url is not None  # enforced by ResilienceConfig
         pipeline.fleet = FleetPublisher(
@@ -132,6 +141,8 @@ def _build_pipeline(
                 pipeline.disabled,
                 tuple(alert.rule for alert in pipeline.monitor.active_alerts),
             ),
+            incidents=lambda: (pipeline.monitor.current_incident, pipeline.monitor.incidents),
+            events=events,
         )
     return pipeline
 
@@ -143,6 +154,12 @@ def _fleet_publisher(pipeline: Pipeline) -> FleetPublisher:
             "(FleetPolicy.publish is not False)"
         )
     return pipeline.fleet
+
+
+def _seen(incidents: tuple[FleetIncident, ...] | None) -> tuple[FleetIncident, ...]:
+    if incidents is None:
+        raise ConnectionError("the fleet's Redis is unreachable: its incidents cannot be read")
+    return incidents
 
 
 class _ResilientMixin:
@@ -445,6 +462,18 @@ class ResilientIntercom(_ResilientMixin, TypedIntercom):
         """
         return _fleet_publisher(self._pipeline).read_after(self._pipeline.stale_served)
 
+    def fleet_incidents(self) -> tuple[FleetIncident, ...]:
+        """The fleet's incidents, newest first: each process's incidents for one cause, merged
+        (``docs/fleet.md#fleet-incidents``); ``incident.postmortem()`` renders one.
+
+        Publishes this process's health and incident reports first. Raises ``RuntimeError``
+        without fleet publishing, ``ConnectionError`` when Redis cannot be reached (this
+        client's own :attr:`incidents` are unaffected).
+        """
+        publisher = _fleet_publisher(self._pipeline)
+        publisher.publish(self._pipeline.stale_served, force=True)
+        return _seen(publisher.incidents.read())
+
     def warm_cache(
         self,
         *,
@@ -553,6 +582,12 @@ class AsyncResilientIntercom(_ResilientMixin, TypedAsyncIntercom):
     async def fleet_health(self) -> FleetHealth:
         """Async twin of :meth:`ResilientIntercom.fleet_health`."""
         return await _fleet_publisher(self._pipeline).aread_after(self._pipeline.stale_served)
+
+    async def fleet_incidents(self) -> tuple[FleetIncident, ...]:
+        """Async twin of :meth:`ResilientIntercom.fleet_incidents`."""
+        publisher = _fleet_publisher(self._pipeline)
+        await publisher.apublish(self._pipeline.stale_served, force=True)
+        return _seen(await publisher.incidents.aread())
 
     async def warm_cache(
         self,

@@ -249,6 +249,13 @@ class CachePolicy(_Policy):
         coalesce: identical reads in flight at the same time share one request (the first one's;
             needs ``enabled``, which keys reads). Off by default: a waiting read waits in real
             time, which a simulated clock driving many tasks would not see.
+        fleet_coalesce: also share searches and lists across the fleet's processes, through a
+            short lock in Redis and the shared Redis cache (``docs/fleet.md#fleet-coalescing``);
+            needs ``coalesce`` and ``backend="redis"``. Never for writes, nor for reads of one
+            record (those are cheap; the in-process coalescing covers their bursts).
+        fleet_wait: seconds the fleet lock lives, which is also the longest a read waits for
+            another process's answer (never beyond its own latency budget or deadline) before
+            it sends its own request.
     """
 
     enabled: bool = True
@@ -258,10 +265,16 @@ class CachePolicy(_Policy):
     max_entry_bytes: int = 1024 * 1024
     backend: Backend = "memory"
     coalesce: bool = False
+    fleet_coalesce: bool = False
+    fleet_wait: float = 2.0
 
     def __post_init__(self) -> None:
         self._flag("enabled")
         self._flag("coalesce")
+        self._flag("fleet_coalesce")
+        wait = self._number("fleet_wait", strict=True)
+        if wait > 60:
+            raise ValueError(f"CachePolicy.fleet_wait must be <= 60 (a short lock), got {wait!r}")
         self._integer("max_entries", minimum=1)
         self._number("stale_window", strict=True)
         self._integer("max_bytes", minimum=1)
@@ -271,6 +284,12 @@ class CachePolicy(_Policy):
                 f"CachePolicy.max_entry_bytes must be <= max_bytes ({self.max_bytes}), got {entry}"
             )
         self._backend("backend")
+        if self.fleet_coalesce and not (self.enabled and self.coalesce and self.backend == "redis"):
+            raise ValueError(
+                "CachePolicy.fleet_coalesce needs enabled=True, coalesce=True and "
+                f"backend='redis' (got enabled={self.enabled}, coalesce={self.coalesce}, "
+                f"backend={self.backend!r})"
+            )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -483,12 +502,21 @@ class FleetPolicy(_Policy):
             is read (at once when the breaker, the kill switch or the active alerts change; no
             background thread).
         ttl: seconds a snapshot stays in Redis without a refresh; a process silent for longer
-            leaves the fleet's view. Must exceed ``interval``.
+            leaves the fleet's view. Must exceed ``interval``. Also how long a fleet incident
+            stays joinable after its last open process last published
+            (``docs/fleet.md#fleet-incidents``).
+        incident_ttl: seconds a process's incident report stays in Redis after its last
+            update, for ``fleet_incidents()`` and ``fleet postmortem``. Must exceed ``ttl``.
+        key_prefix: the first part of the fleet's Redis keys (health and incidents), so that
+            one Redis can hold several fleets; every process of one fleet, and the CLI
+            (``--key-prefix``), must use the same.
     """
 
     publish: bool | None = None
     interval: float = 5.0
     ttl: float = 30.0
+    incident_ttl: float = 86_400.0
+    key_prefix: str = "intercom-resilience"
 
     def __post_init__(self) -> None:
         if self.publish is not None:
@@ -498,6 +526,19 @@ class FleetPolicy(_Policy):
         if ttl <= interval:
             raise ValueError(
                 f"FleetPolicy.ttl must be > FleetPolicy.interval ({interval:g}), got {ttl!r}"
+            )
+        if self._number("incident_ttl", strict=True) <= ttl:
+            raise ValueError(
+                f"FleetPolicy.incident_ttl must be > FleetPolicy.ttl ({ttl:g}), "
+                f"got {self.incident_ttl!r}"
+            )
+        prefix = self.key_prefix
+        # The same rule as the Redis key scheme's (which needs redis-py, optional here).
+        if not isinstance(prefix, str) or not prefix or prefix.strip() != prefix:
+            raise ValueError(f"FleetPolicy.key_prefix must be a non-empty string, got {prefix!r}")
+        if any(char in prefix for char in "*?[]{}"):
+            raise ValueError(
+                f"FleetPolicy.key_prefix must not contain glob or hash-tag characters: {prefix!r}"
             )
 
 

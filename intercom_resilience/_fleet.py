@@ -19,35 +19,31 @@ on the first success.
 (``unhealthy`` > ``degraded`` > ``healthy``), with counts per status and one row per process.
 A Redis that cannot be reached gives ``status="unknown"`` with ``reachable=False``: not seeing
 the fleet is not the same as the fleet being healthy.
+
+This module holds what the fleet's health *is* (and needs no redis-py: the package imports
+without the ``redis`` extra); publishing and reading it is :mod:`._fleet_publisher`'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import secrets
-import socket
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from ._backends._redis import DEFAULT_KEY_PREFIX, MISSED, KeyScheme, RedisLink, Script
-from ._clock import Clock, SystemClock
-from ._config import FleetPolicy
 from ._health import HealthStatus, Status
 from ._incidents import Alert, Severity, format_utc, scrub
-from ._redaction import redact_url
 
 __all__ = [
     "FleetHealth",
-    "FleetPublisher",
     "FleetPublishingOff",
     "FleetStatus",
     "ProcessHealth",
-    "read_fleet",
+    "aggregate",
+    "snapshot_json",
+    "unseen",
 ]
 
 #: A process's status, or ``unknown`` for a fleet that cannot be seen (or has no process).
@@ -57,60 +53,6 @@ _ORDER: Final[dict[str, int]] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 _VERSION: Final = 1
 #: Alerts published per process at most (there are 11 rules; this bounds a damaged monitor).
 _MAX_ALERTS: Final = 20
-
-# KEYS: members (zset, id -> expiry in ms of Redis time), snapshots (hash, id -> JSON).
-# Expired members go first, so a lapsed process never survives a publication or a read.
-_PRUNE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
-for _, id in ipairs(gone) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('HDEL', KEYS[2], id)
-end
-"""
-
-# ARGV: process id, snapshot JSON, ttl in ms. Returns Redis time (ms).
-_PUBLISH = Script(
-    _PRUNE
-    + """
-local ttl = tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
--- The family outlives its last publisher by one ttl, then vanishes with it.
-for _, key in ipairs(KEYS) do
-  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
-end
-return now
-"""
-)
-
-# Returns {now, id, snapshot, expiry, id, snapshot, expiry, ...}.
-_READ = Script(
-    _PRUNE
-    + """
-local out = {now}
-local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-for i = 1, #members, 2 do
-  local snapshot = redis.call('HGET', KEYS[2], members[i])
-  if snapshot then
-    out[#out + 1] = members[i]
-    out[#out + 1] = snapshot
-    out[#out + 1] = members[i + 1]
-  end
-end
-return out
-"""
-)
-
-# ARGV: process id.
-_LEAVE = Script(
-    """
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return 1
-"""
-)
 
 
 class FleetPublishingOff(RuntimeError):
@@ -139,6 +81,8 @@ class ProcessHealth:
         disabled: its kill switch is on.
         published_at: Unix time (Redis server time) of the snapshot.
         expires_in_s: seconds left before it leaves the fleet's view unless refreshed.
+        fleet_incident_id: the fleet incident its open incident joined
+            (``docs/fleet.md#fleet-incidents``), once known.
     """
 
     process_id: str
@@ -156,6 +100,7 @@ class ProcessHealth:
     disabled: bool
     published_at: float
     expires_in_s: float
+    fleet_incident_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (times as UTC ISO-8601)."""
@@ -174,6 +119,7 @@ class ProcessHealth:
                 for a in self.alerts
             ],
             "incident_id": self.incident_id,
+            "fleet_incident_id": self.fleet_incident_id,
             "reasons": list(self.reasons),
             "disabled": self.disabled,
             "published_at": format_utc(self.published_at),
@@ -217,7 +163,7 @@ class FleetHealth:
         }
 
 
-def _unseen(error: str, at: float) -> FleetHealth:
+def unseen(error: str, at: float) -> FleetHealth:
     return FleetHealth("unknown", False, (), _counts(()), at, error=error)
 
 
@@ -277,7 +223,7 @@ def _row(process_id: str, payload: str, expiry_ms: float, now_ms: float) -> Proc
     reasons = tuple(
         r for r in (raw_reasons if isinstance(raw_reasons, list) else ()) if isinstance(r, str)
     )
-    incident = data.get("incident_id")
+    incident, fleet_incident = data.get("incident_id"), data.get("fleet_incident_id")
     credentials = data.get("credentials")
     expires_in = max(0.0, (expiry_ms - now_ms) / 1000.0)
     return ProcessHealth(
@@ -292,6 +238,7 @@ def _row(process_id: str, payload: str, expiry_ms: float, now_ms: float) -> Proc
         counters=MappingProxyType(counters),
         alerts=alerts,
         incident_id=incident if isinstance(incident, str) else None,
+        fleet_incident_id=fleet_incident if isinstance(fleet_incident, str) else None,
         reasons=reasons,
         disabled=data.get("disabled") is True,
         published_at=(expiry_ms - ttl * 1000.0) / 1000.0,
@@ -306,7 +253,7 @@ def _text(value: object) -> str:
 def aggregate(reply: object) -> FleetHealth:
     """The :class:`FleetHealth` of one ``_READ`` reply (malformed parts are skipped, counted)."""
     if not isinstance(reply, list) or not reply or not isinstance(reply[0], int):
-        return _unseen("Redis answered something that is not a fleet read", time.time())
+        return unseen("Redis answered something that is not a fleet read", time.time())
     now_ms = float(reply[0])
     rows: list[ProcessHealth] = []
     unreadable = 0
@@ -339,6 +286,7 @@ def snapshot_json(
     credentials: str,
     counters: Mapping[str, int],
     ttl: float,
+    fleet_incident_id: str | None = None,
 ) -> str:
     """The published form of one process's health (no token, nothing unscrubbed)."""
     return json.dumps(
@@ -363,189 +311,10 @@ def snapshot_json(
                 for a in health.alerts[:_MAX_ALERTS]
             ],
             "incident_id": health.incident_id,
+            "fleet_incident_id": fleet_incident_id,
             "reasons": [scrub(r) for r in health.reasons],
             "disabled": health.disabled,
             "ttl_s": ttl,
         },
         separators=(",", ":"),
     )
-
-
-class FleetPublisher:
-    """One client's publication of its health to the fleet, and its reads of the fleet's.
-
-    Thread-safe. Never raises because of Redis: a publication that cannot happen is skipped.
-
-    Args:
-        policy: the interval and the ttl.
-        redis_url: the fleet's Redis.
-        clock: paces the publications (``monotonic``) and the latch's probes.
-        credentials: the client's credentials fingerprint (published, never the token).
-        health: returns the client's current health (passive).
-        signature: a cheap summary of the health's state (breaker, kill switch, alerts): when
-            it changes, the next call publishes even within the interval.
-        key_prefix: the first part of the keys (``KeyScheme``).
-    """
-
-    def __init__(
-        self,
-        policy: FleetPolicy,
-        redis_url: str,
-        clock: Clock,
-        credentials: str,
-        health: Callable[[], HealthStatus],
-        signature: Callable[[], object],
-        *,
-        key_prefix: str = DEFAULT_KEY_PREFIX,
-    ) -> None:
-        self.policy = policy
-        self._signature = signature
-        self._published: object = None
-        self._clock = clock
-        self._credentials = credentials
-        self._health = health
-        self.link = RedisLink("fleet", redis_url, clock, None)
-        self._keys = KeyScheme(key_prefix).fleet()
-        self.host = socket.gethostname()
-        self.pid = os.getpid()
-        #: ``host:pid:random``: unique per client, also across pid reuse and containers.
-        self.process_id = f"{self.host}:{self.pid}:{secrets.token_hex(4)}"
-        self._lock = threading.Lock()
-        self._next = float("-inf")
-        self._calls = 0
-        self._failed = 0
-
-    # ------------------------------------------------------------------ what is published
-
-    def count(self, *, failed: bool) -> None:
-        """Count one finished call (*failed*: it raised, or Intercom answered 5xx)."""
-        with self._lock:
-            self._calls += 1
-            self._failed += failed
-
-    def counters(self, stale_served: int) -> dict[str, int]:
-        """The published counters."""
-        with self._lock:
-            return {"calls": self._calls, "failed": self._failed, "stale_served": stale_served}
-
-    def _due(self, force: bool) -> bool:
-        # A change of breaker state, kill switch or active alerts is published at once: the
-        # moment a process breaks is the moment the fleet's view matters.
-        signature = self._signature()
-        now = self._clock.monotonic()
-        with self._lock:
-            if not force and now < self._next and signature == self._published:
-                return False
-            self._next = now + self.policy.interval
-            self._published = signature
-            return True
-
-    def _args(self, stale_served: int) -> list[Any]:
-        payload = snapshot_json(
-            self._health(),
-            host=self.host,
-            pid=self.pid,
-            credentials=self._credentials,
-            counters=self.counters(stale_served),
-            ttl=self.policy.ttl,
-        )
-        return [self.process_id, payload, int(self.policy.ttl * 1000)]
-
-    # ------------------------------------------------------------------ publishing
-
-    def after_call(self, stale_served: int) -> None:
-        """A call ended: publish if due, and only while Redis is up (costs a call nothing)."""
-        if self.link.latch.up and self._due(False):
-            self.link.call(_PUBLISH, self._keys, self._args(stale_served))
-
-    async def aafter_call(self, stale_served: int) -> None:
-        """Async twin of :meth:`after_call`."""
-        if self.link.latch.up and self._due(False):
-            await self.link.acall(_PUBLISH, self._keys, self._args(stale_served))
-
-    def publish(self, stale_served: int, *, force: bool = False) -> bool:
-        """Publish now if due (or *force*); may probe a Redis that was down. ``True`` if sent."""
-        if not self._due(force):
-            return False
-        return self.link.call(_PUBLISH, self._keys, self._args(stale_served)) is not MISSED
-
-    async def apublish(self, stale_served: int, *, force: bool = False) -> bool:
-        """Async twin of :meth:`publish`."""
-        if not self._due(force):
-            return False
-        reply = await self.link.acall(_PUBLISH, self._keys, self._args(stale_served))
-        return reply is not MISSED
-
-    # ------------------------------------------------------------------ reading
-
-    def read(self) -> FleetHealth:
-        """The fleet's health (``unknown``, ``reachable=False`` when Redis cannot be reached)."""
-        reply = self.link.call(_READ, self._keys, [])
-        if reply is MISSED:
-            return _unseen("Redis is unreachable: the fleet cannot be seen", time.time())
-        return aggregate(reply)
-
-    async def aread(self) -> FleetHealth:
-        """Async twin of :meth:`read`."""
-        reply = await self.link.acall(_READ, self._keys, [])
-        if reply is MISSED:
-            return _unseen("Redis is unreachable: the fleet cannot be seen", time.time())
-        return aggregate(reply)
-
-    def read_after(self, stale_served: int) -> FleetHealth:
-        """Publish this process's snapshot (forced), then :meth:`read` the fleet's."""
-        self.publish(stale_served, force=True)
-        return self.read()
-
-    async def aread_after(self, stale_served: int) -> FleetHealth:
-        """Async twin of :meth:`read_after`."""
-        await self.apublish(stale_served, force=True)
-        return await self.aread()
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def close(self) -> None:
-        """Leave the fleet's view now (a closed client publishes no more), then disconnect."""
-        if self.link.latch.up:
-            self.link.call(_LEAVE, self._keys, [self.process_id])
-        self.link.close()
-
-    async def aclose(self) -> None:
-        """Async twin of :meth:`close`."""
-        if self.link.latch.up:
-            await self.link.acall(_LEAVE, self._keys, [self.process_id])
-        await self.link.aclose()
-
-    def __repr__(self) -> str:
-        return f"FleetPublisher({self.process_id!r}, {self.link!r})"
-
-
-def read_fleet(
-    redis_url: str,
-    *,
-    key_prefix: str = DEFAULT_KEY_PREFIX,
-    socket_timeout: float = 1.0,
-    clock: Clock | None = None,
-) -> FleetHealth:
-    """Read the fleet's health from *redis_url* without a client (the CLI's ``fleet status``).
-
-    Args:
-        redis_url: the fleet's Redis (a malformed URL raises ``ValueError`` naming it,
-            without its password).
-        key_prefix: the keys' prefix (``KeyScheme``).
-        socket_timeout: seconds a connect or the read may take.
-        clock: the latch's clock (tests).
-    """
-    link = RedisLink(
-        "fleet", redis_url, clock or SystemClock(), None, socket_timeout=socket_timeout
-    )
-    try:
-        reply = link.call(_READ, KeyScheme(key_prefix).fleet(), [])
-    finally:
-        link.close()
-    if reply is MISSED:
-        return _unseen(
-            f"Redis at {redact_url(redis_url)} is unreachable: the fleet cannot be seen",
-            time.time(),
-        )
-    return aggregate(reply)

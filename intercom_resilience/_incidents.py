@@ -26,7 +26,7 @@ import json
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from ._core.status import meaning
@@ -662,12 +662,20 @@ def _impact_lines(incident: Incident) -> list[str]:
     return lines
 
 
-def render_postmortem(incident: Incident, *, title: str | None = None) -> str:
+def render_postmortem(
+    incident: Incident,
+    *,
+    title: str | None = None,
+    request_ids_by: Sequence[tuple[str, Incident]] | None = None,
+) -> str:
     """The incident as a Markdown postmortem, ready for people to complete.
 
     Contains the title, date, start and end times (UTC ISO-8601), duration, severity (the worst
     alert), the alerts, impact, the timeline in order, every Intercom request id, and placeholders
     marked ``TODO`` for the summary, root cause and action items.
+
+    *request_ids_by* (a fleet incident's processes: a label and that process's own incident)
+    lists the request ids per process instead of the incident's own list.
     """
     severity = incident.severity
     opened = format_utc(incident.opened_at)
@@ -718,7 +726,9 @@ def render_postmortem(incident: Incident, *, title: str | None = None) -> str:
     else:
         out.append("No entries.")
     out += ["", "## Intercom request ids", ""]
-    if incident.request_ids:
+    if request_ids_by is not None:
+        out += _request_ids_by_process(request_ids_by)
+    elif incident.request_ids:
         out.append("Quote these to Intercom support; most recent last.")
         out.append("")
         if incident.request_ids_dropped:
@@ -740,6 +750,25 @@ def render_postmortem(incident: Incident, *, title: str | None = None) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _request_ids_by_process(parts: Sequence[tuple[str, Incident]]) -> list[str]:
+    out = ["Quote these to Intercom support; per process, most recent last.", ""]
+    for label, part in parts:
+        state = "ongoing" if part.is_open else f"closed {format_utc(part.closed_at or 0.0)}"
+        out.append(
+            f"### {_code(label)}: incident {_code(part.id)}, opened "
+            f"{format_utc(part.opened_at)}, {state}"
+        )
+        out.append("")
+        if part.request_ids_dropped:
+            dropped = part.request_ids_dropped
+            out.append(f"- ({dropped} older id(s) dropped to keep the record bounded)")
+        out.extend(f"- {_code(request_id)}" for request_id in part.request_ids)
+        if not part.request_ids:
+            out.append("- none recorded (network failures carry no request id)")
+        out.append("")
+    return out[:-1]
 
 
 #: The states a status update can announce.

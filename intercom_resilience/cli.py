@@ -21,9 +21,9 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import httpx
 
@@ -52,7 +52,13 @@ from ._cli_checks import (
     resolve_token,
 )
 from ._config import ResilienceConfig
-from ._incidents import Incident, render_postmortem, render_status_update, scrub
+from ._incidents import Incident, format_utc, render_postmortem, render_status_update, scrub
+
+if TYPE_CHECKING:
+    from ._fleet_incidents import FleetIncident
+
+#: The fleet's keys' default prefix (``FleetPolicy.key_prefix``).
+DEFAULT_FLEET_PREFIX = "intercom-resilience"
 
 __all__ = ["cli", "main"]
 
@@ -1255,16 +1261,43 @@ def _fleet_code(status: str) -> ExitCode:
     return ExitCode.FINDING  # unknown, seen: nobody has published
 
 
+def _fleet_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``--redis-url``, ``--key-prefix``, ``--timeout`` and ``--json``: every fleet command's."""
+    options = [
+        click.option(
+            "--redis-url",
+            envvar="INTERCOM_RESILIENCE_REDIS_URL",
+            show_envvar=True,
+            help="The fleet's Redis (redis://, rediss://, unix://).",
+        ),
+        click.option(
+            "--key-prefix",
+            envvar="INTERCOM_RESILIENCE_FLEET_KEY_PREFIX",
+            show_envvar=True,
+            default=DEFAULT_FLEET_PREFIX,
+            show_default=True,
+            help="The fleet's keys' prefix (FleetPolicy.key_prefix).",
+        ),
+        click.option("--timeout", type=click.FloatRange(min=0.05), default=2.0, show_default=True),
+        click.option("--json", "as_json", is_flag=True, help="Machine-readable output only."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _fleet_prefix(key_prefix: str, as_json: bool) -> str:
+    from ._config import FleetPolicy
+
+    try:
+        return FleetPolicy(key_prefix=key_prefix).key_prefix
+    except ValueError as error:
+        _fail(str(error).replace("FleetPolicy.key_prefix", "--key-prefix"), as_json=as_json)
+
+
 @fleet.command("status", context_settings=_CONTEXT)
-@click.option(
-    "--redis-url",
-    envvar="INTERCOM_RESILIENCE_REDIS_URL",
-    show_envvar=True,
-    help="The fleet's Redis (redis://, rediss://, unix://).",
-)
-@click.option("--timeout", type=click.FloatRange(min=0.05), default=2.0, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output only.")
-def fleet_status(redis_url: str | None, timeout: float, as_json: bool) -> None:
+@_fleet_options
+def fleet_status(redis_url: str | None, key_prefix: str, timeout: float, as_json: bool) -> None:
     """One row per live process: status, breaker, p95, counters, alerts, incident.
 
     \b
@@ -1272,12 +1305,13 @@ def fleet_status(redis_url: str | None, timeout: float, as_json: bool) -> None:
       intercom-resilience fleet status --redis-url redis://redis.internal:6379/0
       intercom-resilience fleet status --json | jq '.processes[] | select(.status != "healthy")'
     """
-    from ._fleet import read_fleet
+    from ._fleet_publisher import read_fleet
 
     if not redis_url:
         _fail("fleet status needs --redis-url (or INTERCOM_RESILIENCE_REDIS_URL)", as_json=as_json)
+    prefix = _fleet_prefix(key_prefix, as_json)
     try:
-        health = read_fleet(redis_url, socket_timeout=timeout)
+        health = read_fleet(redis_url, key_prefix=prefix, socket_timeout=timeout)
     except ValueError as error:
         _fail(scrub(str(error)), as_json=as_json)
     if not health.reachable:
@@ -1311,6 +1345,99 @@ def fleet_status(redis_url: str | None, timeout: float, as_json: bool) -> None:
     if health.unreadable:
         click.echo(f"  {health.unreadable} snapshot(s) unreadable (another version?): skipped")
     raise SystemExit(code)
+
+
+def _read_incidents(
+    command: str, redis_url: str | None, key_prefix: str, timeout: float, as_json: bool
+) -> tuple[FleetIncident, ...]:
+    from ._fleet_reports import read_fleet_incidents
+
+    if not redis_url:
+        needs = f"fleet {command} needs --redis-url (or INTERCOM_RESILIENCE_REDIS_URL)"
+        _fail(needs, as_json=as_json)
+    prefix = _fleet_prefix(key_prefix, as_json)
+    try:
+        return read_fleet_incidents(redis_url, key_prefix=prefix, socket_timeout=timeout)
+    except ConnectionError as error:
+        _fail(scrub(str(error)), ExitCode.FAILING, as_json=as_json)
+    except ValueError as error:
+        _fail(scrub(str(error)), as_json=as_json)
+
+
+@fleet.command("incidents", context_settings=_CONTEXT)
+@_fleet_options
+def fleet_incidents(redis_url: str | None, key_prefix: str, timeout: float, as_json: bool) -> None:
+    """The fleet's incidents, newest first: one row per cause, whatever the processes.
+
+    Exit code 0 when none is open, 3 when one is (or Redis cannot be reached).
+
+    \b
+    Examples:
+      intercom-resilience fleet incidents --redis-url redis://redis.internal:6379/0
+    """
+    found = _read_incidents("incidents", redis_url, key_prefix, timeout, as_json)
+    code = ExitCode.FAILING if any(incident.is_open for incident in found) else ExitCode.OK
+    if as_json:
+        payload = {"incidents": [i.to_dict() for i in found], "exit_code": int(code)}
+        click.echo(json.dumps(payload, indent=2))
+        raise SystemExit(code)
+    if not found:
+        click.echo("Fleet incidents: none recorded")
+        raise SystemExit(code)
+    rows = []
+    for incident in found:
+        merged = incident.merged()
+        severity = merged.severity
+        rows.append(
+            [
+                incident.id,
+                "ongoing" if incident.is_open else "resolved",
+                "-" if severity is None else severity.value,
+                incident.cause,
+                str(len(incident.reports)),
+                format_utc(incident.opened_at),
+                str(merged.failed_attempts),
+                str(len(merged.request_ids)),
+            ]
+        )
+    headers = ["fleet incident", "state", "sev", "cause", "processes", "opened", "failed"]
+    _table(f"Fleet incidents ({len(found)})", [*headers, "request ids"], rows)
+    raise SystemExit(code)
+
+
+@fleet.command("postmortem", context_settings=_CONTEXT)
+@click.argument("incident_id", required=False)
+@_fleet_options
+@click.option("--title", help="Postmortem title (default: from the worst alert).")
+def fleet_postmortem(
+    incident_id: str | None,
+    redis_url: str | None,
+    key_prefix: str,
+    timeout: float,
+    as_json: bool,
+    title: str | None,
+) -> None:
+    """One Markdown postmortem of a fleet incident (default: the newest), with every
+    process's Intercom request ids.
+
+    \b
+    Examples:
+      intercom-resilience fleet postmortem --redis-url redis://redis.internal:6379/0
+      intercom-resilience fleet postmortem finc-20261203T170102.123Z-api_unreachable-1a2b3c4d
+    """
+    found = _read_incidents("postmortem", redis_url, key_prefix, timeout, as_json)
+    chosen = [i for i in found if incident_id is None or i.id == incident_id][:1]
+    if not chosen:
+        wanted = (
+            "no fleet incident is recorded"
+            if incident_id is None
+            else (f"no fleet incident {scrub(incident_id)!r} (see `fleet incidents`)")
+        )
+        _fail(wanted, ExitCode.FINDING, as_json=as_json)
+    if as_json:
+        click.echo(json.dumps({**chosen[0].to_dict(), "exit_code": 0}, indent=2))
+    else:
+        click.echo(chosen[0].postmortem(title=title))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

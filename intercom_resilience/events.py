@@ -104,6 +104,8 @@ class EventName(str, enum.Enum):
     WEBHOOK_HANDLER_FAILED = "webhook.handler_failed"
     WEBHOOK_REDIS_UNAVAILABLE = "webhook.redis_unavailable"
     WEBHOOK_REDIS_RECOVERED = "webhook.redis_recovered"
+    FLEET_REDIS_UNAVAILABLE = "fleet.redis_unavailable"
+    FLEET_REDIS_RECOVERED = "fleet.redis_recovered"
 
     def __str__(self) -> str:
         return self.value
@@ -269,6 +271,8 @@ class CallFinished(_CallEvent):
     reconciled: bool = False
     #: How: ``resent``, ``conflict`` or ``lookup`` (``None`` when not reconciled).
     reconciled_by: str | None = None
+    #: Answered by an identical read's request (in this process, or another's through Redis).
+    coalesced: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -351,13 +355,15 @@ class LimiterWait(_CallEvent):
 @dataclasses.dataclass(frozen=True, slots=True)
 class RedisUnavailable(Event):
     """A Redis backend is unreachable (``limiter.redis_unavailable``, ``cache.redis_unavailable``,
-    ``webhook.redis_unavailable``; warning). The limiter paces locally at ``fallback_share`` of the
-    quota meanwhile; the cache runs without Redis; the webhook receiver's replay store remembers
-    notification ids in this process only."""
+    ``webhook.redis_unavailable``, ``fleet.redis_unavailable``; warning). The limiter paces
+    locally at ``fallback_share`` of the quota meanwhile; the cache runs without Redis; the
+    webhook receiver's replay store remembers notification ids in this process only; the fleet
+    link (health, incidents, fleet coalescing) stops publishing and reads the fleet as
+    ``unknown``, while the process's own health and incidents go on."""
 
     LEVEL: ClassVar[Level] = "warning"
 
-    component: Literal["limiter", "cache", "webhooks"]
+    component: Literal["limiter", "cache", "webhooks", "fleet"]
     error: str
     detail: str
     retry_in_s: float
@@ -365,12 +371,14 @@ class RedisUnavailable(Event):
 
     @property
     def name(self) -> EventName:
-        """``limiter.redis_unavailable``, ``cache.redis_unavailable`` or
-        ``webhook.redis_unavailable``."""
+        """``limiter.redis_unavailable``, ``cache.redis_unavailable``,
+        ``webhook.redis_unavailable`` or ``fleet.redis_unavailable``."""
         if self.component == "limiter":
             return EventName.LIMITER_REDIS_UNAVAILABLE
         if self.component == "webhooks":
             return EventName.WEBHOOK_REDIS_UNAVAILABLE
+        if self.component == "fleet":
+            return EventName.FLEET_REDIS_UNAVAILABLE
         return EventName.CACHE_REDIS_UNAVAILABLE
 
     def fields(self) -> dict[str, Any]:
@@ -388,20 +396,24 @@ class RedisUnavailable(Event):
 @dataclasses.dataclass(frozen=True, slots=True)
 class RedisRecovered(Event):
     """A Redis backend answers again (``limiter.redis_recovered``, ``cache.redis_recovered``,
-    ``webhook.redis_recovered``; warning), after ``downtime_s`` seconds."""
+    ``webhook.redis_recovered``, ``fleet.redis_recovered``; warning), after ``downtime_s``
+    seconds."""
 
     LEVEL: ClassVar[Level] = "warning"
 
-    component: Literal["limiter", "cache", "webhooks"]
+    component: Literal["limiter", "cache", "webhooks", "fleet"]
     downtime_s: float
 
     @property
     def name(self) -> EventName:
-        """``limiter.redis_recovered``, ``cache.redis_recovered`` or ``webhook.redis_recovered``."""
+        """``limiter.redis_recovered``, ``cache.redis_recovered``, ``webhook.redis_recovered``
+        or ``fleet.redis_recovered``."""
         if self.component == "limiter":
             return EventName.LIMITER_REDIS_RECOVERED
         if self.component == "webhooks":
             return EventName.WEBHOOK_REDIS_RECOVERED
+        if self.component == "fleet":
+            return EventName.FLEET_REDIS_RECOVERED
         return EventName.CACHE_REDIS_RECOVERED
 
     def fields(self) -> dict[str, Any]:

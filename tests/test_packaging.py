@@ -65,3 +65,44 @@ def test_the_wheel_ships_the_package_and_its_typing_marker(wheel: zipfile.ZipFil
     assert "intercom_resilience/py.typed" in names
     assert "intercom_resilience/cli.py" in names
     assert not any(name.startswith(("tests/", "examples/")) for name in names)
+
+
+WITHOUT_REDIS = """
+import sys
+
+class NoRedis:
+    def find_spec(self, name, path=None, target=None):
+        if name == "redis" or name.startswith("redis."):
+            raise ImportError("no redis-py here")
+
+sys.meta_path.insert(0, NoRedis())
+import intercom_resilience, intercom_resilience.cli  # noqa: E401
+from intercom_resilience.testing import FakeIntercom
+
+client = intercom_resilience.ResilientIntercom(
+    token="fake-token", transport=FakeIntercom().transport()
+)
+client.admins.identify()
+try:
+    intercom_resilience.ResilienceConfig(redis_url="redis://localhost:6379/0")
+    intercom_resilience.ResilientIntercom(
+        token="fake-token",
+        config=intercom_resilience.ResilienceConfig(redis_url="redis://localhost:6379/0"),
+    )
+except ImportError as error:
+    print("redis needed:", error)
+print("redis" in sys.modules)
+"""
+
+
+def test_the_package_works_without_the_redis_extra() -> None:
+    # Fleet health (#17) imported redis-py with the package: a memory-only install (the
+    # zero-dependency default) could not even `import intercom_resilience`.
+    done = subprocess.run(  # noqa: S603 - our own interpreter, our own script
+        [sys.executable, "-c", WITHOUT_REDIS], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "redis needed: The Redis backends need redis-py: pip install 'intercom-resilience[redis]'",
+        "False",
+    ]

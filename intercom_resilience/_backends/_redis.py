@@ -113,6 +113,9 @@ class KeyScheme:
     ``P:fleet:{fleet}:members``      the processes publishing health, scored by when their
                                      snapshot expires (Redis server time, ms)
     ``P:fleet:{fleet}:snapshots``    each process's latest health snapshot (JSON by process id)
+    ``P:fleet:{fleet}:incident-*``   fleet incidents: the open one per credentials and cause,
+                                     and every process's incident reports (``fleet_incidents``)
+    ``P:flight:F:<sha256>``          the fleet-coalescing lock of one read (short-lived)
     ===============================  ========================================================
 
     ``{W}`` is a Redis Cluster hash tag: both keys of one limiter script share a slot.
@@ -164,6 +167,21 @@ class KeyScheme:
         """The fleet-health member set and snapshot hash (one hash tag: one script's keys)."""
         base = f"{self.prefix}:fleet:{{fleet}}"
         return f"{base}:members", f"{base}:snapshots"
+
+    def fleet_incidents(self) -> tuple[str, str, str, str]:
+        """The open fleet incidents (hash, zset of expiries) and the incident reports (hash,
+        zset of expiries): one hash tag with the fleet's health, one script's keys."""
+        base = f"{self.prefix}:fleet:{{fleet}}"
+        return (
+            f"{base}:incident-open",
+            f"{base}:incident-open-expiry",
+            f"{base}:incident-reports",
+            f"{base}:incident-report-expiry",
+        )
+
+    def flight(self, key: str) -> str:
+        """The fleet-coalescing lock of the read cached under *key* (``docs/fleet.md``)."""
+        return f"{self.prefix}:flight:{key.removeprefix(_CACHE_KEY_PREFIX)}"
 
     @property
     def pattern(self) -> str:
@@ -331,9 +349,7 @@ class RedisLink:
 
     def _announce_down(self, error: BaseException, pause: float) -> None:
         component = self.component
-        # The fleet's link reports nothing: the same Redis is reported by the limiter and the
-        # cache, and fleet_health() says ``reachable=False`` on its own.
-        if self._events is not None and component != "fleet":
+        if self._events is not None:
             self._events.emit(
                 RedisUnavailable(
                     component,
@@ -346,7 +362,7 @@ class RedisLink:
 
     def _announce_up(self, downtime: float) -> None:
         component = self.component
-        if self._events is not None and component != "fleet":
+        if self._events is not None:
             self._events.emit(RedisRecovered(component, downtime_s=downtime))
 
     # ------------------------------------------------------------------ calls

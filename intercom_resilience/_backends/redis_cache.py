@@ -67,7 +67,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._clock import Clock
 from .._config import CachePolicy
@@ -84,6 +84,9 @@ from ._redis import (
     _Missed,
 )
 from .base import CachedResponse
+
+if TYPE_CHECKING:
+    from .redis_flights import RedisFlights
 
 __all__ = ["RedisCache", "decode_entry", "encode_entry"]
 
@@ -399,6 +402,12 @@ class RedisCache:
             "max_entries": self._policy.max_entries,
             "max_bytes": self._policy.max_bytes,
         }
+
+    def flights(self) -> RedisFlights:
+        """The fleet-coalescing locks, on this cache's link and keys (``fleet_coalesce``)."""
+        from .redis_flights import RedisFlights
+
+        return RedisFlights(self._link, self._keys)
 
     def close(self) -> None:
         """Close the sync client's connections (the async ones: :meth:`aclose`)."""

@@ -18,6 +18,7 @@ __all__ = [
     "READ_ONLY_POSTS",
     "RequestKind",
     "classify",
+    "is_collection_read",
     "credentials_fingerprint",
     "path_template",
 ]
@@ -138,3 +139,14 @@ def credentials_fingerprint(token: str, base_url: str = "") -> str:
     """
     digest = hashlib.sha256(f"intercom-resilience\x00{base_url}\x00{token}".encode())
     return digest.hexdigest()[:16]
+
+
+def is_collection_read(kind: RequestKind) -> bool:
+    """A search or a list (``POST /contacts/search``, ``GET /contacts``, ``GET
+    /contacts/{id}/notes``): the reads worth coalescing across the fleet. Reads of one record
+    (``GET /contacts/{id}``, ``GET /me``) are cheap and excluded."""
+    if not kind.is_read:
+        return False
+    if kind.method == "POST":  # the read-only POSTs are searches
+        return True
+    return not kind.template.endswith("}") and kind.template != "/me"

@@ -40,7 +40,8 @@ from .._events import EventLog
 from .._health import HealthMonitor
 
 if TYPE_CHECKING:
-    from .._fleet import FleetPublisher
+    from .._backends.redis_flights import RedisFlights
+    from .._fleet_publisher import FleetPublisher
 from .admission import Admission
 from .attempt import Attempt
 from .call import Call, Conclusion, priority
@@ -160,7 +161,15 @@ class Pipeline:
         self.judgement = Judgement(self.shared)
         self.stale = StaleAnswer(self.shared)
         self.coherence = Coherence(clock, enabled=config.cache.enabled)
-        self.coalescing = Coalescing(self.coherence, enabled=config.cache.coalesce)
+        self.coalescing = Coalescing(
+            self.coherence,
+            enabled=config.cache.coalesce,
+            clock=clock,
+            fleet=config.cache.fleet_coalesce,
+            fleet_wait=config.cache.fleet_wait,
+        )
+        #: The fleet-coalescing locks (``CachePolicy.fleet_coalesce``), set by the client.
+        self.flights: RedisFlights | None = None
         self.reconcile = Reconcile(
             self.shared, self.admission, self.pacing, self.attempt, self.judgement
         )

@@ -69,6 +69,7 @@ class Call:
         generation: where the write sequence stood when the read started (see ``coherence``).
         write_tags: the cache tags a write may change.
         flight: the flight this read leads, while it is in the air (see ``coalesce``).
+        fleet_token: the fleet lock this read holds, while it fetches for the fleet.
         may_have_applied: an attempt of this write may have been processed by Intercom.
         maybe_processed: an attempt failed in a way that may have left it processed (a 5xx, a
             read timeout, a dropped connection): reconciliation reads it.
@@ -98,6 +99,7 @@ class Call:
     may_have_applied: bool = False
     maybe_processed: bool = False
     flight: Flight | None = None
+    fleet_token: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -20,6 +20,17 @@ Followers never get less than they would have alone:
 
 Within one process (one client). Waiting is the shells' business (:class:`JoinFlight`): a
 thread blocks on an event, a task awaits one on its own loop.
+
+**Across the fleet** (``CachePolicy.fleet_coalesce``, searches and lists only): the leader of a
+process's flight then also asks Redis for the read's fleet lock (``SET NX PX``,
+:mod:`.._backends.redis_flights`). The process that gets it fetches; its fresh answer goes to the
+shared Redis cache as usual, and the lock becomes ``done`` with that entry's ``stored_at``.
+Another process that finds the lock held polls it (a few milliseconds, doubling, at most every
+50 ms) and reads the shared entry once it is ``done``, no longer than ``CachePolicy.fleet_wait``
+nor its own latency budget or deadline. It fetches for itself when the lock vanishes without an
+answer (the leader failed, or died and the lock expired), when the entry is not the leader's
+(refused, replaced), when its patience is spent, or when Redis does not answer. The lock is
+never taken for writes, nor for reads of one record.
 """
 
 from __future__ import annotations
@@ -27,14 +38,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import secrets
 import threading
+from collections.abc import Generator
+from typing import Any
 
 from .._backends.base import CachedResponse
+from .._clock import Clock
+from .._core.requests import is_collection_read
 from .call import Call
 from .coherence import Coherence
-from .effects import BackendEffect, Backends
+from .effects import BackendEffect, Backends, CacheGet, Effect, Sleep
 
-__all__ = ["Coalescing", "Flight", "JoinFlight"]
+__all__ = ["Coalescing", "FleetLand", "FleetLock", "FleetPeek", "Flight", "JoinFlight"]
+
+#: The first pause between two looks at another process's fleet lock; it doubles up to the cap.
+FIRST_POLL = 0.005
+MAX_POLL = 0.05
 
 
 class Flight:
@@ -97,14 +117,134 @@ class JoinFlight(BackendEffect):
         return await self.flight.await_answer(self.timeout)
 
 
-class Coalescing:
-    """The flights of one client, by cache key."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class FleetLock(BackendEffect):
+    """Take the fleet lock of the read cached under *key*: ``True`` (fetch for the fleet),
+    ``False`` (another process fetches), ``None`` (Redis unavailable: fetch alone)."""
 
-    def __init__(self, coherence: Coherence, *, enabled: bool) -> None:
+    key: str
+    token: str
+    ttl_ms: int
+
+    def run(self, backends: Backends) -> bool | None:
+        if backends.flights is None:  # a pipeline built without the Redis cache's locks
+            return None
+        result: bool | None = backends.flights.lock(self.key, self.token, self.ttl_ms)
+        return result
+
+    async def arun(self, backends: Backends) -> bool | None:
+        if backends.flights is None:
+            return None
+        result: bool | None = await backends.flights.alock(self.key, self.token, self.ttl_ms)
+        return result
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FleetPeek(BackendEffect):
+    """The fleet lock's value (``held:…``, ``done:…``, ``""``; ``None``: Redis unavailable)."""
+
+    key: str
+
+    def run(self, backends: Backends) -> str | None:
+        result: str | None = backends.flights.peek(self.key)
+        return result
+
+    async def arun(self, backends: Backends) -> str | None:
+        result: str | None = await backends.flights.apeek(self.key)
+        return result
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FleetLand(BackendEffect):
+    """The fleet's leader is done: mark the lock ``done`` with *marker*, or release it."""
+
+    key: str
+    token: str
+    marker: str | None
+    ttl_ms: int
+
+    def run(self, backends: Backends) -> None:
+        backends.flights.land(self.key, self.token, self.marker, self.ttl_ms)
+
+    async def arun(self, backends: Backends) -> None:
+        await backends.flights.aland(self.key, self.token, self.marker, self.ttl_ms)
+
+
+def _marker(entry: CachedResponse) -> str:
+    """What names the leader's entry in the shared cache (floats round-trip through repr)."""
+    return repr(entry.stored_at)
+
+
+class Coalescing:
+    """The flights of one client, by cache key (and, with *fleet*, the fleet's, in Redis).
+
+    Args:
+        coherence: write generations (a follower never answers with what a write overtook).
+        enabled: coalesce in process (``CachePolicy.coalesce``).
+        clock: paces the fleet waits.
+        fleet: also coalesce searches and lists across the fleet (``fleet_coalesce``).
+        fleet_wait: the fleet lock's life, and a fleet follower's longest wait, in seconds.
+    """
+
+    def __init__(
+        self,
+        coherence: Coherence,
+        *,
+        enabled: bool,
+        clock: Clock | None = None,
+        fleet: bool = False,
+        fleet_wait: float = 2.0,
+    ) -> None:
         self._coherence = coherence
         self._enabled = enabled
         self._lock = threading.Lock()
         self._flights: dict[str, Flight] = {}
+        self._clock = clock
+        self.fleet = fleet and clock is not None
+        self._fleet_ttl_ms = max(1, round(fleet_wait * 1000))
+        self._fleet_wait = fleet_wait
+
+    # ------------------------------------------------------------------ across the fleet
+
+    def fleet_join(self, call: Call) -> Generator[Effect, Any, CachedResponse | None]:
+        """Lead the fleet's flight of *call* (``None``, ``call.fleet_token`` set), or wait for
+        another process's answer: the shared entry, or ``None`` to fetch alone."""
+        key, clock = call.cache_key, self._clock
+        if not self.fleet or key is None or clock is None or not is_collection_read(call.kind):
+            return None
+        token = secrets.token_hex(8)
+        taken = yield FleetLock(key, token, self._fleet_ttl_ms)
+        if taken is None:
+            return None  # Redis is not answering: fetch alone
+        if taken:
+            call.fleet_token = token
+            return None
+        give_up = min(clock.monotonic() + self._fleet_wait, call.slow_at or call.deadline)
+        pause = FIRST_POLL
+        while (left := give_up - clock.monotonic()) > 0:
+            yield Sleep(min(pause, left))
+            pause = min(pause * 2, MAX_POLL)
+            state = yield FleetPeek(key)
+            if not state or not state.startswith(("held:", "done:")):
+                return None  # no lock: the leader failed or died (expired), or Redis is gone
+            if state.startswith("done:"):
+                entry: CachedResponse | None = yield CacheGet(key)
+                fresh = entry is not None and _marker(entry) == state[5:]
+                if not fresh or call.generation is None:
+                    return None
+                assert entry is not None
+                # A write of ours since this read started: the leader's answer may predate it.
+                return entry if self._coherence.current(call.read_tags, call.generation) else None
+        return None
+
+    def fleet_land(self, call: Call, stored: CachedResponse | None) -> FleetLand | None:
+        """The effect that ends the fleet flight *call* leads (``None`` if it leads none)."""
+        token, key = call.fleet_token, call.cache_key
+        if token is None or key is None:
+            return None
+        call.fleet_token = None
+        marker = None if stored is None else _marker(stored)
+        return FleetLand(key, token, marker, self._fleet_ttl_ms)
 
     def join(self, call: Call) -> Flight | None:
         """Lead a new flight (``None``: send as usual) or follow one in flight (the flight)."""

@@ -121,10 +121,16 @@ def drive(stages: Stages, request: httpx.Request) -> Driver:
             shared = yield JoinFlight(flight, patience)
             if shared is not None:
                 return stale.shared(call, shared)
-        if call.slow_at is not None and call.cache_key is not None:
-            # A read with a latency budget: is there an answer to fall back on if it is slow?
-            stale.hold_in_reserve(call, (yield CacheGet(call.cache_key)))
         try:
+            # A search or list another process is fetching (fleet_coalesce): its answer, from
+            # the shared cache, for this read and the reads of this process that follow it.
+            shared = yield from stages.coalescing.fleet_join(call)
+            if shared is not None:
+                stages.coalescing.land(call, shared)
+                return stale.shared(call, shared)
+            if call.slow_at is not None and call.cache_key is not None:
+                # A read with a latency budget: is there an answer to fall back on if it is slow?
+                stale.hold_in_reserve(call, (yield CacheGet(call.cache_key)))
             conclusion = yield from _attempts(stages, call)
         except GeneratorExit:
             # Stopped by the shell mid-call (cancelled, interrupted): no attempt will report.
@@ -186,10 +192,16 @@ def _answer(stages: Stages, call: Call, conclusion: Conclusion) -> Driver:
     stages.coalescing.land(call, conclusion.store)  # followers answer with it, or go on alone
     coherence.ended(call)
     key = call.cache_key
+    stored = None
     if conclusion.store is not None and key is not None and coherence.may_store(call):
         yield CachePut(key, conclusion.store, conclusion.store_tags, call.started)
         if not coherence.may_store(call):  # a write of ours ended during the put
             yield Invalidate(call.read_tags[:1])
+        else:
+            stored = conclusion.store
+    landing = stages.coalescing.fleet_land(call, stored)
+    if landing is not None:  # the fleet's waiters read the shared entry, or fetch alone
+        yield landing
     if conclusion.invalidate:
         yield Invalidate(conclusion.invalidate)
     if conclusion.stale_reason is not None and key is not None:

@@ -63,6 +63,11 @@ class Backends(Protocol):
         """The stale-cache backend."""
         ...
 
+    @property
+    def flights(self) -> Any:
+        """The fleet-coalescing locks (a ``RedisFlights``; ``None`` without fleet coalescing)."""
+        ...
+
 
 class Effect:
     """Something the driver needs done; the base of every effect."""

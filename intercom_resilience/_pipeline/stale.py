@@ -86,7 +86,8 @@ class StaleAnswer:
         return response
 
     def shared(self, call: Call, entry: CachedResponse) -> httpx.Response:
-        """The fresh answer of the identical read this call waited for (``coalesce``)."""
+        """The fresh answer of the identical read this call waited for (``coalesce``, in this
+        process or across the fleet)."""
         telemetry = self._shared.telemetry
         if telemetry.wants_finished():
             telemetry.finished(
@@ -99,6 +100,7 @@ class StaleAnswer:
                     reason=None,
                     request_id=entry.request_id,
                     failure_request_id=None,
+                    coalesced=True,
                 )
             )
         return httpx.Response(

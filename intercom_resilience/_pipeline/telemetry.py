@@ -58,6 +58,7 @@ class Telemetry:
                 reason=event.reason,
                 reconciled=event.reconciled,
                 reconciled_by=event.reconciled_by,
+                coalesced=event.coalesced,
             )
         )
         self.emit(event)

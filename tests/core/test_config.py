@@ -76,6 +76,11 @@ INVALID = [
     (BreakerPolicy, "half_open_calls", 0),
     (CachePolicy, "enabled", "no"),
     (CachePolicy, "coalesce", "yes"),
+    (CachePolicy, "fleet_coalesce", "yes"),
+    (CachePolicy, "fleet_coalesce", True),  # without coalesce=True and backend="redis"
+    (CachePolicy, "fleet_wait", 0),
+    (CachePolicy, "fleet_wait", 61),
+    (CachePolicy, "fleet_wait", float("inf")),
     (CachePolicy, "max_entries", 0),
     (CachePolicy, "stale_window", 0),
     (CachePolicy, "max_bytes", 0),
@@ -129,6 +134,13 @@ def test_cross_field_rules() -> None:
         RetryPolicy(base_delay=5.0, max_delay=1.0)
     with pytest.raises(ValueError, match=r"CachePolicy\.max_entry_bytes"):
         CachePolicy(max_bytes=10, max_entry_bytes=11)
+    with pytest.raises(ValueError, match=r"fleet_coalesce needs .*backend='redis'"):
+        CachePolicy(coalesce=True, fleet_coalesce=True)
+    with pytest.raises(ValueError, match=r"fleet_coalesce needs .*coalesce=True"):
+        CachePolicy(backend="redis", fleet_coalesce=True)
+    with pytest.raises(ValueError, match=r"fleet_coalesce needs enabled=True"):
+        CachePolicy(enabled=False, coalesce=True, backend="redis", fleet_coalesce=True)
+    assert CachePolicy(coalesce=True, backend="redis", fleet_coalesce=True).fleet_coalesce
     with pytest.raises(ValueError, match=r"ResilienceConfig\.redis_url"):
         ResilienceConfig(rate_limit=RateLimitPolicy(backend="redis"))
     with pytest.raises(ValueError, match=r"ResilienceConfig\.retry"):

@@ -64,6 +64,7 @@ def test_every_example_is_tested() -> None:
         "graceful_degradation.py",
         "background_sync.py",
         "fleet.py",
+        "fleet_status.py",
         "fastapi_health.py",
         "test_with_fake.py",
         "webhooks_fastapi.py",
@@ -125,6 +126,21 @@ def test_fleet_shares_one_budget_on_redis(fresh_redis_url: str) -> None:
     assert out.count(": 20 reads, health healthy") == 3
     assert "the fleet sent 60 requests; Intercom answered 429 to 0 of them" in out
     assert "from the shared cache (stale=True" in out
+
+
+@pytest.mark.redis
+def test_fleet_status_of_four_real_processes_one_broken(fresh_redis_url: str) -> None:
+    # Four worker processes (one calling an Intercom in a full outage) publish to Redis; the
+    # example then runs `intercom-resilience fleet status` itself (#17, done-when).
+    out = run("examples/fleet_status.py", "--redis-url", fresh_redis_url, timeout=120.0).stdout
+    assert "$ intercom-resilience fleet status  (exit code 3)" in out
+    assert "Fleet: unhealthy (4 processes: 3 healthy, 0 degraded, 1 unhealthy)" in out
+    rows = [line.split() for line in out.splitlines()[4:] if line.strip()]
+    assert len(rows) == 4, out
+    assert sorted(row[1] for row in rows) == ["healthy"] * 3 + ["unhealthy"]
+    broken = next(row for row in rows if row[1] == "unhealthy")
+    assert broken[2] == "open" and "api_unreachable" in broken and broken[4] == broken[5]
+    assert len({row[0].split(":")[1] for row in rows}) == 4  # four pids: four processes
 
 
 @pytest.mark.parametrize(

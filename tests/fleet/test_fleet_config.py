@@ -16,6 +16,13 @@ from intercom_resilience.testing import FakeIntercom
         ({"ttl": -1}, "FleetPolicy.ttl must be > 0"),
         ({"interval": 10, "ttl": 10}, "FleetPolicy.ttl must be > FleetPolicy.interval"),
         ({"publish": "yes"}, "FleetPolicy.publish must be a bool"),
+        ({"incident_ttl": 0}, "FleetPolicy.incident_ttl must be > 0"),
+        ({"incident_ttl": 30}, "FleetPolicy.incident_ttl must be > FleetPolicy.ttl"),
+        ({"key_prefix": ""}, "FleetPolicy.key_prefix must be a non-empty string"),
+        ({"key_prefix": " x"}, "FleetPolicy.key_prefix must be a non-empty string"),
+        ({"key_prefix": 7}, "FleetPolicy.key_prefix must be a non-empty string"),
+        ({"key_prefix": "fleet{a}"}, "FleetPolicy.key_prefix must not contain glob"),
+        ({"key_prefix": "fleet*"}, "FleetPolicy.key_prefix must not contain glob"),
     ],
 )
 def test_bad_values_fail_at_construction_naming_the_field(
@@ -59,3 +66,21 @@ def test_a_client_without_fleet_publishing_says_how_to_get_it() -> None:
         assert client._pipeline.fleet is None
         with pytest.raises(RuntimeError, match=r"ResilienceConfig\.redis_url"):
             client.fleet_health()
+
+
+def test_fleet_keys_and_fleet_coalescing_from_the_environment() -> None:
+    config = ResilienceConfig.from_env(
+        {
+            "INTERCOM_RESILIENCE_REDIS_URL": "redis://127.0.0.1:6379/0",
+            "INTERCOM_RESILIENCE_FLEET_KEY_PREFIX": "eu-fleet",
+            "INTERCOM_RESILIENCE_FLEET_INCIDENT_TTL": "3600",
+            "INTERCOM_RESILIENCE_CACHE_BACKEND": "redis",
+            "INTERCOM_RESILIENCE_CACHE_COALESCE": "1",
+            "INTERCOM_RESILIENCE_CACHE_FLEET_COALESCE": "true",
+            "INTERCOM_RESILIENCE_CACHE_FLEET_WAIT": "0.5",
+        }
+    )
+    assert (config.fleet.key_prefix, config.fleet.incident_ttl) == ("eu-fleet", 3600.0)
+    assert (config.cache.fleet_coalesce, config.cache.fleet_wait) == (True, 0.5)
+    with pytest.raises(ValueError, match="fleet_coalesce needs"):
+        ResilienceConfig.from_env({"INTERCOM_RESILIENCE_CACHE_FLEET_COALESCE": "1"})

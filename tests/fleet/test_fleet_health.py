@@ -20,7 +20,7 @@ from intercom_resilience import (
     VirtualClock,
 )
 from intercom_resilience._backends._redis import KeyScheme
-from intercom_resilience._fleet import read_fleet
+from intercom_resilience._fleet_publisher import read_fleet
 from intercom_resilience.testing import FakeIntercom
 from tests.redis_support import RedisServer
 

@@ -127,6 +127,12 @@ def test_concurrent_identical_reads_send_one_request() -> None:
     assert results == ["old@example.com"] * READERS
     assert fake.journal.count(method="GET", path=f"/contacts/{contact_id}") == 1
     assert sorted(info.attempts for info in infos) == [0] * (READERS - 1) + [1]
+    # capture_calls() says which were answered by another read's request (#17, 3).
+    assert sorted((info.coalesced, info.attempts) for info in infos) == [(False, 1)] + [
+        (True, 0)
+    ] * (READERS - 1)
+    leader = next(info for info in infos if not info.coalesced)
+    assert {info.request_id for info in infos} == {leader.request_id}
 
 
 def test_a_failed_leader_leaves_each_follower_to_its_own_request() -> None:
