@@ -8,6 +8,7 @@ from cache_support import Events, entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from intercom_resilience._backends import memory_cache
 from intercom_resilience._backends.base import CachedResponse
 from intercom_resilience._backends.memory_cache import MemoryCache
 from intercom_resilience._clock import VirtualClock
@@ -17,19 +18,31 @@ from intercom_resilience._events import EventLog
 
 
 def check_invariants(cache: MemoryCache, policy: CachePolicy) -> None:
-    """Budgets hold, and the tag index names exactly the live entries' tags."""
-    lru = cache._lru
-    assert len(lru) <= policy.max_entries
+    """Budgets hold, the charge is the sum of what the entries and tags hold, and the tag index
+    names exactly the live entries' tags, with one shared digest object per tag."""
+    table = cache._table
+    assert len(table) <= policy.max_entries
     assert cache.bytes_used <= policy.max_bytes
-    assert cache.bytes_used == sum(slot.size for slot in lru.values())
-    expected: dict[str, set[str]] = {}
-    for key, slot in lru.items():
-        for tag in slot.tags:
+    expected: dict[int, set[int]] = {}
+    for key, record in table.items():
+        for tag in record[memory_cache._TAGS :]:
             expected.setdefault(tag, set()).add(key)
     # A tag naming one entry is stored as that key alone (a set costs 216 B even for one key).
-    index = {tag: {keys} if isinstance(keys, str) else keys for tag, keys in cache._index.items()}
+    index = {
+        tag: {keys} if isinstance(keys, int) else set(keys) for tag, keys in cache._index.items()
+    }
     assert index == expected
-    assert all(len(keys) > 1 for keys in cache._index.values() if not isinstance(keys, str))
+    multi = [keys for keys in cache._index.values() if not isinstance(keys, int)]
+    assert all(len(keys) > 1 for keys in multi)
+    shared = {tag: tag for tag in cache._index}  # the index's own key objects
+    for record in table.values():
+        assert all(tag is shared[tag] for tag in record[memory_cache._TAGS :])
+    assert all(keys.tag is shared[keys.tag] for keys in multi)
+    assert cache.bytes_used == (
+        sum(cache._charge(key, record) for key, record in table.items())
+        + sum(memory_cache._tag_charge(tag) for tag in cache._index)
+        + memory_cache._MEMBERS_BASE * len(multi)
+    )
 
 
 operations = st.lists(
