@@ -104,25 +104,27 @@ def _shape_charge(shape: _Shape) -> int:
     return size
 
 
-def _entry_charge(key: int, record: _Record) -> int:
+#: What every entry holds besides its record, body, request id and tags: its key's digest (a
+#: 128-bit int: 48 B, or 40 B once in 2^8), its timestamp, and its share of the table.
+_ENTRY_BASE = _block(_getsizeof(1 << 127)) + _block(_getsizeof(0.5)) + _TABLE_SHARE
+
+
+def _entry_charge(record: _Record) -> int:
     """The bytes one entry holds beyond its tags' digests (a function of its record alone, so
     the charge an entry leaves with is the charge it came in with)."""
     request_id = record[_REQUEST_ID]
-    size = (
-        _block(_getsizeof(record[_CONTENT]))
-        + _block(_getsizeof(record[_STORED_AT]))
-        + _block(_getsizeof(key))
-        + _block(_getsizeof(record))
-        + _TABLE_SHARE
+    return (
+        _ENTRY_BASE
+        + ((_getsizeof(record) + 15) & -16)
+        + _block(_getsizeof(record[_CONTENT]))
         + (len(record) - _TAGS) * _MEMBER_SHARE
+        + (0 if request_id is None else (_getsizeof(request_id) + 15) & -16)
     )
-    if request_id is not None:
-        size += _block(_getsizeof(request_id))
-    return size
 
 
-def _tag_charge(tag: int) -> int:
-    return _block(_getsizeof(tag))
+#: What a distinct tag holds while the index names it: its digest (the entries' slots for it are
+#: in their own charge).
+_TAG_CHARGE = _block(_getsizeof(1 << 127))
 
 
 class _Members(dict[int, None]):
@@ -225,8 +227,8 @@ class MemoryCache:
                 shared = self._shapes[shape] = shape
             canonical = [self._canonical_tag(tag) for tag in tags]
             record = (entry.content, entry.stored_at, rid, shared or shape, *canonical)
-            charge = self._charge(digest, record)
-            if charge + sum([_tag_charge(tag) for tag in canonical]) > self._policy.max_bytes:
+            charge = self._charge(record)
+            if charge + len(canonical) * _TAG_CHARGE > self._policy.max_bytes:
                 return  # could never fit, and must not flush the rest trying
             # Remove the old version first, so its tags leave the index even if the new one
             # carries different tags.
@@ -238,7 +240,7 @@ class MemoryCache:
                 keys = index.get(tag)
                 if keys is None:
                     index[tag] = digest
-                    self._bytes += _tag_charge(tag)
+                    self._bytes += _TAG_CHARGE
                 elif isinstance(keys, int):
                     members = _Members(tag)
                     members[keys] = None
@@ -338,9 +340,9 @@ class MemoryCache:
 
     # ------------------------------------------------------------------------------ internals
 
-    def _charge(self, key: int, record: _Record) -> int:
+    def _charge(self, record: _Record) -> int:
         """An entry's charge, its unshared shape included. Caller holds the lock."""
-        size = _entry_charge(key, record)
+        size = _entry_charge(record)
         shape = record[_SHAPE]
         if self._shapes.get(shape) is not shape:
             size += _shape_charge(shape)
@@ -366,7 +368,7 @@ class MemoryCache:
 
     def _drop(self, key: int, record: _Record) -> None:
         """Un-charge an entry taken out of the table and drop it from the tag index."""
-        self._bytes -= self._charge(key, record)
+        self._bytes -= self._charge(record)
         index = self._index
         for tag in record[_TAGS:]:
             keys = index.get(tag)
@@ -375,7 +377,7 @@ class MemoryCache:
             if isinstance(keys, int):
                 if keys == key:
                     del index[tag]
-                    self._bytes -= _tag_charge(tag)
+                    self._bytes -= _TAG_CHARGE
                 continue
             keys.pop(key, None)
             if len(keys) == 1:  # a _Members holds two keys or more: back to the lean form
@@ -386,15 +388,10 @@ class MemoryCache:
 
 def _response(record: _Record) -> CachedResponse:
     """Rebuild the stored response from its record."""
-    rid: bytes | None = record[_REQUEST_ID]
-    request_id = None if rid is None else rid.decode("utf-8", "surrogatepass")
-    # A header value is left out (None) only when it was the request id, so one is known then.
-    known_id = request_id or ""
-    status, headers = record[_SHAPE]
-    return CachedResponse(
-        status=status,
-        headers=tuple([(name, known_id if value is None else value) for name, value in headers]),
-        content=record[_CONTENT],
-        stored_at=record[_STORED_AT],
-        request_id=request_id,
-    )
+    content, stored_at, rid, (status, headers) = record[:_TAGS]
+    if rid is None:
+        return CachedResponse(status, headers, content, stored_at, None)  # no value left out
+    request_id: str = rid.decode("utf-8", "surrogatepass")
+    # A header value is left out (None) only when it was the request id.
+    rebuilt = tuple([(name, request_id if value is None else value) for name, value in headers])
+    return CachedResponse(status, rebuilt, content, stored_at, request_id)

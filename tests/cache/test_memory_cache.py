@@ -39,8 +39,8 @@ def check_invariants(cache: MemoryCache, policy: CachePolicy) -> None:
         assert all(tag is shared[tag] for tag in record[memory_cache._TAGS :])
     assert all(keys.tag is shared[keys.tag] for keys in multi)
     assert cache.bytes_used == (
-        sum(cache._charge(key, record) for key, record in table.items())
-        + sum(memory_cache._tag_charge(tag) for tag in cache._index)
+        sum(cache._charge(record) for record in table.values())
+        + memory_cache._TAG_CHARGE * len(cache._index)
         + memory_cache._MEMBERS_BASE * len(multi)
     )
 
