@@ -28,6 +28,9 @@ Targets (printed with the measured figure and whether each holds):
 RSS moves by pages and the allocator first reuses what the process already freed, so the RSS
 figures mean something only for a fill of many MiB (the default 10,000 entries: about 28 MiB).
 
+The structure per entry depends on the fill: just after the tables grow (about 3,000 and 6,000
+entries) their spare room adds ~40-70 B per entry; 10,000 sits before the next growth.
+
 Run: ``python benchmarks/cache_memory.py [--entries 10000]`` (four child processes, ~15 s).
 """
 
@@ -170,10 +173,13 @@ def rss() -> int:
 class Filler:
     """Stores read after read into one side, as the pipeline would."""
 
-    def __init__(self, side: str) -> None:
+    def __init__(self, side: str, entries: int) -> None:
         self.scope = credentials_fingerprint("benchmark-token", BASE)
         self.clock = VirtualClock()
-        self.cache = MemoryCache(CachePolicy(), self.clock)
+        # The default policy, with room for every read (past 10,000 the figures would mix
+        # evicted bodies in).
+        policy = CachePolicy(max_entries=max(CachePolicy().max_entries, entries))
+        self.cache = MemoryCache(policy, self.clock)
         self.plain: dict[str, bytes] = {}
         self.store: Callable[[int, bytes], None] = self._cache if side == "cache" else self._plain
 
@@ -215,7 +221,7 @@ def traced(side: str, entries: int) -> dict[str, Any]:
     rng = random.Random(7)
     bodies = [contact(i, rng) for i in range(entries)]
     body_bytes = sum(sys.getsizeof(body) for body in bodies)
-    filler = Filler(side)
+    filler = Filler(side, entries)
     clear_memos()
     gc.collect()
     tracemalloc.start()
@@ -241,7 +247,7 @@ def traced(side: str, entries: int) -> dict[str, Any]:
 def resident(side: str, entries: int) -> dict[str, Any]:
     """RSS growth while building the bodies and filling *side* (no tracemalloc: it costs memory)."""
     rng = random.Random(7)
-    filler = Filler(side)
+    filler = Filler(side, entries)
     fill_memos(filler.scope)
     gc.collect()
     before = rss()

@@ -16,11 +16,12 @@ process really holds):
   tables it does not need. A plain ``dict`` (insertion-ordered, 45 B less per entry) was measured
   too and rejected: evicting its oldest entry means scanning past every hole earlier evictions
   left at its front (6.9 µs per insert at 10,000 entries, against 0.4 µs).
-* **A record per entry, one flat tuple**: ``(body, stored_at, request_id, shape, *tags)``. The body
-  is the response's own ``bytes`` (no copy); the request id is kept as ``bytes`` (16 B less than a
-  ``str``); ``shape`` is the status and the kept headers with the request-id header's value left
-  out (it is the request id), interned, so the thousands of entries with the same content type
-  share one. No size is stored: an entry's charge is recomputed from its record
+* **A record per entry, one flat tuple**: ``(body, stamp, shape, *tags)``. The body is the
+  response's own ``bytes`` (no copy); the stamp is one small ``bytes``, ``stored_at`` packed as a
+  double and the request id in UTF-8 (64 B, where a ``float`` and a ``str`` take 32 B + 80 B);
+  ``shape`` is the status and the kept headers with the request-id header's value left out (it is
+  the request id), interned, so the thousands of entries with the same content type share one.
+  No size is stored: an entry's charge is recomputed from its record
   (:func:`_entry_charge`), deterministically, when it leaves.
 * **Digests instead of strings** for keys and tags: a 128-bit BLAKE2b digest as an ``int`` is
   44 B, where a key string (``ir:cache:<scope>:<sha256 hex>``) is 139 B and a contact's tag 92 B.
@@ -33,9 +34,9 @@ process really holds):
   not one per entry.
 
 The byte budget is charged with what each piece holds, rounded as the allocator rounds it
-(:func:`_block`): each entry its body, record, digest, timestamp, request id and its share of the
-table and the index (:func:`_entry_charge`), and each distinct tag its digest (charged while the
-index names it). ``tests/cache/test_memory_accounting.py`` holds the total within 10% of what
+(:func:`_block`): each entry its body, record, digest, stamp and its share of the table and the
+index (:func:`_entry_charge`), and each distinct tag its digest (charged while the index names
+it). ``tests/cache/test_memory_accounting.py`` holds the total within 10% of what
 ``tracemalloc`` sees; ``benchmarks/cache_memory.py`` also compares it with RSS growth.
 
 Entries older than the stale window are never returned, and are dropped when next looked up
@@ -46,6 +47,7 @@ them first since nobody reads them).
 from __future__ import annotations
 
 import hashlib
+import struct
 import sys
 import threading
 from collections import OrderedDict
@@ -60,12 +62,17 @@ from .base import CachedResponse
 
 __all__ = ["MemoryCache"]
 
-#: A stored entry: ``(content, stored_at, request_id (bytes or None), shape, *tag digests)``.
+#: A stored entry: ``(content, stamp, shape, *tag digests)``; the stamp is ``stored_at`` packed as
+#: a double, then (when there is a request id) a ``\x01`` and the request id in UTF-8.
 _Record = tuple[Any, ...]
 #: The status and kept headers of an entry; a value of ``None`` stands for the request id.
 _Shape = tuple[int, tuple[tuple[str, str | None], ...]]
 
-_CONTENT, _STORED_AT, _REQUEST_ID, _SHAPE, _TAGS = 0, 1, 2, 3, 4
+_CONTENT, _STAMP, _SHAPE, _TAGS = 0, 1, 2, 3
+_TIME = struct.Struct("<d")
+_pack_time = _TIME.pack
+_unpack_time = _TIME.unpack_from
+_WITH_ID = b"\x01"
 
 _getsizeof = sys.getsizeof
 _blake2b = hashlib.blake2b
@@ -108,21 +115,20 @@ def _shape_charge(shape: _Shape) -> int:
     return size
 
 
-#: What every entry holds besides its record, body, request id and tags: its key's digest (a
-#: 128-bit int: 48 B, or 40 B once in 2^8), its timestamp, and its share of the table.
-_ENTRY_BASE = _block(_getsizeof(1 << 127)) + _block(_getsizeof(0.5)) + _TABLE_SHARE
+#: What every entry holds besides its record, body, stamp and tags: its key's digest (a 128-bit
+#: int: 48 B, or 40 B once in 2^8) and its share of the table.
+_ENTRY_BASE = _block(_getsizeof(1 << 127)) + _TABLE_SHARE
 
 
 def _entry_charge(record: _Record) -> int:
     """The bytes one entry holds beyond its tags' digests (a function of its record alone, so
     the charge an entry leaves with is the charge it came in with)."""
-    request_id = record[_REQUEST_ID]
     return (
         _ENTRY_BASE
         + ((_getsizeof(record) + 15) & -16)
         + _block(_getsizeof(record[_CONTENT]))
+        + ((_getsizeof(record[_STAMP]) + 15) & -16)
         + (len(record) - _TAGS) * _MEMBER_SHARE
-        + (0 if request_id is None else (_getsizeof(request_id) + 15) & -16)
     )
 
 
@@ -184,7 +190,8 @@ class MemoryCache:
             record = self._table.get(digest)
             if record is None:
                 return None
-            if not is_servable(record[_STORED_AT], self._clock.time(), self._policy.stale_window):
+            stored_at = _unpack_time(record[_STAMP])[0]
+            if not is_servable(stored_at, self._clock.time(), self._policy.stale_window):
                 self._remove(digest)
                 return None
             self._table.move_to_end(digest)
@@ -224,13 +231,15 @@ class MemoryCache:
                 [(name, None if value == request_id else value) for name, value in entry.headers]
             ),
         )
-        rid = None if request_id is None else request_id.encode("utf-8", "surrogatepass")
+        stamp = _pack_time(entry.stored_at)
+        if request_id is not None:
+            stamp += _WITH_ID + request_id.encode("utf-8", "surrogatepass")
         with self._lock:
             shared = self._shapes.get(shape)
             if shared is None and len(self._shapes) < _MAX_SHAPES:
                 shared = self._shapes[shape] = shape
             canonical = [self._canonical_tag(tag) for tag in tags]
-            record = (entry.content, entry.stored_at, rid, shared or shape, *canonical)
+            record = (entry.content, stamp, shared or shape, *canonical)
             charge = self._charge(record)
             if charge + len(canonical) * _TAG_CHARGE > self._policy.max_bytes:
                 return  # could never fit, and must not flush the rest trying
@@ -333,7 +342,8 @@ class MemoryCache:
         """Entries stored, and the ``stored_at`` of the oldest (``None`` when empty)."""
         with self._lock:
             # Iterating values does not reorder the LRU.
-            stored = [record[_STORED_AT] for record in self._table.values()]
+            stamps = [record[_STAMP] for record in self._table.values()]
+        stored = [_unpack_time(stamp)[0] for stamp in stamps]
         return len(stored), min(stored, default=None)
 
     def __repr__(self) -> str:
@@ -392,10 +402,11 @@ class MemoryCache:
 
 def _response(record: _Record) -> CachedResponse:
     """Rebuild the stored response from its record."""
-    content, stored_at, rid, (status, headers) = record[:_TAGS]
-    if rid is None:
+    content, stamp, (status, headers) = record[:_TAGS]
+    stored_at: float = _unpack_time(stamp)[0]
+    if len(stamp) == _TIME.size:  # no request id
         return CachedResponse(status, headers, content, stored_at, None)  # no value left out
-    request_id: str = rid.decode("utf-8", "surrogatepass")
+    request_id: str = stamp[_TIME.size + 1 :].decode("utf-8", "surrogatepass")
     # A header value is left out (None) only when it was the request id.
     rebuilt = tuple([(name, request_id if value is None else value) for name, value in headers])
     return CachedResponse(status, rebuilt, content, stored_at, request_id)
