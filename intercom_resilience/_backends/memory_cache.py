@@ -162,6 +162,7 @@ class MemoryCache:
         "_clock",
         "_events",
         "_index",
+        "_last",
         "_lock",
         "_policy",
         "_shapes",
@@ -178,6 +179,9 @@ class MemoryCache:
         self._index: dict[int, int | _Members] = {}
         self._shapes: dict[_Shape, _Shape] = {}
         self._bytes = 0
+        # The last key digested, and its digest: a read looks its key up, then stores its fresh
+        # answer under the same string object (an identity check, so never a wrong digest).
+        self._last: tuple[str, int] = ("", _digest(""))
         #: How many entries were evicted to respect the budgets (not counting invalidations).
         self.evictions = 0
 
@@ -185,7 +189,7 @@ class MemoryCache:
 
     def get(self, key: str) -> CachedResponse | None:
         """The entry under *key*, if present and not past the stale window (a hit is "used")."""
-        digest = _digest(key)
+        digest = self._key_digest(key)
         with self._lock:
             record = self._table.get(digest)
             if record is None:
@@ -222,7 +226,7 @@ class MemoryCache:
             return
         if not is_servable(entry.stored_at, self._clock.time(), self._policy.stale_window):
             return
-        digest = _digest(key)
+        digest = self._key_digest(key)
         tags = list(dict.fromkeys([_digest(tag) for tag in resources]))
         request_id = entry.request_id
         shape: _Shape = (
@@ -353,6 +357,14 @@ class MemoryCache:
         )
 
     # ------------------------------------------------------------------------------ internals
+
+    def _key_digest(self, key: str) -> int:
+        last = self._last  # one read of the pair: another thread may replace it meanwhile
+        if last[0] is key:
+            return last[1]
+        digest = _digest(key)
+        self._last = (key, digest)
+        return digest
 
     def _charge(self, record: _Record) -> int:
         """An entry's charge, its unshared shape included. Caller holds the lock."""
