@@ -306,7 +306,11 @@ def _sample(client: ResilientIntercom, minute: float) -> Sample:
         traced_kib=_library_kib(client),
         cache_entries=len(cache) if hasattr(cache, "__len__") else 0,
         cache_kib=float(stats.get("bytes", 0)) / 1024,
-        cache_deep_kib=_deep_kib(cache._lru, cache._index) if hasattr(cache, "_lru") else 0.0,
+        cache_deep_kib=(
+            _deep_kib(cache._table, cache._index, cache._shapes)
+            if hasattr(cache, "_table")
+            else 0.0
+        ),
         coherence_tags=len(pipeline.coherence),
         incident_request_ids=0 if incident is None else len(incident.request_ids),
         incident_timeline=0 if incident is None else len(incident.timeline),

@@ -1,12 +1,43 @@
-"""The in-process stale cache: a cachetools LRU bounded by entry count *and* bytes.
+"""The in-process stale cache: one ordered table, bounded by entry count *and* bytes.
 
-``cachetools.LRUCache`` measures its ``maxsize`` with ``getsizeof``; here that is the memory each
-entry holds in this process (:func:`held_size`: key, objects, body, and its share of the tables),
-so ``maxsize`` is the byte budget in real bytes. The per-entry cap still measures the payload
-(:func:`~intercom_resilience._core.cache.entry_size`, as the Redis backend does). The
-entry-count bound is enforced on top, by evicting least-recently-used entries after an insert.
-Both evictions go through :meth:`_TaggedLRU.popitem`, which also removes the evicted key from the
-tag index: the index only ever names live entries, so it cannot grow without bound.
+Layout (issue #19: at most 400 B of structure per entry, and a byte budget that counts what the
+process really holds):
+
+* **One table**, a :class:`collections.OrderedDict` from the key's digest to the entry's record,
+  in least-recently-used order (``move_to_end`` on a hit, ``popitem(last=False)`` to evict).
+  ``cachetools.LRUCache`` (what this cache used before) keeps three tables per entry — its data
+  dict, its size dict and an ``OrderedDict`` for the order: 134 B per entry at 10,000 entries
+  before storing anything, against 75 B for the ``OrderedDict`` alone (tracemalloc, CPython
+  3.11); ``TTLCache`` (per-entry expiry) adds a link object and a second ``OrderedDict``. What
+  this cache needs from an LRU is exactly what ``OrderedDict`` does in C (O(1) move and pop);
+  expiry is one timestamp in the record, checked on a hit. Kept under cachetools, the same records
+  would cost about 445 B per entry instead of 387 B (over the 400 B target). So this is not a
+  re-implementation of what cachetools does well, but the part of it this cache uses, without the
+  tables it does not need. A plain ``dict`` (insertion-ordered, 45 B less per entry) was measured
+  too and rejected: evicting its oldest entry means scanning past every hole earlier evictions
+  left at its front (6.9 µs per insert at 10,000 entries, against 0.4 µs).
+* **A record per entry, one flat tuple**: ``(body, stamp, shape, *tags)``. The body is the
+  response's own ``bytes`` (no copy); the stamp is one small ``bytes``, ``stored_at`` packed as a
+  double and the request id in UTF-8 (64 B, where a ``float`` and a ``str`` take 32 B + 80 B);
+  ``shape`` is the status and the kept headers with the request-id header's value left out (it is
+  the request id), interned, so the thousands of entries with the same content type share one.
+  No size is stored: an entry's charge is recomputed from its record
+  (:func:`_entry_charge`), deterministically, when it leaves.
+* **Digests instead of strings** for keys and tags: a 128-bit BLAKE2b digest as an ``int`` is
+  44 B, where a key string (``ir:cache:<scope>:<sha256 hex>``) is 139 B and a contact's tag 92 B.
+  Two different keys colliding is a 2^-128 event per pair (10^-27 for a million entries); the
+  digest costs about 0.7 µs per key or tag (a get digests its key, a put its key and tags).
+* **A tag index** from a tag's digest to the one key carrying it (an instance's own tag, the common
+  case) or to a :class:`_Members` dict once a second entry carries it. The index only ever names
+  live entries: every removal, eviction included, goes through :meth:`MemoryCache._drop`. Records
+  share one ``int`` object per tag (the index's own key), so a collection-wide tag costs one object,
+  not one per entry.
+
+The byte budget is charged with what each piece holds, rounded as the allocator rounds it
+(:func:`_block`): each entry its body, record, digest, stamp and its share of the table and the
+index (:func:`_entry_charge`), and each distinct tag its digest (charged while the index names
+it). ``tests/cache/test_memory_accounting.py`` holds the total within 10% of what
+``tracemalloc`` sees; ``benchmarks/cache_memory.py`` also compares it with RSS growth.
 
 Entries older than the stale window are never returned, and are dropped when next looked up
 (memory stays bounded meanwhile: they still count against both budgets, and LRU order retires
@@ -15,13 +46,12 @@ them first since nobody reads them).
 
 from __future__ import annotations
 
+import hashlib
+import struct
 import sys
 import threading
-from collections.abc import Callable
+from collections import OrderedDict
 from typing import Any
-
-import cachetools
-from cachetools import LRUCache
 
 from .._clock import Clock
 from .._config import CachePolicy
@@ -32,69 +62,89 @@ from .base import CachedResponse
 
 __all__ = ["MemoryCache"]
 
+#: A stored entry: ``(content, stamp, shape, *tag digests)``; the stamp is ``stored_at`` packed as
+#: a double, then (when there is a request id) a ``\x01`` and the request id in UTF-8.
+_Record = tuple[Any, ...]
+#: The status and kept headers of an entry; a value of ``None`` stands for the request id.
+_Shape = tuple[int, tuple[tuple[str, str | None], ...]]
 
-class _Slot:
-    """One stored entry, with what bookkeeping needs (its tags and its charged size)."""
-
-    __slots__ = ("entry", "size", "tags")
-
-    def __init__(self, entry: CachedResponse, tags: tuple[str, ...], size: int) -> None:
-        self.entry = entry
-        self.tags = tags
-        self.size = size
-
-
-def _slot_size(slot: _Slot) -> int:
-    return slot.size
-
+_CONTENT, _STAMP, _SHAPE, _TAGS = 0, 1, 2, 3
+_TIME = struct.Struct("<d")
+_pack_time = _TIME.pack
+_unpack_time = _TIME.unpack_from
+_WITH_ID = b"\x01"
 
 _getsizeof = sys.getsizeof
-# What each entry costs in the containers around it, beyond its own objects: its slots in the
-# LRU's tables, the tag index and the intern table, amortised over their spare room. Measured on
-# CPython 3.11 with tracemalloc (68-126 B over 1,000-3,000 contact reads;
-# tests/cache/test_memory_accounting.py holds the total within 10%).
-_CONTAINERS_PER_ENTRY = 110
-_SLOT_SIZE = _getsizeof(_Slot.__new__(_Slot))
+_blake2b = hashlib.blake2b
+_from_bytes = int.from_bytes
+
+#: Distinct shapes shared between entries (content types are few; past this, say because a
+#: request-id header differs from the request id, an entry keeps, and is charged, its own).
+_MAX_SHAPES = 256
+
+# Each entry's share of the containers around it, measured with tracemalloc on CPython 3.11 over
+# 1,000-30,000 entries (amortised over their spare room, which varies with the fill): the table
+# (the OrderedDict's slot, its node and its fast-lookup array: 75-103 B) and each of its tags'
+# index slots (a slot in the index, or in a _Members dict: 30-50 B).
+_TABLE_SHARE = 85
+_MEMBER_SHARE = 40
+#: An (empty) _Members dict, charged while a tag is carried by two entries or more.
+_MEMBERS_BASE = 80
 
 
-def held_size(key: str, entry: CachedResponse, tags: tuple[str, ...]) -> int:
-    """The bytes this process holds for one stored entry: its key, its response (body, headers,
-    request id, timestamp), its slot and tags tuple, and its share of the LRU and tag index.
+def _block(size: int) -> int:
+    """The bytes an object of *size* really takes: CPython's small-object allocator rounds to
+    16 B; larger objects come from malloc, which adds an 8 B header and rounds to 16 B."""
+    return (size + 15) & -16 if size <= 512 else (size + 23) & -16
 
-    What the byte budget is charged with, so that a 64 MiB budget means 64 MiB of memory (the
-    payload alone, :func:`~intercom_resilience._core.cache.entry_size`, undercounted by a third).
-    Tag strings are interned by the cache: the first entry to bring a tag pays for its string
-    (see :meth:`MemoryCache.put`), not counted here.
-    """
-    size = (
-        _getsizeof(key)
-        + _getsizeof(entry)
-        + _getsizeof(entry.content)
-        + _getsizeof(entry.stored_at)
-        + _getsizeof(entry.headers)
-        + _SLOT_SIZE
-        + _getsizeof(tags)
-        + _CONTAINERS_PER_ENTRY
-    )
-    if entry.request_id is not None:
-        size += _getsizeof(entry.request_id)
-    for pair in entry.headers:
-        size += _getsizeof(pair) + _getsizeof(pair[0]) + _getsizeof(pair[1])
+
+def _digest(text: str) -> int:
+    """The 128-bit digest a key or tag is stored under (see the module docstring)."""
+    data = text.encode("utf-8", "surrogatepass")
+    return _from_bytes(_blake2b(data, digest_size=16).digest(), "little")
+
+
+def _shape_charge(shape: _Shape) -> int:
+    """What an unshared shape holds (its tuples and strings)."""
+    headers = shape[1]
+    size = _block(_getsizeof(shape)) + _block(_getsizeof(headers))
+    for pair in headers:
+        size += _block(_getsizeof(pair)) + _block(_getsizeof(pair[0]))
+        if pair[1] is not None:
+            size += _block(_getsizeof(pair[1]))
     return size
 
 
-class _TaggedLRU(LRUCache[str, _Slot]):
-    """An LRU whose every removal, eviction included, is reported to a callback."""
+#: What every entry holds besides its record, body, stamp and tags: its key's digest (a 128-bit
+#: int: 48 B, or 40 B once in 2^8) and its share of the table.
+_ENTRY_BASE = _block(_getsizeof(1 << 127)) + _TABLE_SHARE
 
-    def __init__(self, maxsize: int, on_evict: Callable[[str, _Slot], None]) -> None:
-        super().__init__(maxsize, getsizeof=_slot_size)
-        self._on_evict = on_evict
 
-    def popitem(self) -> tuple[str, _Slot]:
-        """Evict the least recently used entry and drop it from the tag index."""
-        key, slot = super().popitem()
-        self._on_evict(key, slot)
-        return key, slot
+def _entry_charge(record: _Record) -> int:
+    """The bytes one entry holds beyond its tags' digests (a function of its record alone, so
+    the charge an entry leaves with is the charge it came in with)."""
+    return (
+        _ENTRY_BASE
+        + ((_getsizeof(record) + 15) & -16)
+        + _block(_getsizeof(record[_CONTENT]))
+        + ((_getsizeof(record[_STAMP]) + 15) & -16)
+        + (len(record) - _TAGS) * _MEMBER_SHARE
+    )
+
+
+#: What a distinct tag holds while the index names it: its digest (the entries' slots for it are
+#: in their own charge).
+_TAG_CHARGE = _block(_getsizeof(1 << 127))
+
+
+class _Members(dict[int, None]):
+    """The keys carrying one tag (once there are two), and the tag's shared digest object."""
+
+    __slots__ = ("tag",)
+
+    def __init__(self, tag: int) -> None:
+        super().__init__()
+        self.tag = tag
 
 
 class MemoryCache:
@@ -107,20 +157,31 @@ class MemoryCache:
         events: where to report skipped oversize entries (``debug``).
     """
 
-    __slots__ = ("_clock", "_events", "_index", "_lock", "_lru", "_policy", "_tags", "evictions")
+    __slots__ = (
+        "_bytes",
+        "_clock",
+        "_events",
+        "_index",
+        "_last",
+        "_lock",
+        "_policy",
+        "_shapes",
+        "_table",
+        "evictions",
+    )
 
     def __init__(self, policy: CachePolicy, clock: Clock, events: EventLog | None = None) -> None:
         self._policy = policy
         self._clock = clock
         self._events = events
         self._lock = threading.Lock()
-        # A tag that names one entry (an instance's own tag, the common case) maps to that key
-        # alone; a set (216 B even for one key) only once a second entry carries the tag.
-        self._index: dict[str, str | set[str]] = {}
-        # One string per distinct tag, shared by every slot and the index (each read builds its
-        # own copies of ``<scope>|/contacts*`` and the like).
-        self._tags: dict[str, str] = {}
-        self._lru = _TaggedLRU(policy.max_bytes, self._unindex)
+        self._table: OrderedDict[int, _Record] = OrderedDict()
+        self._index: dict[int, int | _Members] = {}
+        self._shapes: dict[_Shape, _Shape] = {}
+        self._bytes = 0
+        # The last key digested, and its digest: a read looks its key up, then stores its fresh
+        # answer under the same string object (an identity check, so never a wrong digest).
+        self._last: tuple[str, int] = ("", _digest(""))
         #: How many entries were evicted to respect the budgets (not counting invalidations).
         self.evictions = 0
 
@@ -128,14 +189,17 @@ class MemoryCache:
 
     def get(self, key: str) -> CachedResponse | None:
         """The entry under *key*, if present and not past the stale window (a hit is "used")."""
+        digest = self._key_digest(key)
         with self._lock:
-            slot = self._lru.get(key)
-            if slot is None:
+            record = self._table.get(digest)
+            if record is None:
                 return None
-            if not is_servable(slot.entry.stored_at, self._clock.time(), self._policy.stale_window):
-                self._remove(key)
+            stored_at = _unpack_time(record[_STAMP])[0]
+            if not is_servable(stored_at, self._clock.time(), self._policy.stale_window):
+                self._remove(digest)
                 return None
-            return slot.entry
+            self._table.move_to_end(digest)
+        return _response(record)
 
     async def aget(self, key: str) -> CachedResponse | None:
         """Async twin of :meth:`get` (in memory: no awaiting needed)."""
@@ -162,31 +226,52 @@ class MemoryCache:
             return
         if not is_servable(entry.stored_at, self._clock.time(), self._policy.stale_window):
             return
-        unique = tuple(dict.fromkeys(resources))
-        size = held_size(key, entry, unique)
+        digest = self._key_digest(key)
+        tags = list(dict.fromkeys([_digest(tag) for tag in resources]))
+        request_id = entry.request_id
+        shape: _Shape = (
+            entry.status,
+            tuple(
+                [(name, None if value == request_id else value) for name, value in entry.headers]
+            ),
+        )
+        stamp = _pack_time(entry.stored_at)
+        if request_id is not None:
+            stamp += _WITH_ID + request_id.encode("utf-8", "surrogatepass")
         with self._lock:
-            interned = self._tags
-            # The first entry to bring a tag pays for its one string.
-            size += sum([_getsizeof(tag) for tag in unique if tag not in interned])
-            if size > self._policy.max_bytes:
-                return  # could never fit (the LRU would refuse it), and must not flush the rest
-            tags = tuple([interned.setdefault(tag, tag) for tag in unique])
+            shared = self._shapes.get(shape)
+            if shared is None and len(self._shapes) < _MAX_SHAPES:
+                shared = self._shapes[shape] = shape
+            canonical = [self._canonical_tag(tag) for tag in tags]
+            record = (entry.content, stamp, shared or shape, *canonical)
+            charge = self._charge(record)
+            if charge + len(canonical) * _TAG_CHARGE > self._policy.max_bytes:
+                return  # could never fit, and must not flush the rest trying
             # Remove the old version first, so its tags leave the index even if the new one
             # carries different tags.
-            self._remove(key)
-            self._lru[key] = _Slot(entry, tags, size)  # may evict (bytes) via popitem
+            self._remove(digest)
+            self._table[digest] = record
+            self._bytes += charge
             index = self._index
-            for tag in tags:
+            for tag in canonical:
                 keys = index.get(tag)
                 if keys is None:
-                    index[tag] = key
-                elif isinstance(keys, str):
-                    if keys != key:
-                        index[tag] = {keys, key}
+                    index[tag] = digest
+                    self._bytes += _TAG_CHARGE
+                elif isinstance(keys, int):
+                    members = _Members(tag)
+                    members[keys] = None
+                    members[digest] = None
+                    index[tag] = members
+                    self._bytes += _MEMBERS_BASE
                 else:
-                    keys.add(key)
-            while len(self._lru) > self._policy.max_entries:
-                self._lru.popitem()
+                    keys[digest] = None
+            policy = self._policy
+            table = self._table
+            # The new entry fits on its own (checked above), so this stops before reaching it.
+            while len(table) > policy.max_entries or self._bytes > policy.max_bytes:
+                self._drop(*table.popitem(last=False))
+                self.evictions += 1
 
     async def aput(
         self,
@@ -200,11 +285,12 @@ class MemoryCache:
 
     def invalidate(self, resources: tuple[str, ...]) -> int:
         """Drop every entry tagged with any of *resources*; returns how many were dropped."""
+        tags = [_digest(tag) for tag in resources]
         with self._lock:
-            keys: set[str] = set()
-            for tag in resources:
+            keys: set[int] = set()
+            for tag in tags:
                 found = self._index.get(tag)
-                if isinstance(found, str):
+                if isinstance(found, int):
                     keys.add(found)
                 elif found is not None:
                     keys.update(found)
@@ -221,14 +307,13 @@ class MemoryCache:
     def clear(self) -> None:
         """Drop every entry."""
         with self._lock:
-            # A fresh LRU rather than ``clear()``: older cachetools clear by popping, which would
-            # count every entry as an eviction.
-            self._lru = _TaggedLRU(self._policy.max_bytes, self._unindex)
-            self._index.clear()
-            self._tags.clear()
+            self._table = OrderedDict()
+            self._index = {}
+            self._shapes = {}
+            self._bytes = 0
 
     def __len__(self) -> int:
-        return len(self._lru)
+        return len(self._table)
 
     def __bool__(self) -> bool:
         # With ``__len__`` alone an empty cache would be falsy, and ``cache or fallback`` would
@@ -237,8 +322,8 @@ class MemoryCache:
 
     @property
     def bytes_used(self) -> int:
-        """Bytes charged against the budget by the entries currently stored."""
-        return int(self._lru.currsize)
+        """Bytes charged against the budget by the entries currently stored (and their tags)."""
+        return self._bytes
 
     @property
     def tag_count(self) -> int:
@@ -249,8 +334,8 @@ class MemoryCache:
         """Entries, bytes, tags and evictions, for health pages and benchmarks."""
         with self._lock:
             return {
-                "entries": len(self._lru),
-                "bytes": int(self._lru.currsize),
+                "entries": len(self._table),
+                "bytes": self._bytes,
                 "tags": len(self._index),
                 "evictions": self.evictions,
                 "max_entries": self._policy.max_entries,
@@ -260,44 +345,80 @@ class MemoryCache:
     def warmth(self) -> tuple[int, float | None]:
         """Entries stored, and the ``stored_at`` of the oldest (``None`` when empty)."""
         with self._lock:
-            # Cache.__getitem__, not the LRU's: reading ages must not reorder the LRU.
-            peek = cachetools.Cache.__getitem__
-            oldest = min((peek(self._lru, key).entry.stored_at for key in self._lru), default=None)
-            return len(self._lru), oldest
+            # Iterating values does not reorder the LRU.
+            stamps = [record[_STAMP] for record in self._table.values()]
+        stored = [_unpack_time(stamp)[0] for stamp in stamps]
+        return len(stored), min(stored, default=None)
 
     def __repr__(self) -> str:
         return (
-            f"MemoryCache(entries={len(self._lru)}/{self._policy.max_entries}, "
-            f"bytes={int(self._lru.currsize)}/{self._policy.max_bytes})"
+            f"MemoryCache(entries={len(self._table)}/{self._policy.max_entries}, "
+            f"bytes={self._bytes}/{self._policy.max_bytes})"
         )
 
     # ------------------------------------------------------------------------------ internals
 
-    def _remove(self, key: str) -> None:
+    def _key_digest(self, key: str) -> int:
+        last = self._last  # one read of the pair: another thread may replace it meanwhile
+        if last[0] is key:
+            return last[1]
+        digest = _digest(key)
+        self._last = (key, digest)
+        return digest
+
+    def _charge(self, record: _Record) -> int:
+        """An entry's charge, its unshared shape included. Caller holds the lock."""
+        size = _entry_charge(record)
+        shape = record[_SHAPE]
+        if self._shapes.get(shape) is not shape:
+            size += _shape_charge(shape)
+        return size
+
+    def _canonical_tag(self, tag: int) -> int:
+        """The digest object the index and every record share for *tag* (*tag* itself when the
+        index does not name it yet). Caller holds the lock."""
+        found = self._index.get(tag)
+        if found is None:
+            return tag
+        if isinstance(found, _Members):
+            return found.tag
+        # One entry carries it: its record holds the shared object.
+        shared: int = next(t for t in self._table[found][_TAGS:] if t == tag)
+        return shared
+
+    def _remove(self, key: int) -> None:
         """Delete *key* (if present) and its tag-index entries. Caller holds the lock."""
-        slot = self._lru.pop(key, None)
-        if slot is not None:
-            self._drop_tags(key, slot.tags)
+        record = self._table.pop(key, None)
+        if record is not None:
+            self._drop(key, record)
 
-    def _unindex(self, key: str, slot: _Slot) -> None:
-        """Eviction callback (lock already held by the put that caused it)."""
-        self.evictions += 1
-        self._drop_tags(key, slot.tags)
-
-    def _drop_tags(self, key: str, tags: tuple[str, ...]) -> None:
+    def _drop(self, key: int, record: _Record) -> None:
+        """Un-charge an entry taken out of the table and drop it from the tag index."""
+        self._bytes -= self._charge(record)
         index = self._index
-        for tag in tags:
+        for tag in record[_TAGS:]:
             keys = index.get(tag)
             if keys is None:
                 continue
-            if isinstance(keys, str):
+            if isinstance(keys, int):
                 if keys == key:
                     del index[tag]
-                    self._tags.pop(tag, None)
+                    self._bytes -= _TAG_CHARGE
                 continue
-            keys.discard(key)
-            if len(keys) == 1:
-                index[tag] = next(iter(keys))  # back to the lean form
-            elif not keys:
-                del index[tag]
-                self._tags.pop(tag, None)
+            keys.pop(key, None)
+            if len(keys) == 1:  # a _Members holds two keys or more: back to the lean form
+                # (assigning keeps the index's own key object, the one the records share)
+                index[tag] = next(iter(keys))
+                self._bytes -= _MEMBERS_BASE
+
+
+def _response(record: _Record) -> CachedResponse:
+    """Rebuild the stored response from its record."""
+    content, stamp, (status, headers) = record[:_TAGS]
+    stored_at: float = _unpack_time(stamp)[0]
+    if len(stamp) == _TIME.size:  # no request id
+        return CachedResponse(status, headers, content, stored_at, None)  # no value left out
+    request_id: str = stamp[_TIME.size + 1 :].decode("utf-8", "surrogatepass")
+    # A header value is left out (None) only when it was the request id.
+    rebuilt = tuple([(name, request_id if value is None else value) for name, value in headers])
+    return CachedResponse(status, rebuilt, content, stored_at, request_id)

@@ -8,6 +8,7 @@ from cache_support import Events, entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from intercom_resilience._backends import memory_cache
 from intercom_resilience._backends.base import CachedResponse
 from intercom_resilience._backends.memory_cache import MemoryCache
 from intercom_resilience._clock import VirtualClock
@@ -17,19 +18,31 @@ from intercom_resilience._events import EventLog
 
 
 def check_invariants(cache: MemoryCache, policy: CachePolicy) -> None:
-    """Budgets hold, and the tag index names exactly the live entries' tags."""
-    lru = cache._lru
-    assert len(lru) <= policy.max_entries
+    """Budgets hold, the charge is the sum of what the entries and tags hold, and the tag index
+    names exactly the live entries' tags, with one shared digest object per tag."""
+    table = cache._table
+    assert len(table) <= policy.max_entries
     assert cache.bytes_used <= policy.max_bytes
-    assert cache.bytes_used == sum(slot.size for slot in lru.values())
-    expected: dict[str, set[str]] = {}
-    for key, slot in lru.items():
-        for tag in slot.tags:
+    expected: dict[int, set[int]] = {}
+    for key, record in table.items():
+        for tag in record[memory_cache._TAGS :]:
             expected.setdefault(tag, set()).add(key)
     # A tag naming one entry is stored as that key alone (a set costs 216 B even for one key).
-    index = {tag: {keys} if isinstance(keys, str) else keys for tag, keys in cache._index.items()}
+    index = {
+        tag: {keys} if isinstance(keys, int) else set(keys) for tag, keys in cache._index.items()
+    }
     assert index == expected
-    assert all(len(keys) > 1 for keys in cache._index.values() if not isinstance(keys, str))
+    multi = [keys for keys in cache._index.values() if not isinstance(keys, int)]
+    assert all(len(keys) > 1 for keys in multi)
+    shared = {tag: tag for tag in cache._index}  # the index's own key objects
+    for record in table.values():
+        assert all(tag is shared[tag] for tag in record[memory_cache._TAGS :])
+    assert all(keys.tag is shared[keys.tag] for keys in multi)
+    assert cache.bytes_used == (
+        sum(cache._charge(record) for record in table.values())
+        + memory_cache._TAG_CHARGE * len(cache._index)
+        + memory_cache._MEMBERS_BASE * len(multi)
+    )
 
 
 operations = st.lists(
@@ -48,8 +61,18 @@ operations = st.lists(
 )
 
 
+def response(n: int, clock: VirtualClock) -> CachedResponse:
+    """A read of *n* body bytes; its headers and request id vary with *n* (shapes differ)."""
+    if n % 3 == 0:
+        return CachedResponse(200, (), b"x" * n, clock.time(), None)
+    if n % 3 == 1:
+        headers = (("content-type", "application/json"), ("x-request-id", f"r{n}"))
+        return CachedResponse(200, headers, b"x" * n, clock.time(), f"r{n}")
+    return CachedResponse(203, (("x-request-id", "other"),), b"x" * n, clock.time(), f"r{n}")
+
+
 @settings(max_examples=150)
-@given(operations, st.integers(1, 10), st.integers(400, 2_000))
+@given(operations, st.integers(1, 10), st.integers(400, 4_000))
 def test_budgets_and_tag_index_hold_under_any_operations(
     ops: list[tuple[str, int, int, list[int]]], max_entries: int, max_bytes: int
 ) -> None:
@@ -58,13 +81,17 @@ def test_budgets_and_tag_index_hold_under_any_operations(
         max_entries=max_entries, max_bytes=max_bytes, max_entry_bytes=400, stale_window=100.0
     )
     cache = MemoryCache(policy, clock)
+    stored: dict[str, list[CachedResponse]] = {}
     for op, k, n, tags in ops:
         key = f"ir:cache:{k}"
         tag_names = tuple(f"t{t}" for t in tags)
         if op == "put":
-            cache.put(key, CachedResponse(200, (), b"x" * n, clock.time(), None), tag_names)
+            stored.setdefault(key, []).append(response(n, clock))
+            cache.put(key, stored[key][-1], tag_names)
         elif op == "get":
-            cache.get(key)
+            found = cache.get(key)
+            # Whatever comes back is a response stored under that key, rebuilt exactly.
+            assert found is None or found in stored[key]
         elif op == "invalidate":
             cache.invalidate(tag_names)
         else:
@@ -159,3 +186,61 @@ def test_thread_safety_smoke() -> None:
     assert errors == []
     check_invariants(cache, policy)
     assert len(cache) > 0
+
+
+def test_responses_are_rebuilt_exactly_from_their_compact_records() -> None:
+    """Status, headers (in order), body, time and request id survive the compact record: the
+    request-id header stored once, a differing one kept as is, odd characters round-tripped."""
+    clock = VirtualClock()
+    cache = MemoryCache(CachePolicy(), clock)
+    t = clock.time()
+    odd = "r\udcff-\u00e9"  # a lone surrogate (latin-1 decoding never yields one, but still)
+    stored = [
+        CachedResponse(200, (("content-type", "a/b"), ("x-request-id", "r1")), b"1", t - 1.5, "r1"),
+        CachedResponse(203, (("x-request-id", "r2"), ("content-type", "a/b")), b"2", t - 2.5, "r2"),
+        CachedResponse(200, (("x-request-id", "other"),), b"3", t - 3.5, "r3"),
+        CachedResponse(200, (("x-request-id", "r4"),), b"4", t - 4.5, None),
+        CachedResponse(200, (("x-request-id", odd),), b"", t - 5.5, odd),
+        CachedResponse(200, (), b"6", t - 6.5, ""),
+    ]
+    for i, response_ in enumerate(stored):
+        cache.put(f"ir:cache:{i}", response_, ())
+    assert [cache.get(f"ir:cache:{i}") for i in range(len(stored))] == stored
+
+
+def test_entries_with_the_same_headers_share_one_shape() -> None:
+    """A thousand reads of one content type hold one copy of their headers; past the cap of
+    distinct shapes, an entry keeps (and is charged for) its own."""
+    clock = VirtualClock()
+    cache = MemoryCache(CachePolicy(), clock)
+    for i in range(1_000):
+        headers = (
+            ("content-type", "application/json; " + "charset=utf-8"),
+            ("x-request-id", f"{i}"),
+        )
+        cache.put(f"ir:cache:{i}", CachedResponse(200, headers, b"{}", clock.time(), f"{i}"), ())
+    assert len({id(record[memory_cache._SHAPE]) for record in cache._table.values()}) == 1
+    policy = CachePolicy(max_entries=1_000)
+    cache = MemoryCache(policy, clock)
+    now = clock.time()
+    for i in range(memory_cache._MAX_SHAPES + 50):
+        cache.put(f"ir:cache:{i}", CachedResponse(200, (("a", f"{i}"),), b"", now, None), ("t",))
+    assert len(cache._shapes) == memory_cache._MAX_SHAPES
+    assert cache.get(f"ir:cache:{memory_cache._MAX_SHAPES + 10}") == CachedResponse(
+        200, (("a", f"{memory_cache._MAX_SHAPES + 10}"),), b"", now, None
+    )
+    check_invariants(cache, policy)
+    assert cache.invalidate(("t",)) == memory_cache._MAX_SHAPES + 50
+    assert cache.bytes_used == 0
+
+
+def test_a_hit_is_used_and_the_least_recently_used_entry_goes_first() -> None:
+    clock = VirtualClock()
+    cache = MemoryCache(CachePolicy(max_entries=2), clock)
+    cache.put("ir:cache:a", entry(clock), ("t",))
+    cache.put("ir:cache:b", entry(clock), ("t",))
+    assert cache.get("ir:cache:a") is not None
+    cache.put("ir:cache:c", entry(clock), ("t",))
+    assert cache.get("ir:cache:b") is None
+    assert cache.get("ir:cache:a") is not None
+    assert cache.warmth() == (2, clock.time())
