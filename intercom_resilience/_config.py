@@ -243,7 +243,8 @@ class CachePolicy(_Policy):
         enabled: keep and serve stale reads at all.
         max_entries: LRU capacity.
         stale_window: seconds after which a stored answer is too old to serve.
-        max_bytes: total budget for stored response bodies.
+        max_bytes: total budget: in memory, everything the cache holds (bodies, headers, keys,
+            tags, index); in Redis, the stored payloads.
         max_entry_bytes: bodies larger than this are not stored.
         backend: ``memory`` or ``redis`` (shared by every process).
         coalesce: identical reads in flight at the same time share one request (the first one's;
