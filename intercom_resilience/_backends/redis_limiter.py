@@ -2,20 +2,32 @@
 
 The decision is the one of :mod:`intercom_resilience._core.limiter` (GCRA pacing under an exact
 sliding-window cap, re-synchronised by the server's headers), transcribed to Lua so that it runs
-atomically inside Redis: **one script call, one round trip, per acquire**, and one per observed
-response. The scripts read the time from Redis itself (``TIME``), so clock skew between hosts does
-not matter, and use the same integer-microsecond arithmetic as the Python core (a test runs both on
-the same operations and compares every answer).
+atomically inside Redis: **one script call, one round trip, per acquire**. The script reads the
+time from Redis itself (``TIME``), so clock skew between hosts does not matter, and uses the same
+integer-microsecond arithmetic as the Python core (a test runs both on the same operations and
+compares every answer).
 
-Keys (a Redis hash per bucket, under a configurable prefix)::
+**Observations ride on the next acquire.** A response's rate headers are buffered in the process
+and carried as arguments of the next acquire's script call, which applies them first, in order, at
+their own time: so a call costs one round trip, not two. Two kinds of news cannot wait for this
+process's next call, because the rest of the fleet must stop now: a 429 and a remaining count of
+zero are sent at once (with whatever is buffered before them). A routine observation no acquire
+carries within ``observe_flush_after`` (0.1 s) is sent on its own by a short-lived background
+thread, and :meth:`RedisLimiter.close` sends what is left. See ``docs/fleet.md``.
+
+Keys (a Redis string per bucket, under a configurable prefix)::
 
     <prefix>:{<workspace_scope>}:app:<scope>     app bucket + the server's window view + 429 block
     <prefix>:{<workspace_scope>}:workspace       workspace bucket, shared by every app of it
 
 ``scope`` is a fingerprint of the credentials, never the token. The ``{…}`` hash tag keeps both keys
-of one script in one Redis Cluster slot. Every write sets ``PEXPIRE`` to the moment the state stops
-mattering (the last slot leaves the window, the GCRA time and any server block have passed), plus a
-second, so idle scopes vanish on their own.
+of one script in one Redis Cluster slot. A bucket is an 80-byte header (ten doubles: GCRA time,
+ring head, counted total, the current slot's count, last time, expiry, and the app's server view)
+followed by the ring of slot counts; the hot path reads and rewrites the header only
+(``GETRANGE``/``SETRANGE``, five commands in all with ``TIME``). Expiry is kept past the moment
+the state stops mattering (the last slot leaves the window, the GCRA time and any server block have
+passed) by between half a second and a second and a half, refreshed by ``PEXPIRE`` only when that
+margin runs low (about once a second, not on every call), so idle scopes vanish on their own.
 
 When Redis is unreachable, slow (short socket timeouts, no client-side retries) or answers with an
 error, the limiter falls back to a conservative local share of the quota
@@ -30,9 +42,11 @@ budget learns of them).
 
 from __future__ import annotations
 
+import struct
 import threading
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from .._clock import Clock
 from .._config import RateLimitPolicy
@@ -52,91 +66,105 @@ from ._redis import (
 from .base import Grant, Priority
 from .memory_limiter import MemoryLimiter
 
-__all__ = ["ACQUIRE_SCRIPT", "DEFAULT_KEY_PREFIX", "OBSERVE_SCRIPT", "RedisLimiter"]
+__all__ = [
+    "DEFAULT_KEY_PREFIX",
+    "DEFAULT_OBSERVE_FLUSH",
+    "LIMITER_SCRIPT",
+    "MAX_CARRIED",
+    "RedisLimiter",
+    "decode_bucket",
+    "limiter_script",
+]
 
-# Shared by both scripts: number parsing, exact integer formatting (Lua's default %.14g would
-# round microsecond timestamps), and the app key's server fields.
-_LUA_COMMON = r"""
-local function num(v, default)
-  if v then return tonumber(v) end
-  return default
-end
-local function fmt(x) return string.format('%.0f', x) end
+#: The limiter's one script; :func:`limiter_script` prepends the policy's constants (tables ``A``
+#: and ``WS``: quota, window, interval, tolerance, slot, span, ring, bgcap, all integer µs or
+#: counts; ``RESERVE``, ``HORIZON``). KEYS: app, workspace. ARGV: now_us (-1: Redis ``TIME``),
+#: mode (``0`` interactive, ``1`` background, ``o`` observe only), carry, then five per carried
+#: observation: now_us, status, remaining, reset_us, limit (-1: none). Returns
+#: ``{granted, wait_us, remaining, now_us}``, or now_us in observe-only mode.
+LIMITER_SCRIPT = r"""
+-- State: one Redis string per bucket. An 80-byte header of ten doubles (integers, exact below
+-- 2^53), then the ring of the sliding cap: one double per slot. The hot path reads and rewrites
+-- the header only (GETRANGE/SETRANGE keep the key's expiry); the ring is touched when the slot
+-- changes (the finished slot's count goes in) and when the cap refuses (it is walked).
+local HDR, HLEN = '<dddddddddd', 80
+local ZERO = struct.pack('<d', 0)
+-- An expiry is refreshed when less than MARGIN is left past the moment the state stops mattering,
+-- and then set KEEP past it: so PEXPIRE runs about once a second, not on every call.
+local MARGIN, KEEP = 500000, 1500000
+
+local server_now
 local function clock(arg)
   local now = tonumber(arg)
   if now < 0 then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    if not server_now then
+      local t = redis.call('TIME')
+      server_now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    end
+    now = server_now
   end
   return now
 end
--- Keep a key until the state in it stops mattering, plus a second; never shorten its life.
-local function expire(key, now, until_us, known)
-  local ttl = math.ceil((until_us - now) / 1000) + 1000
-  if not known then
-    local current = redis.call('PTTL', key)
-    if current > ttl then ttl = current end
-  end
-  redis.call('PEXPIRE', key, fmt(ttl))
-end
-"""
-
-#: KEYS: app, workspace. ARGV: now_us (-1: Redis TIME), background (0/1), carry, reserve, then the
-#: app and workspace specs (quota, window_us, interval_us, tolerance_us, slot_us, span,
-#: background_cap). Returns {granted, wait_us, remaining, now_us}.
-ACQUIRE_SCRIPT = (
-    _LUA_COMMON
-    + r"""
-local function spec(base)
-  return {
-    quota = tonumber(ARGV[base]), window = tonumber(ARGV[base + 1]),
-    interval = tonumber(ARGV[base + 2]), tolerance = tonumber(ARGV[base + 3]),
-    slot = tonumber(ARGV[base + 4]), span = tonumber(ARGV[base + 5]),
-    bgcap = tonumber(ARGV[base + 6]),
-  }
-end
 
 local function load(key, s)
-  local v = redis.call('HMGET', key, 'tat', 'head', 'total', 'last', 'blk', 'sr', 'sa', 'sl')
-  return {
-    key = key, s = s, ring = s.span + 1,
-    tat = num(v[1], 0), head = num(v[2], -1), total = num(v[3], 0), last = num(v[4], 0),
-    blk = num(v[5], 0), sr = num(v[6], 0), sa = num(v[7], 0), sl = num(v[8], 0),
-  }
+  local b = {key = key, s = s}
+  local raw = redis.call('GETRANGE', key, 0, HLEN - 1)
+  if #raw < HLEN then
+    b.tat, b.head, b.total, b.cur, b.last, b.x = 0, -1, 0, 0, 0, 0
+    b.blk, b.sr, b.sa, b.sl = 0, 0, 0, 0
+    b.fresh = true
+  else
+    b.tat, b.head, b.total, b.cur, b.last, b.x, b.blk, b.sr, b.sa, b.sl = struct.unpack(HDR, raw)
+  end
+  return b
 end
 
--- Move the ring to the slot of now, forgetting the slots that left the counted range.
+-- The counts of n consecutive slots from slot i (a string of 8n bytes, wrapping the ring).
+local function read(b, i, n)
+  local ring, first = b.s.ring, i % b.s.ring
+  local at = HLEN + first * 8
+  if first + n <= ring then return redis.call('GETRANGE', b.key, at, at + n * 8 - 1) end
+  return redis.call('GETRANGE', b.key, at, HLEN + ring * 8 - 1)
+    .. redis.call('GETRANGE', b.key, HLEN, HLEN + (first + n - ring) * 8 - 1)
+end
+
+-- Write the counts of consecutive slots from slot i.
+local function write(b, i, bytes)
+  local ring, first = b.s.ring, i % b.s.ring
+  local at, k = HLEN + first * 8, ring - first
+  if first + #bytes / 8 <= ring then
+    redis.call('SETRANGE', b.key, at, bytes)
+  else
+    redis.call('SETRANGE', b.key, at, string.sub(bytes, 1, k * 8))
+    redis.call('SETRANGE', b.key, HLEN, string.sub(bytes, k * 8 + 1))
+  end
+end
+
+-- Move to the slot of now. The current slot's count lives in the header (cur); ring entries hold
+-- the finished slots head - span .. head - 1 (the head's own entry is stale until it finishes).
 local function advance(b, now)
   local slot = math.floor(now / b.s.slot)
-  if slot <= b.head then return end
-  if b.head < 0 or slot - b.head >= b.ring then
-    if b.total > 0 then
-      local fields = {}
-      for i = 0, b.ring - 1 do fields[#fields + 1] = 'c' .. i end
-      redis.call('HDEL', b.key, unpack(fields))
-    end
-    b.total = 0
-  else
-    for i = b.head + 1, slot do
-      local field = 'c' .. (i % b.ring)
-      local c = redis.call('HGET', b.key, field)
-      if c then
-        b.total = b.total - tonumber(c)
-        redis.call('HDEL', b.key, field)
-      end
-    end
-  end
+  local head = b.head
+  if slot <= head then return end
   b.head = slot
+  if b.fresh then return end
+  if head < 0 or slot - head >= b.s.ring then
+    b.total, b.cur, b.zero = 0, 0, true
+    return
+  end
+  -- Slots head+1 .. slot take the entries of the slots that leave the counted range.
+  local k = slot - head
+  local gone = read(b, head + 1, k)
+  for j = 0, k - 1 do b.total = b.total - struct.unpack('<d', gone, j * 8 + 1) end
+  write(b, head, struct.pack('<d', b.cur) .. string.rep(ZERO, k - 1))
+  b.cur = 0
 end
 
 local function wait_us(b, now, bg)
   advance(b, now)
-  local tolerance = b.s.tolerance
-  local cap = b.s.quota
-  if bg then
-    tolerance = 0
-    cap = b.s.bgcap
-  end
+  local s = b.s
+  local tolerance, cap = s.tolerance, s.quota
+  if bg then tolerance, cap = 0, s.bgcap end
   local w = 0
   local lag = b.tat - now
   if lag > tolerance then w = lag - tolerance end
@@ -144,16 +172,19 @@ local function wait_us(b, now, bg)
     -- Slot j stops being counted at slot j + span + 1: walk from the oldest counted slot until
     -- enough admissions drop out to leave room for one more.
     local need = b.total + 1 - cap
-    local first = b.head - b.s.span
-    local fields = {}
-    for j = first, b.head do fields[#fields + 1] = 'c' .. (j % b.ring) end
-    local v = redis.call('HMGET', b.key, unpack(fields))
+    local first = b.head - s.span
+    local counts
+    if not (b.fresh or b.zero) then counts = read(b, first, s.span) end
     local dropped = 0
-    local cw = (b.head + 1) * b.s.slot + b.s.window - now
-    for k = 1, #fields do
-      dropped = dropped + num(v[k], 0)
+    local cw = (b.head + 1) * s.slot + s.window - now
+    for j = first, b.head do
+      if j == b.head then
+        dropped = dropped + b.cur
+      elseif counts then
+        dropped = dropped + struct.unpack('<d', counts, (j - first) * 8 + 1)
+      end
       if dropped >= need then
-        cw = (first + k + b.s.span) * b.s.slot - now
+        cw = (j + s.span + 1) * s.slot - now
         break
       end
     end
@@ -163,31 +194,79 @@ local function wait_us(b, now, bg)
 end
 
 local function take(b, now, count)
-  redis.call('HINCRBY', b.key, 'c' .. (b.head % b.ring), count)
+  b.cur = b.cur + count
   b.total = b.total + count
   b.tat = math.max(b.tat, now) + count * b.s.interval
 end
 
-local function save(b, now, server)
-  if server then
-    redis.call('HSET', b.key, 'tat', fmt(b.tat), 'head', fmt(b.head), 'total', fmt(b.total),
-      'last', fmt(now), 'sa', fmt(b.sa))
-  else
-    redis.call('HSET', b.key, 'tat', fmt(b.tat), 'head', fmt(b.head), 'total', fmt(b.total),
-      'last', fmt(now))
+local function save(b, now)
+  local s = b.s
+  local until_us = math.max(b.tat, (b.head + s.span + 1) * s.slot, b.sr, b.blk)
+  local ttl
+  if b.fresh or b.zero or until_us + MARGIN > b.x then
+    ttl = math.max(1000, math.ceil((until_us + KEEP - now) / 1000))
+    b.x = now + ttl * 1000
   end
-  -- Every field that matters is in hand here, so no PTTL is needed to avoid shortening.
-  local until_us = math.max(b.tat, (b.head + b.s.span + 1) * b.s.slot, b.sr, b.blk)
-  expire(b.key, now, until_us, true)
+  local header = struct.pack(HDR, b.tat, b.head, b.total, b.cur, now, b.x, b.blk, b.sr, b.sa, b.sl)
+  if b.fresh or b.zero then
+    redis.call('SET', b.key, header .. string.rep(ZERO, s.ring), 'PX', ttl)
+  else
+    redis.call('SETRANGE', b.key, 0, header)
+    if ttl then redis.call('PEXPIRE', b.key, ttl) end
+  end
 end
 
-local app = load(KEYS[1], spec(5))
-local ws = load(KEYS[2], spec(12))
-local now = math.max(clock(ARGV[1]), app.last, ws.last)
-local bg = ARGV[2] == '1'
-local carry = tonumber(ARGV[3])
-local reserve = tonumber(ARGV[4])
+-- A response's news, as DualLimiter.observe takes it (only the app key holds the server's view).
+local function observe(b, t, status, remaining, reset, limit)
+  local window = A.window
+  if reset >= 0 then reset = math.min(reset, t + HORIZON * window) else reset = nil end
+  if status == 429 then
+    -- The server window is spent: block until it resets; one window when unknown, one slot when
+    -- already past (our clock is ahead of Intercom's: its next window is about to start).
+    local until_us = t + window
+    if reset then
+      if reset > t then until_us = reset else until_us = t + A.slot end
+    end
+    if until_us > b.blk then b.blk = until_us end
+    return
+  end
+  if remaining < 0 then return end
+  if not reset then
+    if t < b.sr then reset = b.sr else reset = t + window end
+  end
+  if reset <= t then return end
+  if t >= b.sr or reset > b.sr then
+    -- A new server window starts from the server's figure (the buckets still bound it).
+    b.sr, b.sa = reset, remaining
+    if limit > 0 then b.sl = limit end
+  elseif reset == b.sr and remaining < b.sa then
+    -- The same window: remaining only goes down (other apps spend the workspace quota too).
+    b.sa = remaining
+  end
+end
 
+local app = load(KEYS[1], A)
+local mode = ARGV[2]
+local last = app.last
+local ws
+if mode ~= 'o' then
+  ws = load(KEYS[2], WS)
+  if ws.last > last then last = ws.last end
+end
+-- Responses observed since this process's last call, in the order they arrived.
+for i = 4, #ARGV, 5 do
+  last = math.max(clock(ARGV[i]), last)
+  observe(app, last, tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]),
+    tonumber(ARGV[i + 4]))
+end
+if mode == 'o' then
+  save(app, last)
+  return last
+end
+
+local now = math.max(clock(ARGV[1]), last)
+local bg = mode == '1'
+local carry = tonumber(ARGV[3])
 advance(app, now)
 advance(ws, now)
 if carry > 0 then
@@ -204,8 +283,8 @@ if windowed then
   local floor = 0
   if bg then
     local limit = app.sl
-    if limit <= 0 then limit = app.s.quota end
-    floor = math.min(limit - 1, math.max(0, math.ceil(reserve * limit - 1e-9)))
+    if limit <= 0 then limit = A.quota end
+    floor = math.min(limit - 1, math.max(0, math.ceil(RESERVE * limit - 1e-9)))
   end
   if app.sa <= floor then wait = math.max(wait, app.sr - now) end
 end
@@ -218,85 +297,73 @@ if wait == 0 then
   take(ws, now, 1)
   if windowed then app.sa = app.sa - 1 end
 end
-save(app, now, now < app.sr)
-save(ws, now, false)
+save(app, now)
+save(ws, now)
 
 local remaining = 0
 if app.blk <= now then
-  remaining = math.min(app.s.quota - app.total, ws.s.quota - ws.total)
+  remaining = math.min(A.quota - app.total, WS.quota - ws.total)
   if windowed then remaining = math.min(remaining, app.sa) end
   remaining = math.max(remaining, 0)
 end
 return {granted, wait, remaining, now}
 """
-)
 
-#: KEYS: app. ARGV: now_us (-1: Redis TIME), status (-1: none), remaining (-1: none), reset_us
-#: (-1: none), limit (-1: none), window_us, horizon windows. Returns now_us.
-OBSERVE_SCRIPT = (
-    _LUA_COMMON
-    + r"""
-local key = KEYS[1]
-local v = redis.call('HMGET', key, 'last', 'blk', 'sr', 'sa')
-local now = math.max(clock(ARGV[1]), num(v[1], 0))
-local blk, sr, sa = num(v[2], 0), num(v[3], 0), num(v[4], 0)
-local status, remaining = tonumber(ARGV[2]), tonumber(ARGV[3])
-local reset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
-local window = tonumber(ARGV[6])
-local horizon = now + tonumber(ARGV[7]) * window
-if reset >= 0 then reset = math.min(reset, horizon) else reset = nil end
 
-redis.call('HSET', key, 'last', fmt(now))
-if status == 429 then
-  -- The server window is spent: block until it resets; one window when unknown, one slot when
-  -- already past (our clock is ahead of Intercom's: its next window is about to start).
-  local until_us = now + window
-  if reset then
-    if reset > now then
-      until_us = reset
-    else
-      until_us = now + math.max(1, math.ceil(window / 100))
-    end
-  end
-  if until_us > blk then
-    redis.call('HSET', key, 'blk', fmt(until_us))
-    expire(key, now, until_us)
-  end
-  return now
-end
-if remaining < 0 then return now end
-if not reset then
-  if now < sr then reset = sr else reset = now + window end
-end
-if reset <= now then return now end
-if now >= sr or reset > sr then
-  -- A new server window starts from the server's figure (the buckets still bound it).
-  redis.call('HSET', key, 'sr', fmt(reset), 'sa', fmt(remaining))
-  if limit > 0 then redis.call('HSET', key, 'sl', fmt(limit)) end
-  expire(key, now, reset)
-elseif reset == sr and remaining < sa then
-  -- The same window: remaining only goes down (other apps spend the workspace quota too).
-  redis.call('HSET', key, 'sa', fmt(remaining))
-end
-return now
-"""
+def _lua_bucket(spec: BucketSpec) -> str:
+    return (
+        f"{{quota = {spec.quota}, window = {spec.window_us}, interval = {spec.interval_us}, "
+        f"tolerance = {spec.tolerance_us}, slot = {spec.slot_us}, span = {spec.span}, "
+        f"ring = {spec.span + 1}, bgcap = {spec.background_cap}}}"
+    )
+
+
+def limiter_script(app: BucketSpec, workspace: BucketSpec, reserve: float) -> Script:
+    """:data:`LIMITER_SCRIPT` with *app*'s, *workspace*'s and the reserve's numbers built in.
+
+    Constants in the source, not arguments: Redis and redis-py then parse four arguments per call,
+    not nineteen (every policy gets its own script, loaded once).
+    """
+    constants = (
+        f"local A = {_lua_bucket(app)}\n"
+        f"local WS = {_lua_bucket(workspace)}\n"
+        f"local RESERVE, HORIZON = {reserve!r}, {MAX_RESET_WINDOWS}\n"
+    )
+    return Script(constants + LIMITER_SCRIPT)
+
+
+_HEADER = struct.Struct("<10d")
+_HEADER_FIELDS = (
+    "tat",
+    "head",
+    "total",
+    "current",
+    "last",
+    "expires",
+    "blocked_until",
+    "reset",
+    "allow",
+    "limit",
 )
 
 
-_ACQUIRE = Script(ACQUIRE_SCRIPT)
-_OBSERVE = Script(OBSERVE_SCRIPT)
+def decode_bucket(raw: bytes | None) -> dict[str, int]:
+    """The header of one bucket key as stored by :data:`LIMITER_SCRIPT` (for tests and
+    debugging): GCRA time, ring head slot, admissions counted, … (all ``0`` for a missing key)."""
+    if not raw or len(raw) < _HEADER.size:
+        return dict.fromkeys(_HEADER_FIELDS, 0)
+    values = _HEADER.unpack_from(raw)
+    return {name: int(value) for name, value in zip(_HEADER_FIELDS, values, strict=True)}
 
 
-def _spec_args(spec: BucketSpec) -> list[str]:
-    return [
-        str(spec.quota),
-        str(spec.window_us),
-        str(spec.interval_us),
-        str(spec.tolerance_us),
-        str(spec.slot_us),
-        str(spec.span),
-        str(spec.background_cap),
-    ]
+#: Seconds a routine observation may wait for the next acquire to carry it before it is sent on
+#: its own (by a short-lived background thread).
+DEFAULT_OBSERVE_FLUSH: Final = 0.1
+#: Observations carried at most by one script call (a burst of responses beyond it is sent).
+MAX_CARRIED: Final = 8
+# The flusher thread ends after this many idle ticks (the next observation starts another).
+_FLUSHER_IDLE_TICKS: Final = 20
+_NO_OBSERVATIONS: Final[tuple[bytes, ...]] = ()
 
 
 class RedisLimiter:
@@ -321,6 +388,9 @@ class RedisLimiter:
             deterministic tests on a virtual clock.
         client, async_client: ready-made clients to use instead of connecting to *redis_url*
             (their timeouts and retry settings are then the caller's business).
+        observe_flush_after: seconds (real time) a routine observation waits for an acquire to
+            carry it before a background thread sends it alone; ``None``: only acquires,
+            :meth:`close` and urgent observations send them (deterministic tests).
     """
 
     def __init__(
@@ -338,7 +408,10 @@ class RedisLimiter:
         use_server_time: bool = True,
         client: redis.Redis | None = None,
         async_client: redis.asyncio.Redis | None = None,
+        observe_flush_after: float | None = DEFAULT_OBSERVE_FLUSH,
     ) -> None:
+        if observe_flush_after is not None and not observe_flush_after > 0:
+            raise ValueError(f"observe_flush_after must be > 0, got {observe_flush_after!r}")
         self.policy = policy
         self.events = events if events is not None else EventLog()
         self._clock = clock
@@ -346,16 +419,11 @@ class RedisLimiter:
         workspace = workspace_scope if workspace_scope is not None else scope
         self.keys = KeyScheme(key_prefix).limiter(scope, workspace)
         app = BucketSpec.from_policy(policy, policy.app_per_minute)
-        self._window_us = app.window_us
-        # Encoded once: redis-py would otherwise encode these 15 constants on every call.
-        self._static_args = [
-            arg.encode()
-            for arg in (
-                repr(policy.background_reserve),
-                *_spec_args(app),
-                *_spec_args(BucketSpec.from_policy(policy, policy.workspace_per_minute)),
-            )
-        ]
+        self._script = limiter_script(
+            app,
+            BucketSpec.from_policy(policy, policy.workspace_per_minute),
+            policy.background_reserve,
+        )
         self._link = RedisLink(
             "limiter",
             redis_url,
@@ -370,6 +438,12 @@ class RedisLimiter:
         self.fallback = MemoryLimiter(policy, clock, share=policy.redis_fallback_share)
         self._lock = threading.Lock()
         self._spent_alone = 0
+        # Routine observations waiting for the next script call (five arguments each).
+        self._pending: list[bytes] = []
+        self._pending_at = 0.0
+        self._flush_after = observe_flush_after
+        self._flusher: threading.Thread | None = None
+        self._closed = threading.Event()
 
     # ------------------------------------------------------------------ availability
 
@@ -404,14 +478,17 @@ class RedisLimiter:
 
     # ------------------------------------------------------------------ arguments and answers
 
-    def _now_arg(self) -> str:
-        return "-1" if self._use_server_time else str(to_micros(self._clock.time()))
+    def _now_arg(self) -> bytes:
+        return b"-1" if self._use_server_time else str(to_micros(self._clock.time())).encode()
 
-    def _acquire_args(self, priority: Priority, carry: int | None) -> list[str | bytes]:
+    def _acquire_args(
+        self, priority: Priority, carry: int | None, carried: Sequence[bytes]
+    ) -> list[bytes]:
         background = b"1" if priority is Priority.BACKGROUND else b"0"
-        return [self._now_arg(), background, str(carry or 0).encode(), *self._static_args]
+        carry_arg = b"0" if not carry else str(carry).encode()
+        return [self._now_arg(), background, carry_arg, *carried]
 
-    def _observe_args(self, status: int | None, info: RateLimitInfo | None) -> list[str]:
+    def _observation(self, status: int | None, info: RateLimitInfo | None) -> list[bytes]:
         remaining = reset = limit = -1
         if info is not None:
             if info.remaining is not None:
@@ -422,12 +499,10 @@ class RedisLimiter:
                 limit = info.limit
         return [
             self._now_arg(),
-            str(-1 if status is None else status),
-            str(remaining),
-            str(reset),
-            str(limit),
-            str(self._window_us),
-            str(MAX_RESET_WINDOWS),
+            str(-1 if status is None else status).encode(),
+            str(remaining).encode(),
+            str(reset).encode(),
+            str(limit).encode(),
         ]
 
     def _grant(self, reply: Sequence[Any]) -> Grant:
@@ -437,49 +512,126 @@ class RedisLimiter:
             self.fallback.consume(1)
         return Grant(granted, int(reply[1]) / MICROS, float(reply[2]))
 
+    # ------------------------------------------------------------------ observations
+
+    def _take_pending(self) -> Sequence[bytes]:
+        """The buffered observations, now owned by the caller's script call."""
+        if not self._pending:  # the common case costs one attribute read, no lock
+            return _NO_OBSERVATIONS
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def _news(self, status: int | None, info: RateLimitInfo | None) -> list[bytes] | None:
+        """What to send for a response: ``None`` when it changes nothing in Redis, or when it can
+        wait (it is then buffered for the next acquire); else the observations to send now."""
+        # The fallback always learns too, so that a failover in the middle of a 429 stays blocked.
+        self.fallback.observe(status, info)
+        remaining = info.remaining if info is not None else None
+        if (status != 429 and remaining is None) or not self._link.available:
+            return None  # network failures and responses without a count change nothing
+        observation = self._observation(status, info)
+        urgent = status == 429 or remaining == 0
+        with self._lock:
+            if not urgent and len(self._pending) < 5 * MAX_CARRIED:
+                if not self._pending:
+                    self._pending_at = time.monotonic()
+                self._pending.extend(observation)
+                self._start_flusher()
+                return None
+            # A 429 or an empty window: the fleet must stop now, not at this process's next call.
+            pending, self._pending = self._pending, []
+        pending.extend(observation)
+        return pending
+
+    def _start_flusher(self) -> None:
+        # Called under self._lock.
+        if self._flush_after is None or self._flusher is not None or self._closed.is_set():
+            return
+        self._flusher = threading.Thread(
+            target=self._flush_loop, name="intercom-resilience-limiter-flush", daemon=True
+        )
+        self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        assert self._flush_after is not None
+        idle = 0
+        while not self._closed.wait(self._flush_after):
+            with self._lock:
+                due = bool(self._pending) and (
+                    time.monotonic() - self._pending_at >= self._flush_after
+                )
+                if not self._pending:
+                    idle += 1
+                    if idle >= _FLUSHER_IDLE_TICKS:
+                        self._flusher = None
+                        return
+                else:
+                    idle = 0
+            if due:
+                self.flush()
+        with self._lock:
+            self._flusher = None
+
+    def flush(self) -> None:
+        """Send the buffered observations now (one round trip; nothing when none are buffered)."""
+        pending = self._take_pending()
+        if pending:
+            self._link.call(self._script, self.keys, [b"-1", b"o", b"0", *pending])
+
+    async def aflush(self) -> None:
+        """Async twin of :meth:`flush`."""
+        pending = self._take_pending()
+        if pending:
+            await self._link.acall(self._script, self.keys, [b"-1", b"o", b"0", *pending])
+
     # ------------------------------------------------------------------ LimiterBackend
 
     def acquire(self, priority: Priority = Priority.INTERACTIVE) -> Grant:
         """Take one token from both shared buckets (one round trip), or say how long to wait.
 
-        Falls back to the local share while Redis is unavailable; never raises because of Redis.
+        The responses observed since the last call ride along. Falls back to the local share
+        while Redis is unavailable; never raises because of Redis.
         """
         carry = self._carry()
-        reply = self._link.call(_ACQUIRE, self.keys, self._acquire_args(priority, carry))
+        args = self._acquire_args(priority, carry, self._take_pending())
+        reply = self._link.call(self._script, self.keys, args)
         return self._answer(reply, carry, priority)
 
     async def aacquire(self, priority: Priority = Priority.INTERACTIVE) -> Grant:
         """Async twin of :meth:`acquire`."""
         carry = self._carry()
-        reply = await self._link.acall(_ACQUIRE, self.keys, self._acquire_args(priority, carry))
+        args = self._acquire_args(priority, carry, self._take_pending())
+        reply = await self._link.acall(self._script, self.keys, args)
         return self._answer(reply, carry, priority)
 
     def observe(self, status: int | None, info: RateLimitInfo | None) -> None:
-        """Feed back a response (one round trip when it carries news: a 429 or rate headers)."""
-        # The fallback always learns too, so that a failover in the middle of a 429 stays blocked.
-        self.fallback.observe(status, info)
-        if self._has_news(status, info) and self._link.available:
-            self._link.call(_OBSERVE, self.keys[:1], self._observe_args(status, info))
+        """Feed back a response. A 429 or a remaining count of zero is sent at once (one round
+        trip); other rate headers ride on the next acquire (none of their own)."""
+        news = self._news(status, info)
+        if news:
+            self._link.call(self._script, self.keys, [b"-1", b"o", b"0", *news])
 
     async def aobserve(self, status: int | None, info: RateLimitInfo | None) -> None:
         """Async twin of :meth:`observe`."""
-        self.fallback.observe(status, info)
-        if self._has_news(status, info) and self._link.available:
-            await self._link.acall(_OBSERVE, self.keys[:1], self._observe_args(status, info))
-
-    @staticmethod
-    def _has_news(status: int | None, info: RateLimitInfo | None) -> bool:
-        # Network failures and responses without a remaining count change nothing in Redis.
-        return status == 429 or (info is not None and info.remaining is not None)
+        news = self._news(status, info)
+        if news:
+            await self._link.acall(self._script, self.keys, [b"-1", b"o", b"0", *news])
 
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
-        """Close the sync client's connections (the async ones: :meth:`aclose`)."""
+        """Send buffered observations and close the sync client's connections (the async
+        ones: :meth:`aclose`)."""
+        self._closed.set()
+        self.flush()
         self._link.close()
 
     async def aclose(self) -> None:
-        """Close the running loop's async client (and the sync client)."""
+        """Send buffered observations and close the running loop's async client (and the sync
+        client)."""
+        self._closed.set()
+        await self.aflush()
         await self._link.aclose()
 
     def __repr__(self) -> str:

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intercom_resilience._backends.base import Grant, Priority
-from intercom_resilience._backends.redis_limiter import RedisLimiter
+from intercom_resilience._backends.redis_limiter import MAX_CARRIED, RedisLimiter, decode_bucket
 from intercom_resilience._clock import SystemClock, VirtualClock
 from intercom_resilience._config import RateLimitPolicy
 from intercom_resilience._core.limiter import MICROS, DualLimiter
@@ -158,6 +158,8 @@ def make(
     """A limiter on the shared Redis, closed after the test. A generous timeout: these tests are
     about the shared budget, and a loaded CI machine must not push them into the fallback."""
     kwargs.setdefault("socket_timeout", 2.0)
+    # No background flush: a flush racing an acquire would reorder them (a test of its own).
+    kwargs.setdefault("observe_flush_after", None)
     lim = RedisLimiter(policy, redis_url, scope, clock, key_prefix=key_prefix, **kwargs)
     _made.append(lim)
     return lim
@@ -285,16 +287,63 @@ class CountingRedis(redis.Redis):
 
 
 @pytest.mark.redis
-def test_one_round_trip_per_acquire_and_per_observe(redis_url: str, key_prefix: str) -> None:
+def test_one_round_trip_per_acquire_observations_included(
+    redis_url: str, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """Routine headers ride on the next acquire (it used to be two EVALSHA per call); a 429 and
+    an empty window go out at once; close sends what is left."""
     client = CountingRedis(connection_pool=redis.ConnectionPool.from_url(redis_url))
     lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock(), client=client)
     lim.acquire(FG)  # may load the script first (NOSCRIPT)
     client.sent.clear()
-    for _ in range(20):
+    reset = time.time() + 5
+    for remaining in range(1600, 1580, -1):
         assert lim.acquire(FG).granted
-    lim.observe(200, RateLimitInfo(1666, 1600, time.time() + 5))
-    lim.observe(None, None)  # a network failure: nothing to tell Redis
-    assert client.sent == ["EVALSHA"] * 21
+        lim.observe(200, RateLimitInfo(1666, remaining, reset))
+        lim.observe(None, None)  # a network failure: nothing to tell Redis
+    assert client.sent == ["EVALSHA"] * 20
+    assert lim.acquire(FG).granted  # carries the last observation
+    assert decode_bucket(redis_client.get(lim.keys[0]))["allow"] == 1581 - 1
+    lim.observe(200, RateLimitInfo(1666, 0, reset))  # the window is empty: the fleet must know
+    assert client.sent == ["EVALSHA"] * 22
+    assert decode_bucket(redis_client.get(lim.keys[0]))["allow"] == 0
+    lim.observe(429, None)
+    assert client.sent == ["EVALSHA"] * 23
+    lim.observe(200, RateLimitInfo(1666, 5, reset + 10))
+    lim.close()  # flushes the buffered one
+    assert client.sent == ["EVALSHA"] * 24
+    assert decode_bucket(redis_client.get(lim.keys[0]))["allow"] == 5
+    client.close()
+
+
+@pytest.mark.redis
+def test_a_routine_observation_no_acquire_carries_is_sent_on_its_own(
+    redis_url: str, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    lim = make(
+        redis_url, key_prefix, RateLimitPolicy(), SystemClock(), observe_flush_after=0.02
+    )
+    assert lim.acquire(FG).granted
+    lim.observe(200, RateLimitInfo(1666, 1234, time.time() + 5))
+    deadline = time.monotonic() + 10
+    while decode_bucket(redis_client.get(lim.keys[0]))["allow"] != 1234:
+        assert time.monotonic() < deadline, "the buffered observation was never sent"
+        time.sleep(0.01)
+
+
+@pytest.mark.redis
+def test_observations_beyond_what_one_call_carries_are_sent(
+    redis_url: str, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    client = CountingRedis(connection_pool=redis.ConnectionPool.from_url(redis_url))
+    lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock(), client=client)
+    lim.acquire(FG)
+    client.sent.clear()
+    reset = time.time() + 5
+    for remaining in range(100, 100 - MAX_CARRIED - 1, -1):  # one more than a call carries
+        lim.observe(200, RateLimitInfo(1666, remaining, reset))
+    assert client.sent == ["EVALSHA"]
+    assert decode_bucket(redis_client.get(lim.keys[0]))["allow"] == 100 - MAX_CARRIED
     client.close()
 
 
@@ -390,7 +439,7 @@ def test_one_limiter_serves_several_event_loops_and_threads(
     assert results == [[True, True]] * 6
     assert mode(lim) == "redis"
     assert recorder.events == []  # Redis answered every call: no fallback
-    assert int(redis.Redis.from_url(redis_url).hget(lim.keys[0], "total") or 0) == 18
+    assert decode_bucket(redis.Redis.from_url(redis_url).get(lim.keys[0]))["total"] == 18
 
 
 # --------------------------------------------------------------------------- private servers
@@ -444,8 +493,8 @@ def test_redis_dying_and_returning(redis_server: RedisServer) -> None:
     assert mode(lim) == "redis"
     assert recorder.names == list(TRANSITIONS)
     # The 10 calls admitted alone within the last window were added to the shared budget.
-    state = redis.Redis.from_url(redis_server.url).hgetall(lim.keys[0])
-    assert int(state[b"total"]) == 10 + 1
+    state = decode_bucket(redis.Redis.from_url(redis_server.url).get(lim.keys[0]))
+    assert state["total"] == 10 + 1
     assert sum(lim.acquire(FG).granted for _ in range(60)) == 40 - 11
     assert recorder.names == list(TRANSITIONS)
     lim.close()
