@@ -76,258 +76,323 @@ __all__ = [
     "limiter_script",
 ]
 
-#: The limiter's one script; :func:`limiter_script` prepends the policy's constants (tables ``A``
-#: and ``WS``: quota, window, interval, tolerance, slot, span, ring, bgcap, all integer µs or
-#: counts; ``RESERVE``, ``HORIZON``). KEYS: app, workspace. ARGV: now_us (-1: Redis ``TIME``),
+#: The limiter's one script; :func:`limiter_script` prepends the policy's constants (``A_*`` and
+#: ``W_*``: quota, window, interval, tolerance, slot, span, ring, bgcap, in integer µs or counts;
+#: ``RESERVE``, ``HORIZON``). KEYS: app, workspace. ARGV: now_us (-1: Redis ``TIME``),
 #: mode (``0`` interactive, ``1`` background, ``o`` observe only), carry, then five per carried
 #: observation: now_us, status, remaining, reset_us, limit (-1: none). Returns
 #: ``{granted, wait_us, remaining, now_us}``, or now_us in observe-only mode.
 LIMITER_SCRIPT = r"""
--- State: one Redis string per bucket. An 80-byte header of ten doubles (integers, exact below
--- 2^53), then the ring of the sliding cap: one double per slot. The hot path reads and rewrites
--- the header only (GETRANGE/SETRANGE keep the key's expiry); the ring is touched when the slot
--- changes (the finished slot's count goes in) and when the cap refuses (it is walked).
+-- Written for Redis's Lua, where every command, table and closure costs a fraction of a
+-- microsecond per call: the state lives in locals, the hot path is in line, and the functions are
+-- the rarer steps (a new slot, a refusal by the cap).
+--
+-- A bucket is an 80-byte header of ten doubles (integers, exact below 2^53): GCRA time, ring head
+-- slot, total counted, the head slot's count, last time, expiry, and (app bucket only) 429 block,
+-- server window reset, allowance and limit; and a ring of one double per slot: the counts of the
+-- finished slots head - span .. head - 1 (the head's own entry is stale until the head moves on
+-- and writes its count there). With a workspace of its own (COMBINED) one key holds both
+-- buckets: the two headers, then the app ring, then the workspace ring. Otherwise each bucket is
+-- a key: its header, then its ring. GETRANGE and SETRANGE keep a key's expiry, so the hot path
+-- reads and rewrites the headers only.
+local call, pack, unpack = redis.call, struct.pack, struct.unpack
 local HDR, HLEN = '<dddddddddd', 80
-local ZERO = struct.pack('<d', 0)
+local ZERO = pack('<d', 0)
 -- An expiry is refreshed when less than MARGIN is left past the moment the state stops mattering,
--- and then set KEEP past it: so PEXPIRE runs about once a second, not on every call.
+-- and then set KEEP past it: PEXPIRE runs about once a second, not on every call.
 local MARGIN, KEEP = 500000, 1500000
+local akey, wkey = KEYS[1], KEYS[1]
+local a_at, w_at = 2 * HLEN, 2 * HLEN + A_RING * 8  -- where each ring starts
+if not COMBINED then wkey, a_at, w_at = KEYS[2], HLEN, HLEN end
+
+-- The counts of n consecutive slots from slot i of the ring at byte `at` (8n bytes; it wraps).
+local function read(key, at, ring, i, n)
+  local first = i % ring
+  local from = at + first * 8
+  if first + n <= ring then return call('GETRANGE', key, from, from + n * 8 - 1) end
+  return call('GETRANGE', key, from, at + ring * 8 - 1)
+    .. call('GETRANGE', key, at, at + (first + n - ring) * 8 - 1)
+end
+
+-- Move a bucket from slot head to slot (> head). Returns head, total, cur, and whether the ring
+-- is known to be all zeros.
+local function advance(key, at, ring, head, total, cur, slot, fresh)
+  if fresh then return slot, total, cur, true end
+  if head < 0 or slot - head >= ring then
+    call('SETRANGE', key, at, string.rep(ZERO, ring))  -- every counted slot has left
+    return slot, 0, 0, true
+  end
+  -- Slots head+1 .. slot take the entries of the slots leaving the counted range; the finished
+  -- head's count goes into its entry, and the slots skipped over were empty.
+  local k = slot - head
+  local gone = read(key, at, ring, head + 1, k)
+  for j = 0, k - 1 do total = total - unpack('<d', gone, j * 8 + 1) end
+  local bytes = pack('<d', cur) .. string.rep(ZERO, k - 1)
+  local first = head % ring
+  if first + k <= ring then
+    call('SETRANGE', key, at + first * 8, bytes)
+  else
+    local split = (ring - first) * 8
+    call('SETRANGE', key, at + first * 8, string.sub(bytes, 1, split))
+    call('SETRANGE', key, at, string.sub(bytes, split + 1))
+  end
+  return slot, total, 0, false
+end
+
+-- The sliding cap's wait when total >= cap: slot j stops being counted at slot j + span + 1, so
+-- walk from the oldest counted slot until enough admissions drop out to leave room for one more.
+local function cap_wait(key, at, ring, span, slot_us, window, head, total, cur, cap, now, blank)
+  local need = total + 1 - cap
+  local first = head - span
+  local counts
+  if not blank then counts = read(key, at, ring, first, span) end
+  local dropped = 0
+  for j = first, head do
+    if j == head then
+      dropped = dropped + cur
+    elseif counts then
+      dropped = dropped + unpack('<d', counts, (j - first) * 8 + 1)
+    end
+    if dropped >= need then return (j + span + 1) * slot_us - now end
+  end
+  return (head + 1) * slot_us + window - now
+end
+
+-- When a bucket's state stops mattering: its last slot leaves the window, its GCRA time and any
+-- server window or block have passed.
+local function lasts(tat, head, span, slot_us, sr, blk)
+  local u = (head + span + 1) * slot_us
+  if tat > u then u = tat end
+  if sr > u then u = sr end
+  if blk > u then u = blk end
+  return u
+end
+
+-- The new expiry (µs) and TTL (ms) when the current one `x` runs low, else x and nil.
+local function expiry(until_us, x, now, fresh)
+  if not fresh and until_us + MARGIN <= x then return x, nil end
+  local ttl = math.max(1000, math.ceil((until_us + KEEP - now) / 1000))
+  return now + ttl * 1000, ttl
+end
 
 local server_now
 local function clock(arg)
   local now = tonumber(arg)
-  if now < 0 then
-    if not server_now then
-      local t = redis.call('TIME')
-      server_now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if now >= 0 then return now end
+  if not server_now then
+    local t = call('TIME')
+    server_now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
+  return server_now
+end
+
+local mode = ARGV[2]
+local a_fresh, w_fresh = true, true
+local a_tat, a_head, a_total, a_cur, a_last, a_x, blk, sr, sa, sl = 0, -1, 0, 0, 0, 0, 0, 0, 0, 0
+local w_tat, w_head, w_total, w_cur, w_last, w_x = 0, -1, 0, 0, 0, 0
+local raw
+if COMBINED then
+  raw = call('GETRANGE', akey, 0, 2 * HLEN - 1)
+  if #raw == 2 * HLEN then
+    a_fresh, w_fresh = false, false
+    a_tat, a_head, a_total, a_cur, a_last, a_x, blk, sr, sa, sl = unpack(HDR, raw)
+    w_tat, w_head, w_total, w_cur, w_last, w_x = unpack(HDR, raw, HLEN + 1)
+  end
+else
+  raw = call('GETRANGE', akey, 0, HLEN - 1)
+  if #raw == HLEN then
+    a_fresh = false
+    a_tat, a_head, a_total, a_cur, a_last, a_x, blk, sr, sa, sl = unpack(HDR, raw)
+  end
+  if mode ~= 'o' then
+    raw = call('GETRANGE', wkey, 0, HLEN - 1)
+    if #raw == HLEN then
+      w_fresh = false
+      w_tat, w_head, w_total, w_cur, w_last, w_x = unpack(HDR, raw)
     end
-    now = server_now
-  end
-  return now
-end
-
-local function load(key, s)
-  local b = {key = key, s = s}
-  local raw = redis.call('GETRANGE', key, 0, HLEN - 1)
-  if #raw < HLEN then
-    b.tat, b.head, b.total, b.cur, b.last, b.x = 0, -1, 0, 0, 0, 0
-    b.blk, b.sr, b.sa, b.sl = 0, 0, 0, 0
-    b.fresh = true
-  else
-    b.tat, b.head, b.total, b.cur, b.last, b.x, b.blk, b.sr, b.sa, b.sl = struct.unpack(HDR, raw)
-  end
-  return b
-end
-
--- The counts of n consecutive slots from slot i (a string of 8n bytes, wrapping the ring).
-local function read(b, i, n)
-  local ring, first = b.s.ring, i % b.s.ring
-  local at = HLEN + first * 8
-  if first + n <= ring then return redis.call('GETRANGE', b.key, at, at + n * 8 - 1) end
-  return redis.call('GETRANGE', b.key, at, HLEN + ring * 8 - 1)
-    .. redis.call('GETRANGE', b.key, HLEN, HLEN + (first + n - ring) * 8 - 1)
-end
-
--- Write the counts of consecutive slots from slot i.
-local function write(b, i, bytes)
-  local ring, first = b.s.ring, i % b.s.ring
-  local at, k = HLEN + first * 8, ring - first
-  if first + #bytes / 8 <= ring then
-    redis.call('SETRANGE', b.key, at, bytes)
-  else
-    redis.call('SETRANGE', b.key, at, string.sub(bytes, 1, k * 8))
-    redis.call('SETRANGE', b.key, HLEN, string.sub(bytes, k * 8 + 1))
   end
 end
+local last = a_last
+if w_last > last then last = w_last end
 
--- Move to the slot of now. The current slot's count lives in the header (cur); ring entries hold
--- the finished slots head - span .. head - 1 (the head's own entry is stale until it finishes).
-local function advance(b, now)
-  local slot = math.floor(now / b.s.slot)
-  local head = b.head
-  if slot <= head then return end
-  b.head = slot
-  if b.fresh then return end
-  if head < 0 or slot - head >= b.s.ring then
-    b.total, b.cur, b.zero = 0, 0, true
-    return
-  end
-  -- Slots head+1 .. slot take the entries of the slots that leave the counted range.
-  local k = slot - head
-  local gone = read(b, head + 1, k)
-  for j = 0, k - 1 do b.total = b.total - struct.unpack('<d', gone, j * 8 + 1) end
-  write(b, head, struct.pack('<d', b.cur) .. string.rep(ZERO, k - 1))
-  b.cur = 0
-end
-
-local function wait_us(b, now, bg)
-  advance(b, now)
-  local s = b.s
-  local tolerance, cap = s.tolerance, s.quota
-  if bg then tolerance, cap = 0, s.bgcap end
-  local w = 0
-  local lag = b.tat - now
-  if lag > tolerance then w = lag - tolerance end
-  if b.total >= cap then
-    -- Slot j stops being counted at slot j + span + 1: walk from the oldest counted slot until
-    -- enough admissions drop out to leave room for one more.
-    local need = b.total + 1 - cap
-    local first = b.head - s.span
-    local counts
-    if not (b.fresh or b.zero) then counts = read(b, first, s.span) end
-    local dropped = 0
-    local cw = (b.head + 1) * s.slot + s.window - now
-    for j = first, b.head do
-      if j == b.head then
-        dropped = dropped + b.cur
-      elseif counts then
-        dropped = dropped + struct.unpack('<d', counts, (j - first) * 8 + 1)
-      end
-      if dropped >= need then
-        cw = (j + s.span + 1) * s.slot - now
-        break
-      end
-    end
-    if cw > w then w = cw end
-  end
-  return w
-end
-
-local function take(b, now, count)
-  b.cur = b.cur + count
-  b.total = b.total + count
-  b.tat = math.max(b.tat, now) + count * b.s.interval
-end
-
-local function save(b, now)
-  local s = b.s
-  local until_us = math.max(b.tat, (b.head + s.span + 1) * s.slot, b.sr, b.blk)
-  local ttl
-  if b.fresh or b.zero or until_us + MARGIN > b.x then
-    ttl = math.max(1000, math.ceil((until_us + KEEP - now) / 1000))
-    b.x = now + ttl * 1000
-  end
-  local header = struct.pack(HDR, b.tat, b.head, b.total, b.cur, now, b.x, b.blk, b.sr, b.sa, b.sl)
-  if b.fresh or b.zero then
-    redis.call('SET', b.key, header .. string.rep(ZERO, s.ring), 'PX', ttl)
-  else
-    redis.call('SETRANGE', b.key, 0, header)
-    if ttl then redis.call('PEXPIRE', b.key, ttl) end
-  end
-end
-
--- A response's news, as DualLimiter.observe takes it (only the app key holds the server's view).
-local function observe(b, t, status, remaining, reset, limit)
-  local window = A.window
-  if reset >= 0 then reset = math.min(reset, t + HORIZON * window) else reset = nil end
+-- Responses observed since this process's last call, in the order they arrived, each at its own
+-- time: DualLimiter.observe (the app bucket holds the server's view).
+for i = 4, #ARGV, 5 do
+  local t = clock(ARGV[i])
+  if t < last then t = last end
+  last = t
+  local status, remaining = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local reset, limit = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+  if reset >= 0 then reset = math.min(reset, t + HORIZON * A_WINDOW) else reset = nil end
   if status == 429 then
     -- The server window is spent: block until it resets; one window when unknown, one slot when
     -- already past (our clock is ahead of Intercom's: its next window is about to start).
-    local until_us = t + window
+    local until_us = t + A_WINDOW
     if reset then
-      if reset > t then until_us = reset else until_us = t + A.slot end
+      if reset > t then until_us = reset else until_us = t + A_SLOT end
     end
-    if until_us > b.blk then b.blk = until_us end
-    return
-  end
-  if remaining < 0 then return end
-  if not reset then
-    if t < b.sr then reset = b.sr else reset = t + window end
-  end
-  if reset <= t then return end
-  if t >= b.sr or reset > b.sr then
-    -- A new server window starts from the server's figure (the buckets still bound it).
-    b.sr, b.sa = reset, remaining
-    if limit > 0 then b.sl = limit end
-  elseif reset == b.sr and remaining < b.sa then
-    -- The same window: remaining only goes down (other apps spend the workspace quota too).
-    b.sa = remaining
+    if until_us > blk then blk = until_us end
+  elseif remaining >= 0 then
+    if not reset then
+      if t < sr then reset = sr else reset = t + A_WINDOW end
+    end
+    if reset > t then
+      if t >= sr or reset > sr then
+        -- A new server window starts from the server's figure (the buckets still bound it).
+        sr, sa = reset, remaining
+        if limit > 0 then sl = limit end
+      elseif reset == sr and remaining < sa then
+        -- The same window: remaining only goes down (other apps spend the workspace quota too).
+        sa = remaining
+      end
+    end
   end
 end
 
-local app = load(KEYS[1], A)
-local mode = ARGV[2]
-local last = app.last
-local ws
+local now, granted, wait, remaining = last, 0, 0, 0
 if mode ~= 'o' then
-  ws = load(KEYS[2], WS)
-  if ws.last > last then last = ws.last end
-end
--- Responses observed since this process's last call, in the order they arrived.
-for i = 4, #ARGV, 5 do
-  last = math.max(clock(ARGV[i]), last)
-  observe(app, last, tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]),
-    tonumber(ARGV[i + 4]))
-end
-if mode == 'o' then
-  save(app, last)
-  return last
-end
-
-local now = math.max(clock(ARGV[1]), last)
-local bg = mode == '1'
-local carry = tonumber(ARGV[3])
-advance(app, now)
-advance(ws, now)
-if carry > 0 then
-  -- Calls this process admitted on its own while Redis was away: they count here too.
-  take(app, now, carry)
-  take(ws, now, carry)
-  if now < app.sr then app.sa = math.max(0, app.sa - carry) end
-end
-
-local wait = 0
-if app.blk > now then wait = app.blk - now end
-local windowed = now < app.sr
-if windowed then
-  local floor = 0
-  if bg then
-    local limit = app.sl
-    if limit <= 0 then limit = A.quota end
-    floor = math.min(limit - 1, math.max(0, math.ceil(RESERVE * limit - 1e-9)))
+  now = clock(ARGV[1])
+  if now < last then now = last end
+  local bg = mode == '1'
+  local a_blank, w_blank = a_fresh, w_fresh
+  local slot = math.floor(now / A_SLOT)
+  if slot > a_head then
+    a_head, a_total, a_cur, a_blank =
+      advance(akey, a_at, A_RING, a_head, a_total, a_cur, slot, a_fresh)
   end
-  if app.sa <= floor then wait = math.max(wait, app.sr - now) end
-end
-wait = math.max(wait, wait_us(app, now, bg), wait_us(ws, now, bg))
+  slot = math.floor(now / W_SLOT)
+  if slot > w_head then
+    w_head, w_total, w_cur, w_blank =
+      advance(wkey, w_at, W_RING, w_head, w_total, w_cur, slot, w_fresh)
+  end
+  local carry = tonumber(ARGV[3])
+  if carry > 0 then
+    -- Calls this process admitted on its own while Redis was away: they count here too.
+    a_cur, a_total = a_cur + carry, a_total + carry
+    a_tat = math.max(a_tat, now) + carry * A_INTERVAL
+    w_cur, w_total = w_cur + carry, w_total + carry
+    w_tat = math.max(w_tat, now) + carry * W_INTERVAL
+    if now < sr then sa = math.max(0, sa - carry) end
+  end
 
-local granted = 0
-if wait == 0 then
-  granted = 1
-  take(app, now, 1)
-  take(ws, now, 1)
-  if windowed then app.sa = app.sa - 1 end
-end
-save(app, now)
-save(ws, now)
+  if blk > now then wait = blk - now end
+  local windowed = now < sr
+  if windowed then
+    local floor = 0
+    if bg then
+      local limit = sl
+      if limit <= 0 then limit = A_QUOTA end
+      floor = math.min(limit - 1, math.max(0, math.ceil(RESERVE * limit - 1e-9)))
+    end
+    if sa <= floor and sr - now > wait then wait = sr - now end
+  end
+  local a_tol, a_cap, w_tol, w_cap = A_TOLERANCE, A_QUOTA, W_TOLERANCE, W_QUOTA
+  if bg then a_tol, a_cap, w_tol, w_cap = 0, A_BGCAP, 0, W_BGCAP end
+  local lag = a_tat - now - a_tol
+  if lag > wait then wait = lag end
+  lag = w_tat - now - w_tol
+  if lag > wait then wait = lag end
+  if a_total >= a_cap then
+    lag = cap_wait(akey, a_at, A_RING, A_SPAN, A_SLOT, A_WINDOW, a_head, a_total, a_cur, a_cap,
+      now, a_blank)
+    if lag > wait then wait = lag end
+  end
+  if w_total >= w_cap then
+    lag = cap_wait(wkey, w_at, W_RING, W_SPAN, W_SLOT, W_WINDOW, w_head, w_total, w_cur, w_cap,
+      now, w_blank)
+    if lag > wait then wait = lag end
+  end
 
-local remaining = 0
-if app.blk <= now then
-  remaining = math.min(A.quota - app.total, WS.quota - ws.total)
-  if windowed then remaining = math.min(remaining, app.sa) end
-  remaining = math.max(remaining, 0)
+  if wait == 0 then
+    granted = 1
+    a_cur, a_total = a_cur + 1, a_total + 1
+    if a_tat < now then a_tat = now end
+    a_tat = a_tat + A_INTERVAL
+    w_cur, w_total = w_cur + 1, w_total + 1
+    if w_tat < now then w_tat = now end
+    w_tat = w_tat + W_INTERVAL
+    if windowed then sa = sa - 1 end
+  end
+  if blk <= now then
+    remaining = math.min(A_QUOTA - a_total, W_QUOTA - w_total)
+    if windowed and sa < remaining then remaining = sa end
+    if remaining < 0 then remaining = 0 end
+  end
+  last = now
 end
+
+-- Write the headers back (whole keys when new), refreshing expiries only when they run low.
+local a_until = lasts(a_tat, a_head, A_SPAN, A_SLOT, sr, blk)
+local ttl
+if COMBINED then
+  local w_until = lasts(w_tat, w_head, W_SPAN, W_SLOT, 0, 0)
+  if w_until > a_until then a_until = w_until end
+  a_x, ttl = expiry(a_until, a_x, last, a_fresh)
+  local headers = pack(HDR, a_tat, a_head, a_total, a_cur, last, a_x, blk, sr, sa, sl)
+    .. pack(HDR, w_tat, w_head, w_total, w_cur, last, a_x, 0, 0, 0, 0)
+  if a_fresh then
+    call('SET', akey, headers .. string.rep(ZERO, A_RING + W_RING), 'PX', ttl)
+  else
+    call('SETRANGE', akey, 0, headers)
+    if ttl then call('PEXPIRE', akey, ttl) end
+  end
+else
+  a_x, ttl = expiry(a_until, a_x, last, a_fresh)
+  local header = pack(HDR, a_tat, a_head, a_total, a_cur, last, a_x, blk, sr, sa, sl)
+  if a_fresh then
+    call('SET', akey, header .. string.rep(ZERO, A_RING), 'PX', ttl)
+  else
+    call('SETRANGE', akey, 0, header)
+    if ttl then call('PEXPIRE', akey, ttl) end
+  end
+  if mode ~= 'o' then
+    w_x, ttl = expiry(lasts(w_tat, w_head, W_SPAN, W_SLOT, 0, 0), w_x, last, w_fresh)
+    header = pack(HDR, w_tat, w_head, w_total, w_cur, last, w_x, 0, 0, 0, 0)
+    if w_fresh then
+      call('SET', wkey, header .. string.rep(ZERO, W_RING), 'PX', ttl)
+    else
+      call('SETRANGE', wkey, 0, header)
+      if ttl then call('PEXPIRE', wkey, ttl) end
+    end
+  end
+end
+if mode == 'o' then return last end
 return {granted, wait, remaining, now}
 """
 
 
-def _lua_bucket(spec: BucketSpec) -> str:
-    return (
-        f"{{quota = {spec.quota}, window = {spec.window_us}, interval = {spec.interval_us}, "
-        f"tolerance = {spec.tolerance_us}, slot = {spec.slot_us}, span = {spec.span}, "
-        f"ring = {spec.span + 1}, bgcap = {spec.background_cap}}}"
+_SPEC_NAMES = "QUOTA, {0}WINDOW, {0}INTERVAL, {0}TOLERANCE, {0}SLOT, {0}SPAN, {0}RING, {0}BGCAP"
+
+
+def _lua_bucket(prefix: str, spec: BucketSpec) -> str:
+    values = (
+        spec.quota,
+        spec.window_us,
+        spec.interval_us,
+        spec.tolerance_us,
+        spec.slot_us,
+        spec.span,
+        spec.span + 1,
+        spec.background_cap,
     )
+    names = prefix + _SPEC_NAMES.format(prefix)
+    return f"local {names} = {', '.join(str(value) for value in values)}\n"
 
 
-def limiter_script(app: BucketSpec, workspace: BucketSpec, reserve: float) -> Script:
-    """:data:`LIMITER_SCRIPT` with *app*'s, *workspace*'s and the reserve's numbers built in.
+def limiter_script(
+    app: BucketSpec, workspace: BucketSpec, reserve: float, *, combined: bool = False
+) -> Script:
+    """:data:`LIMITER_SCRIPT` with *app*'s, *workspace*'s and the reserve's numbers built in;
+    *combined*: both buckets in one key (the app's own workspace), else one key each.
 
-    Constants in the source, not arguments: Redis and redis-py then parse four arguments per call,
-    not nineteen (every policy gets its own script, loaded once).
+    Constants in the source, not arguments: Redis and redis-py then handle three arguments per
+    call (plus the carried observations), not nineteen; each policy gets its own script.
     """
     constants = (
-        f"local A = {_lua_bucket(app)}\n"
-        f"local WS = {_lua_bucket(workspace)}\n"
-        f"local RESERVE, HORIZON = {reserve!r}, {MAX_RESET_WINDOWS}\n"
+        _lua_bucket("A_", app)
+        + _lua_bucket("W_", workspace)
+        + f"local RESERVE, HORIZON = {reserve!r}, {MAX_RESET_WINDOWS}\n"
+        + f"local COMBINED = {'true' if combined else 'false'}\n"
     )
     return Script(constants + LIMITER_SCRIPT)
 
@@ -347,12 +412,14 @@ _HEADER_FIELDS = (
 )
 
 
-def decode_bucket(raw: bytes | None) -> dict[str, int]:
-    """The header of one bucket key as stored by :data:`LIMITER_SCRIPT` (for tests and
-    debugging): GCRA time, ring head slot, admissions counted, … (all ``0`` for a missing key)."""
-    if not raw or len(raw) < _HEADER.size:
+def decode_bucket(raw: bytes | None, bucket: int = 0) -> dict[str, int]:
+    """A bucket's header as :data:`LIMITER_SCRIPT` stores it (for tests and debugging): GCRA
+    time, ring head slot, admissions counted, … (all ``0`` for a missing key). *bucket* ``1``
+    reads the workspace header of a key holding both buckets."""
+    offset = bucket * _HEADER.size
+    if not raw or len(raw) < offset + _HEADER.size:
         return dict.fromkeys(_HEADER_FIELDS, 0)
-    values = _HEADER.unpack_from(raw)
+    values = _HEADER.unpack_from(raw, offset)
     return {name: int(value) for name, value in zip(_HEADER_FIELDS, values, strict=True)}
 
 
@@ -417,12 +484,17 @@ class RedisLimiter:
         self._clock = clock
         self._use_server_time = use_server_time
         workspace = workspace_scope if workspace_scope is not None else scope
-        self.keys = KeyScheme(key_prefix).limiter(scope, workspace)
-        app = BucketSpec.from_policy(policy, policy.app_per_minute)
+        # A workspace bucket no other app shares lives in the app's key: one read, one write.
+        combined = workspace == scope
+        app_key, workspace_key = KeyScheme(key_prefix).limiter(scope, workspace)
+        #: the script's keys: the app's (holding both buckets when the workspace is its own),
+        #: then the shared workspace's
+        self.keys: tuple[str, ...] = (app_key,) if combined else (app_key, workspace_key)
         self._script = limiter_script(
-            app,
+            BucketSpec.from_policy(policy, policy.app_per_minute),
             BucketSpec.from_policy(policy, policy.workspace_per_minute),
             policy.background_reserve,
+            combined=combined,
         )
         self._link = RedisLink(
             "limiter",

@@ -166,7 +166,7 @@ def make(
 
 
 @st.composite
-def scripts(draw: st.DrawFn) -> tuple[RateLimitPolicy, list[tuple[Any, ...]]]:
+def scripts(draw: st.DrawFn) -> tuple[RateLimitPolicy, list[tuple[Any, ...]], bool]:
     window = draw(st.sampled_from([1.0, 10.0]))
     policy = RateLimitPolicy(
         app_per_minute=round(draw(st.integers(1, 30)) * 60 / window),
@@ -187,8 +187,9 @@ def scripts(draw: st.DrawFn) -> tuple[RateLimitPolicy, list[tuple[Any, ...]]]:
             st.none() | st.just("aligned") | st.integers(-w_us, 3 * w_us),
             st.none() | st.integers(1, 35),
         ),
+        st.tuples(st.just("flush")),  # buffered observations sent on their own
     )
-    return policy, draw(st.lists(op, min_size=1, max_size=40))
+    return policy, draw(st.lists(op, min_size=1, max_size=40)), draw(st.booleans())
 
 
 @pytest.mark.redis
@@ -200,10 +201,12 @@ def test_redis_answers_exactly_like_the_core(
     redis_url: str,
     redis_client: redis.Redis,
     key_prefix: str,
-    script: tuple[RateLimitPolicy, list[tuple[Any, ...]]],
+    script: tuple[RateLimitPolicy, list[tuple[Any, ...]], bool],
 ) -> None:
-    """The Lua transcription makes the same decision as the Python core on every operation."""
-    policy, ops = script
+    """The Lua transcription makes the same decision as the Python core on every operation, with
+    both buckets in one key (the app's own workspace) and in two (a named, shared workspace);
+    observations are carried by the next acquire."""
+    policy, ops, named_workspace = script
     clock = VirtualClock()
     core = DualLimiter.from_policy(policy)
     lim = make(
@@ -212,9 +215,11 @@ def test_redis_answers_exactly_like_the_core(
         policy,
         clock,
         scope=uuid.uuid4().hex,
+        workspace_scope=uuid.uuid4().hex if named_workspace else None,
         use_server_time=False,
         client=redis_client,
     )
+    assert len(lim.keys) == (2 if named_workspace else 1)
     for op in ops:
         if op[0] == "wait":
             clock.advance(op[1] / MICROS)
@@ -222,6 +227,8 @@ def test_redis_answers_exactly_like_the_core(
             priority = BG if op[1] else FG
             for _ in range(op[2]):
                 assert lim.acquire(priority) == core.acquire(clock.time(), priority)
+        elif op[0] == "flush":
+            lim.flush()
         else:
             status, remaining, offset, limit = op[1:]
             reset: float | None
@@ -236,6 +243,7 @@ def test_redis_answers_exactly_like_the_core(
             )
             lim.observe(status, info)
             core.observe(clock.time(), status, info)
+    assert lim.acquire(BG) == core.acquire(clock.time(), BG)  # carries any last observations
     assert mode(lim) == "redis"
 
 
@@ -355,12 +363,18 @@ def test_keys_are_fingerprinted_prefixed_and_expire(
     scope = credentials_fingerprint(token)
     lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock(), scope=scope)
     lim.acquire(FG)
+    named = make(
+        redis_url, key_prefix, RateLimitPolicy(), SystemClock(), scope=scope, workspace_scope="ws"
+    )
+    named.acquire(FG)
     keys = sorted(k.decode() for k in redis_client.scan_iter(match=f"{key_prefix}:*"))
-    base = f"{key_prefix}:limiter:{{{scope}}}"
-    assert keys == [f"{base}:app:{scope}", f"{base}:workspace"]
+    own, shared = f"{key_prefix}:limiter:{{{scope}}}", f"{key_prefix}:limiter:{{ws}}"
+    # A workspace of its own lives in the app's key; a named one is a key of its own.
+    assert keys == sorted([f"{own}:app:{scope}", f"{shared}:app:{scope}", f"{shared}:workspace"])
+    assert lim.keys == (f"{own}:app:{scope}",)
     assert all(token not in key for key in keys)
     for key in keys:
-        # Idle state vanishes: one window, one slot and the GCRA lag, plus a second of margin.
+        # Idle state vanishes: one window, one slot and the GCRA lag, plus at most 1.5 s.
         assert 0 < redis_client.pttl(key) <= 12_000
 
 
