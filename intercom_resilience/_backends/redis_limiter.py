@@ -79,9 +79,10 @@ __all__ = [
 #: The limiter's one script; :func:`limiter_script` prepends the policy's constants (``A_*`` and
 #: ``W_*``: quota, window, interval, tolerance, slot, span, ring, bgcap, in integer µs or counts;
 #: ``RESERVE``, ``HORIZON``). KEYS: app, workspace. ARGV: now_us (-1: Redis ``TIME``),
-#: mode (``0`` interactive, ``1`` background, ``o`` observe only), carry, then five per carried
-#: observation: now_us, status, remaining, reset_us, limit (-1: none). Returns
-#: ``{granted, wait_us, remaining, now_us}``, or now_us in observe-only mode.
+#: mode (``0`` interactive, ``1`` background, ``o`` observe only; ``0t``/``1t``: always the full
+#: answer), carry, then five per carried observation: now_us, status, remaining, reset_us, limit
+#: (-1: none). Returns the remaining count when granted, else ``{0, wait_us, remaining, now_us}``
+#: (``{1, 0, remaining, now_us}`` for a grant in the ``t`` modes); now_us in observe-only mode.
 LIMITER_SCRIPT = r"""
 -- Written for Redis's Lua, where every command, table and closure costs a fraction of a
 -- microsecond per call: the state lives in locals, the hot path is in line, and the functions are
@@ -253,7 +254,7 @@ local now, granted, wait, remaining = last, 0, 0, 0
 if mode ~= 'o' then
   now = clock(ARGV[1])
   if now < last then now = last end
-  local bg = mode == '1'
+  local bg = string.sub(mode, 1, 1) == '1'
   local a_blank, w_blank = a_fresh, w_fresh
   local slot = math.floor(now / A_SLOT)
   if slot > a_head then
@@ -357,6 +358,8 @@ else
   end
 end
 if mode == 'o' then return last end
+-- A grant answers with one integer: redis-py parses it several times faster than an array.
+if granted == 1 and #mode == 1 then return remaining end
 return {granted, wait, remaining, now}
 """
 
@@ -553,10 +556,13 @@ class RedisLimiter:
     def _now_arg(self) -> bytes:
         return b"-1" if self._use_server_time else str(to_micros(self._clock.time())).encode()
 
+    #: The script's mode arguments for (interactive, background) acquires.
+    _modes: tuple[bytes, bytes] = (b"0", b"1")
+
     def _acquire_args(
         self, priority: Priority, carry: int | None, carried: Sequence[bytes]
     ) -> list[bytes]:
-        background = b"1" if priority is Priority.BACKGROUND else b"0"
+        background = self._modes[1] if priority is Priority.BACKGROUND else self._modes[0]
         carry_arg = b"0" if not carry else str(carry).encode()
         return [self._now_arg(), background, carry_arg, *carried]
 
@@ -577,7 +583,10 @@ class RedisLimiter:
             str(limit).encode(),
         ]
 
-    def _grant(self, reply: Sequence[Any]) -> Grant:
+    def _grant(self, reply: Any) -> Grant:
+        if isinstance(reply, int):  # granted: the remaining count
+            self.fallback.consume(1)  # so a fallback would start from this process's recent use
+            return Grant(True, 0.0, float(reply))
         granted = bool(int(reply[0]))
         if granted:
             # Count it locally too, so a fallback would start from this process's recent use.

@@ -518,11 +518,12 @@ def test_redis_dying_and_returning(redis_server: RedisServer) -> None:
 
 
 class RecordingLimiter(RedisLimiter):
-    """Keeps the Redis server time of every admission (the script returns it)."""
+    """Keeps the Redis server time of every admission (the script's full answers carry it)."""
 
     admitted: list[int]
+    _modes = (b"0t", b"1t")
 
-    def _grant(self, reply: Sequence[Any]) -> Grant:
+    def _grant(self, reply: Any) -> Grant:
         grant = super()._grant(reply)
         if grant.granted:
             self.admitted.append(int(reply[3]))
