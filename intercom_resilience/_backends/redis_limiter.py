@@ -519,6 +519,9 @@ class RedisLimiter:
         self._flush_after = observe_flush_after
         self._flusher: threading.Thread | None = None
         self._closed = threading.Event()
+        #: Script calls that carried observations only (a 429 or an empty window, sent at once;
+        #: routine ones no acquire carried in time; the rest at close): round trips of their own.
+        self.sent_alone = 0
 
     # ------------------------------------------------------------------ availability
 
@@ -656,15 +659,23 @@ class RedisLimiter:
 
     def flush(self) -> None:
         """Send the buffered observations now (one round trip; nothing when none are buffered)."""
-        pending = self._take_pending()
-        if pending:
-            self._link.call(self._script, self.keys, [b"-1", b"o", b"0", *pending])
+        self._send_alone(self._take_pending())
 
     async def aflush(self) -> None:
         """Async twin of :meth:`flush`."""
-        pending = self._take_pending()
-        if pending:
-            await self._link.acall(self._script, self.keys, [b"-1", b"o", b"0", *pending])
+        await self._asend_alone(self._take_pending())
+
+    def _send_alone(self, observations: Sequence[bytes] | None) -> None:
+        if observations:
+            with self._lock:
+                self.sent_alone += 1
+            self._link.call(self._script, self.keys, [b"-1", b"o", b"0", *observations])
+
+    async def _asend_alone(self, observations: Sequence[bytes] | None) -> None:
+        if observations:
+            with self._lock:
+                self.sent_alone += 1
+            await self._link.acall(self._script, self.keys, [b"-1", b"o", b"0", *observations])
 
     # ------------------------------------------------------------------ LimiterBackend
 
@@ -689,15 +700,11 @@ class RedisLimiter:
     def observe(self, status: int | None, info: RateLimitInfo | None) -> None:
         """Feed back a response. A 429 or a remaining count of zero is sent at once (one round
         trip); other rate headers ride on the next acquire (none of their own)."""
-        news = self._news(status, info)
-        if news:
-            self._link.call(self._script, self.keys, [b"-1", b"o", b"0", *news])
+        self._send_alone(self._news(status, info))
 
     async def aobserve(self, status: int | None, info: RateLimitInfo | None) -> None:
         """Async twin of :meth:`observe`."""
-        news = self._news(status, info)
-        if news:
-            await self._link.acall(self._script, self.keys, [b"-1", b"o", b"0", *news])
+        await self._asend_alone(self._news(status, info))
 
     # ------------------------------------------------------------------ lifecycle
 
