@@ -7,7 +7,6 @@ round trips without changing what is sent. Not timed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,7 +31,7 @@ class Wire:
 
 
 @pytest.fixture
-def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[Wire]:
+def wire(monkeypatch: pytest.MonkeyPatch) -> Wire:
     counter = Wire()
     sync_send = redis.connection.AbstractConnection.send_packed_command
     async_send = redis.asyncio.connection.AbstractConnection.send_packed_command
@@ -49,7 +48,7 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[Wire]:
     monkeypatch.setattr(
         redis.asyncio.connection.AbstractConnection, "send_packed_command", acounted
     )
-    yield counter
+    return counter
 
 
 def _limiter(client: Any) -> RedisLimiter:
