@@ -328,9 +328,7 @@ def test_one_round_trip_per_acquire_observations_included(
 def test_a_routine_observation_no_acquire_carries_is_sent_on_its_own(
     redis_url: str, redis_client: redis.Redis, key_prefix: str
 ) -> None:
-    lim = make(
-        redis_url, key_prefix, RateLimitPolicy(), SystemClock(), observe_flush_after=0.02
-    )
+    lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock(), observe_flush_after=0.02)
     assert lim.acquire(FG).granted
     lim.observe(200, RateLimitInfo(1666, 1234, time.time() + 5))
     deadline = time.monotonic() + 10
