@@ -21,13 +21,16 @@ Keys (a Redis string per bucket, under a configurable prefix)::
     <prefix>:{<workspace_scope>}:workspace       workspace bucket, shared by every app of it
 
 ``scope`` is a fingerprint of the credentials, never the token. The ``{…}`` hash tag keeps both keys
-of one script in one Redis Cluster slot. A bucket is an 80-byte header (ten doubles: GCRA time,
-ring head, counted total, the current slot's count, last time, expiry, and the app's server view)
-followed by the ring of slot counts; the hot path reads and rewrites the header only
-(``GETRANGE``/``SETRANGE``, five commands in all with ``TIME``). Expiry is kept past the moment
-the state stops mattering (the last slot leaves the window, the GCRA time and any server block have
-passed) by between half a second and a second and a half, refreshed by ``PEXPIRE`` only when that
-margin runs low (about once a second, not on every call), so idle scopes vanish on their own.
+of one script in one Redis Cluster slot. When the workspace is the app's own (no
+``RateLimitPolicy.workspace`` named), the app key holds both buckets and the workspace key is not
+used. A bucket is a header of doubles (GCRA time, ring head, counted total, the current slot's
+count, last time, expiry, and for the app the server's view) followed by the ring of slot counts.
+The hot path reads and rewrites the headers only (``GETRANGE``/``SETRANGE``, which keep the
+expiry): ``TIME`` and two commands per acquire with one key, four with two. The expiry is kept
+past the moment the state stops mattering (the last slot leaves the window, the GCRA time and any
+server block have passed) by half a second to a second and a half, refreshed by ``PEXPIRE`` only
+when that margin runs low (about once a second, not on every call), so idle scopes vanish on
+their own.
 
 When Redis is unreachable, slow (short socket timeouts, no client-side retries) or answers with an
 error, the limiter falls back to a conservative local share of the quota
@@ -88,23 +91,25 @@ LIMITER_SCRIPT = r"""
 -- microsecond per call: the state lives in locals, the hot path is in line, and the functions are
 -- the rarer steps (a new slot, a refusal by the cap).
 --
--- A bucket is an 80-byte header of ten doubles (integers, exact below 2^53): GCRA time, ring head
--- slot, total counted, the head slot's count, last time, expiry, and (app bucket only) 429 block,
--- server window reset, allowance and limit; and a ring of one double per slot: the counts of the
+-- A bucket is a header of doubles (integers, exact below 2^53): GCRA time, ring head slot, total
+-- counted, the head slot's count, last time, expiry, and for the app bucket the server's view (429
+-- block, window reset, allowance, limit); then a ring of one double per slot: the counts of the
 -- finished slots head - span .. head - 1 (the head's own entry is stale until the head moves on
--- and writes its count there). With a workspace of its own (COMBINED) one key holds both
--- buckets: the two headers, then the app ring, then the workspace ring. Otherwise each bucket is
--- a key: its header, then its ring. GETRANGE and SETRANGE keep a key's expiry, so the hot path
--- reads and rewrites the headers only.
+-- and writes its count there). With a workspace of its own (COMBINED) one key holds both buckets:
+-- the two headers, the app ring, the workspace ring. Otherwise each bucket is a key: its header,
+-- then its ring. GETRANGE and SETRANGE keep a key's expiry, so the hot path reads and rewrites
+-- the headers only.
 local call, pack, unpack = redis.call, struct.pack, struct.unpack
-local HDR, HLEN = '<dddddddddd', 80
+local max, ceil = math.max, math.ceil
+local AHDR, WHDR, BOTH = '<dddddddddd', '<dddddd', '<dddddddddddddddd'
+local ALEN, WLEN = 80, 48
 local ZERO = pack('<d', 0)
 -- An expiry is refreshed when less than MARGIN is left past the moment the state stops mattering,
 -- and then set KEEP past it: PEXPIRE runs about once a second, not on every call.
 local MARGIN, KEEP = 500000, 1500000
 local akey, wkey = KEYS[1], KEYS[1]
-local a_at, w_at = 2 * HLEN, 2 * HLEN + A_RING * 8  -- where each ring starts
-if not COMBINED then wkey, a_at, w_at = KEYS[2], HLEN, HLEN end
+local a_at, w_at = ALEN + WLEN, ALEN + WLEN + A_RING * 8  -- where each ring starts
+if not COMBINED then wkey, a_at, w_at = KEYS[2], ALEN, WLEN end
 
 -- The counts of n consecutive slots from slot i of the ring at byte `at` (8n bytes; it wraps).
 local function read(key, at, ring, i, n)
@@ -159,32 +164,18 @@ local function cap_wait(key, at, ring, span, slot_us, window, head, total, cur, 
   return (head + 1) * slot_us + window - now
 end
 
--- When a bucket's state stops mattering: its last slot leaves the window, its GCRA time and any
--- server window or block have passed.
-local function lasts(tat, head, span, slot_us, sr, blk)
-  local u = (head + span + 1) * slot_us
-  if tat > u then u = tat end
-  if sr > u then u = sr end
-  if blk > u then u = blk end
-  return u
-end
-
 -- The new expiry (µs) and TTL (ms) when the current one `x` runs low, else x and nil.
 local function expiry(until_us, x, now, fresh)
   if not fresh and until_us + MARGIN <= x then return x, nil end
-  local ttl = math.max(1000, math.ceil((until_us + KEEP - now) / 1000))
+  local ttl = max(1000, ceil((until_us + KEEP - now) / 1000))
   return now + ttl * 1000, ttl
 end
 
-local server_now
-local function clock(arg)
-  local now = tonumber(arg)
-  if now >= 0 then return now end
-  if not server_now then
-    local t = call('TIME')
-    server_now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  end
-  return server_now
+-- Redis's clock, read once (ARGV[1] and the observations' times are -1 then).
+local server_now = -1
+if ARGV[1] == '-1' then
+  local t = call('TIME')
+  server_now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
 local mode = ARGV[2]
@@ -193,23 +184,23 @@ local a_tat, a_head, a_total, a_cur, a_last, a_x, blk, sr, sa, sl = 0, -1, 0, 0,
 local w_tat, w_head, w_total, w_cur, w_last, w_x = 0, -1, 0, 0, 0, 0
 local raw
 if COMBINED then
-  raw = call('GETRANGE', akey, 0, 2 * HLEN - 1)
-  if #raw == 2 * HLEN then
+  raw = call('GETRANGE', akey, 0, ALEN + WLEN - 1)
+  if #raw == ALEN + WLEN then
     a_fresh, w_fresh = false, false
-    a_tat, a_head, a_total, a_cur, a_last, a_x, blk, sr, sa, sl = unpack(HDR, raw)
-    w_tat, w_head, w_total, w_cur, w_last, w_x = unpack(HDR, raw, HLEN + 1)
+    a_tat, a_head, a_total, a_cur, a_last, a_x, blk, sr, sa, sl,
+      w_tat, w_head, w_total, w_cur, w_last, w_x = unpack(BOTH, raw)
   end
 else
-  raw = call('GETRANGE', akey, 0, HLEN - 1)
-  if #raw == HLEN then
+  raw = call('GETRANGE', akey, 0, ALEN - 1)
+  if #raw == ALEN then
     a_fresh = false
-    a_tat, a_head, a_total, a_cur, a_last, a_x, blk, sr, sa, sl = unpack(HDR, raw)
+    a_tat, a_head, a_total, a_cur, a_last, a_x, blk, sr, sa, sl = unpack(AHDR, raw)
   end
   if mode ~= 'o' then
-    raw = call('GETRANGE', wkey, 0, HLEN - 1)
-    if #raw == HLEN then
+    raw = call('GETRANGE', wkey, 0, WLEN - 1)
+    if #raw == WLEN then
       w_fresh = false
-      w_tat, w_head, w_total, w_cur, w_last, w_x = unpack(HDR, raw)
+      w_tat, w_head, w_total, w_cur, w_last, w_x = unpack(WHDR, raw)
     end
   end
 end
@@ -219,7 +210,8 @@ if w_last > last then last = w_last end
 -- Responses observed since this process's last call, in the order they arrived, each at its own
 -- time: DualLimiter.observe (the app bucket holds the server's view).
 for i = 4, #ARGV, 5 do
-  local t = clock(ARGV[i])
+  local t = tonumber(ARGV[i])
+  if t < 0 then t = server_now end
   if t < last then t = last end
   last = t
   local status, remaining = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
@@ -252,7 +244,8 @@ end
 
 local now, granted, wait, remaining = last, 0, 0, 0
 if mode ~= 'o' then
-  now = clock(ARGV[1])
+  now = tonumber(ARGV[1])
+  if now < 0 then now = server_now end
   if now < last then now = last end
   local bg = string.sub(mode, 1, 1) == '1'
   local a_blank, w_blank = a_fresh, w_fresh
@@ -270,10 +263,10 @@ if mode ~= 'o' then
   if carry > 0 then
     -- Calls this process admitted on its own while Redis was away: they count here too.
     a_cur, a_total = a_cur + carry, a_total + carry
-    a_tat = math.max(a_tat, now) + carry * A_INTERVAL
+    a_tat = max(a_tat, now) + carry * A_INTERVAL
     w_cur, w_total = w_cur + carry, w_total + carry
-    w_tat = math.max(w_tat, now) + carry * W_INTERVAL
-    if now < sr then sa = math.max(0, sa - carry) end
+    w_tat = max(w_tat, now) + carry * W_INTERVAL
+    if now < sr then sa = max(0, sa - carry) end
   end
 
   if blk > now then wait = blk - now end
@@ -283,7 +276,7 @@ if mode ~= 'o' then
     if bg then
       local limit = sl
       if limit <= 0 then limit = A_QUOTA end
-      floor = math.min(limit - 1, math.max(0, math.ceil(RESERVE * limit - 1e-9)))
+      floor = math.min(limit - 1, max(0, ceil(RESERVE * limit - 1e-9)))
     end
     if sa <= floor and sr - now > wait then wait = sr - now end
   end
@@ -322,15 +315,21 @@ if mode ~= 'o' then
   last = now
 end
 
--- Write the headers back (whole keys when new), refreshing expiries only when they run low.
-local a_until = lasts(a_tat, a_head, A_SPAN, A_SLOT, sr, blk)
+-- Write the headers back (whole keys when new), refreshing expiries only when they run low. A
+-- bucket's state stops mattering when its last slot leaves the window and its GCRA time and any
+-- server window or block have passed.
+local a_until = (a_head + A_SPAN + 1) * A_SLOT
+if a_tat > a_until then a_until = a_tat end
+if sr > a_until then a_until = sr end
+if blk > a_until then a_until = blk end
+local w_until = (w_head + W_SPAN + 1) * W_SLOT
+if w_tat > w_until then w_until = w_tat end
 local ttl
 if COMBINED then
-  local w_until = lasts(w_tat, w_head, W_SPAN, W_SLOT, 0, 0)
   if w_until > a_until then a_until = w_until end
   a_x, ttl = expiry(a_until, a_x, last, a_fresh)
-  local headers = pack(HDR, a_tat, a_head, a_total, a_cur, last, a_x, blk, sr, sa, sl)
-    .. pack(HDR, w_tat, w_head, w_total, w_cur, last, a_x, 0, 0, 0, 0)
+  local headers = pack(BOTH, a_tat, a_head, a_total, a_cur, last, a_x, blk, sr, sa, sl,
+    w_tat, w_head, w_total, w_cur, last, a_x)
   if a_fresh then
     call('SET', akey, headers .. string.rep(ZERO, A_RING + W_RING), 'PX', ttl)
   else
@@ -339,7 +338,7 @@ if COMBINED then
   end
 else
   a_x, ttl = expiry(a_until, a_x, last, a_fresh)
-  local header = pack(HDR, a_tat, a_head, a_total, a_cur, last, a_x, blk, sr, sa, sl)
+  local header = pack(AHDR, a_tat, a_head, a_total, a_cur, last, a_x, blk, sr, sa, sl)
   if a_fresh then
     call('SET', akey, header .. string.rep(ZERO, A_RING), 'PX', ttl)
   else
@@ -347,8 +346,8 @@ else
     if ttl then call('PEXPIRE', akey, ttl) end
   end
   if mode ~= 'o' then
-    w_x, ttl = expiry(lasts(w_tat, w_head, W_SPAN, W_SLOT, 0, 0), w_x, last, w_fresh)
-    header = pack(HDR, w_tat, w_head, w_total, w_cur, last, w_x, 0, 0, 0, 0)
+    w_x, ttl = expiry(w_until, w_x, last, w_fresh)
+    header = pack(WHDR, w_tat, w_head, w_total, w_cur, last, w_x)
     if w_fresh then
       call('SET', wkey, header .. string.rep(ZERO, W_RING), 'PX', ttl)
     else
@@ -401,6 +400,7 @@ def limiter_script(
 
 
 _HEADER = struct.Struct("<10d")
+_WORKSPACE_HEADER = struct.Struct("<6d")
 _HEADER_FIELDS = (
     "tat",
     "head",
@@ -415,15 +415,17 @@ _HEADER_FIELDS = (
 )
 
 
-def decode_bucket(raw: bytes | None, bucket: int = 0) -> dict[str, int]:
+def decode_bucket(raw: bytes | None, workspace: bool = False) -> dict[str, int]:
     """A bucket's header as :data:`LIMITER_SCRIPT` stores it (for tests and debugging): GCRA
-    time, ring head slot, admissions counted, … (all ``0`` for a missing key). *bucket* ``1``
-    reads the workspace header of a key holding both buckets."""
-    offset = bucket * _HEADER.size
-    if not raw or len(raw) < offset + _HEADER.size:
-        return dict.fromkeys(_HEADER_FIELDS, 0)
-    values = _HEADER.unpack_from(raw, offset)
-    return {name: int(value) for name, value in zip(_HEADER_FIELDS, values, strict=True)}
+    time, ring head slot, admissions counted, … (all ``0`` for a missing key). *workspace*: the
+    workspace header of a key holding both buckets (a workspace key of its own starts with it:
+    read that with the default)."""
+    layout, offset = (_WORKSPACE_HEADER, _HEADER.size) if workspace else (_HEADER, 0)
+    names = _HEADER_FIELDS[: layout.size // 8]
+    if not raw or len(raw) < offset + layout.size:
+        return dict.fromkeys(names, 0)
+    values = layout.unpack_from(raw, offset)
+    return {name: int(value) for name, value in zip(names, values, strict=True)}
 
 
 #: Seconds a routine observation may wait for the next acquire to carry it before it is sent on
@@ -669,13 +671,15 @@ class RedisLimiter:
         if observations:
             with self._lock:
                 self.sent_alone += 1
-            self._link.call(self._script, self.keys, [b"-1", b"o", b"0", *observations])
+            self._link.call(self._script, self.keys, [self._now_arg(), b"o", b"0", *observations])
 
     async def _asend_alone(self, observations: Sequence[bytes] | None) -> None:
         if observations:
             with self._lock:
                 self.sent_alone += 1
-            await self._link.acall(self._script, self.keys, [b"-1", b"o", b"0", *observations])
+            await self._link.acall(
+                self._script, self.keys, [self._now_arg(), b"o", b"0", *observations]
+            )
 
     # ------------------------------------------------------------------ LimiterBackend
 
