@@ -391,6 +391,8 @@ def with_redis(url: str, seconds: float, rounds: int) -> None:
             sides[name] = meter.measure(name, loop, seconds, scripts)
         for limiter in (full, quota, call):
             limiter.acquire(FG)  # loads the script
+        for loop in peer_loops.values():
+            loop(1)  # loads theirs (a NOSCRIPT answer would count as a call)
         results = interleave(sides, rounds)
         report_redis(results, peer_loops, meter.calls)
         if meter.shared:
@@ -407,6 +409,11 @@ AT_QUOTA = "RedisLimiter.acquire at Intercom's quotas"
 CALL = "RedisLimiter acquire + observe (a call)"
 
 
+def paired(ours: list[float], theirs: list[float]) -> list[float]:
+    """Round-by-round ratios (the two sides of one round ran back to back)."""
+    return [a / b for a, b in zip(ours, theirs, strict=True)]
+
+
 def report_redis(
     results: dict[str, list[tuple[float, float | None]]],
     peer_loops: dict[str, Any],
@@ -421,25 +428,42 @@ def report_redis(
     for name, values in rates.items():
         line = f"  {name:<44} {spread(values)}"
         if name in cpus:
-            line += f"   Redis CPU {median(cpus[name]):6.2f} µs/call"
-            line += f" ({min(cpus[name]):.2f}–{max(cpus[name]):.2f})"
+            line += f"   Redis CPU {median(cpus[name]):6.2f} µs/op"
+            line += f" (min {min(cpus[name]):.2f}, max {max(cpus[name]):.2f})"
+            line += f", {median(calls[name]):.2f} scripts/op"
         print(line)
     ping = median(rates["baseline: PING round trip"])
     ours = median(rates[BOTH])
-    cpu = median(cpus[BOTH])
-    line = f"{cpu:.2f} µs/acquire"
+    cpu, least = median(cpus[BOTH]), min(cpus[BOTH])
+    line = f"{cpu:.2f} µs/acquire median, {least:.2f} in the least-disturbed round"
     if "pyrate-limiter GCRA" in cpus:
-        line += f" ({cpu / median(cpus['pyrate-limiter GCRA']):.2f}x pyrate-limiter's GCRA)"
-    target(f"Redis CPU per acquire, both quotas <= {REDIS_CPU_TARGET:g} µs", line, cpu <= 12.0)
-    at_quota = median(cpus[AT_QUOTA])
-    print(f"  (at Intercom's quotas, mostly refusals: {at_quota:.2f} µs/acquire)")
+        ratios = paired(cpus[BOTH], cpus["pyrate-limiter GCRA"])
+        line += (
+            f"; {median(ratios):.2f}x pyrate-limiter's GCRA (single quota) round by round"
+            f" (min {min(ratios):.2f}, max {max(ratios):.2f})"
+        )
+    if cpu <= REDIS_CPU_TARGET:
+        held = "holds"
+    elif least <= REDIS_CPU_TARGET:
+        held = "holds in the least-disturbed round only"
+    else:
+        held = "DOES NOT HOLD"
+    print(
+        f"  target: Redis CPU per acquire, both quotas <= {REDIS_CPU_TARGET:g} µs: {line}: {held}"
+    )
+    print(
+        f"  (at Intercom's quotas, mostly refusals: {median(cpus[AT_QUOTA]):.2f} µs/acquire;"
+        f" a call, acquire + observation: {median(cpus[CALL]):.2f} µs)"
+    )
     single = {name: median(rates[name]) for name in peer_loops if "both quotas" not in name}
     if single:
         best_name = max(single, key=lambda name: single[name])
-        ratio = ours / single[best_name]
+        ratios = paired(rates[BOTH], rates[best_name])
+        ratio = median(ratios)
         target(
             "Redis acquires/s, both quotas >= 1.0x the best single-quota peer",
-            f"{ours:,.0f}/s = {ratio:.2f}x {best_name} ({single[best_name]:,.0f}/s)",
+            f"{ours:,.0f}/s vs {best_name} {single[best_name]:,.0f}/s: {ratio:.2f}x round by"
+            f" round (min {min(ratios):.2f}, max {max(ratios):.2f})",
             ratio >= 1.0,
         )
     else:
@@ -452,7 +476,7 @@ def report_redis(
     trips = min(calls[CALL])  # the least polluted round: another client only ever adds
     target(
         "one Redis round trip per call (acquire + a response's headers observed)",
-        f"{trips:.3f} script calls per call, {median(cpus[CALL]):.2f} µs of Redis CPU",
+        f"{trips:.3f} script calls per call",
         trips <= 1.01,
     )
 
