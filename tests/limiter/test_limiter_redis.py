@@ -377,6 +377,19 @@ def test_keys_are_fingerprinted_prefixed_and_expire(
 
 
 @pytest.mark.redis
+def test_a_key_of_the_earlier_hash_layout_means_the_local_share(
+    redis_url: str, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """A process of the release before meets a string; this one meets its hash: WRONGTYPE is an
+    unavailable Redis (the local share), never an error raised to the caller."""
+    lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock())
+    redis_client.hset(lim.keys[0], mapping={"tat": 0, "total": 3})
+    redis_client.pexpire(lim.keys[0], 10_000)
+    assert lim.acquire(FG).granted
+    assert mode(lim) == "local"
+
+
+@pytest.mark.redis
 def test_apps_of_one_workspace_share_its_budget(redis_url: str, key_prefix: str) -> None:
     policy = RateLimitPolicy(app_per_minute=600, workspace_per_minute=900, burst=1.0)  # 100 / 150
     clock = VirtualClock()
