@@ -457,6 +457,11 @@ class RedisLink:
         """Whether the last exchange with Redis succeeded."""
         return self.latch.up
 
+    @property
+    def timeout(self) -> float:
+        """Seconds a connect or a command may take (the socket timeout)."""
+        return self._timeout
+
     def __repr__(self) -> str:
         state = "available" if self.latch.up else "unavailable"
         return f"RedisLink({self.component}, {redact_text(self._url)!r}, {state})"

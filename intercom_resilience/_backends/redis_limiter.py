@@ -632,7 +632,9 @@ class RedisLimiter:
 
     def _start_flusher(self) -> None:
         # Called under self._lock.
-        if self._flush_after is None or self._flusher is not None or self._closed.is_set():
+        if self._flush_after is None or self._closed.is_set():
+            return
+        if self._flusher is not None and self._flusher.is_alive():  # (not after a fork)
             return
         self._flusher = threading.Thread(
             target=self._flush_loop, name="intercom-resilience-limiter-flush", daemon=True
@@ -712,17 +714,24 @@ class RedisLimiter:
 
     # ------------------------------------------------------------------ lifecycle
 
+    def _stop_flusher(self) -> None:
+        self._closed.set()
+        flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            # It wakes at once; a flush it already began must not meet closed connections.
+            flusher.join(timeout=2 * self._link.timeout)
+
     def close(self) -> None:
         """Send buffered observations and close the sync client's connections (the async
         ones: :meth:`aclose`)."""
-        self._closed.set()
+        self._stop_flusher()
         self.flush()
         self._link.close()
 
     async def aclose(self) -> None:
         """Send buffered observations and close the running loop's async client (and the sync
         client)."""
-        self._closed.set()
+        self._stop_flusher()
         await self.aflush()
         await self._link.aclose()
 
