@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import multiprocessing
+import random
 import socket
 import sys
 import threading
@@ -351,6 +352,33 @@ def test_observations_beyond_what_one_call_carries_are_sent(
     assert client.sent == ["EVALSHA"]
     assert decode_bucket(redis_client.get(lim.keys[0]))["allow"] == 100 - MAX_CARRIED
     client.close()
+
+
+@pytest.mark.redis
+def test_observations_from_many_threads_all_reach_redis(
+    redis_url: str, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """Threads buffer and send observations concurrently (a burst beyond what one call carries is
+    sent at once): the window's lowest count, wherever it arrives, is what Redis ends with."""
+    lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock())
+    assert lim.acquire(FG).granted
+    reset = time.time() + 30
+    counts = list(range(1200, 1600))
+    random.Random(7).shuffle(counts)
+    chunks = [counts[i::8] for i in range(8)]
+
+    def work(chunk: list[int]) -> None:
+        for remaining in chunk:
+            lim.observe(200, RateLimitInfo(1666, remaining, reset))
+
+    threads = [threading.Thread(target=work, args=(chunk,)) for chunk in chunks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    lim.flush()
+    assert decode_bucket(redis_client.get(lim.keys[0]))["allow"] == 1200
+    assert mode(lim) == "redis"
 
 
 @pytest.mark.redis
