@@ -17,9 +17,14 @@ measured ratio or figure and whether it holds.
   never a dependency). ``limits`` enforcing both quotas (two ``hit`` calls) is printed too. The
   Redis CPU per call is read from ``INFO commandstats`` (``cmdstat_evalsha`` deltas; Lua's inner
   commands are included in it). Commandstats are server-wide: when another client ran
-  ``EVALSHA`` during a measurement the figure is marked ``shared``. Targets: Redis CPU per
-  acquire <= 12 µs while enforcing both quotas, acquires/s >= 1.0x the best single-quota peer,
-  one round trip per call (acquire, then a response's headers observed).
+  ``EVALSHA`` during a measurement, a note says so. Those figures are "cold": one call at a
+  time, as the library runs, so they include what a loaded machine adds (the Redis process
+  descheduled, caches cold between calls). The scripts' own cost is measured "warm" too: batches
+  of ``EVALSHA`` in one pipeline, run back to back by Redis, for our script (one key, and two for
+  a named workspace) and the peers' scripts. Targets: Redis CPU per acquire <= 12 µs while
+  enforcing both quotas (cold and warm), acquires/s >= 1.0x the best single-quota peer (the ratio
+  is the median of round-by-round ratios), one round trip per call (acquire, then a response's
+  headers observed).
 
 The Redis limiter is measured twice: with quotas no loop can reach (every acquire checks and
 spends both buckets: the full path) and at Intercom's quotas (10,000/min app, 25,000/min
@@ -412,6 +417,85 @@ def with_redis(url: str, seconds: float, rounds: int) -> None:
             )
         if not all(limiter.available for limiter in (full, quota, call)):
             print("  WARNING: a limiter fell back to its local share during the run")
+        warm_scripts(client, url, prefix, rounds)
+
+
+def warm_scripts(client: Any, url: str, prefix: str, rounds: int, batch: int = 500) -> None:
+    """Redis CPU of each script alone: EVALSHA batches sent in one pipeline, so Redis runs them
+    back to back (warm caches, no wait for the client in between): the scripts' own cost."""
+    import time as clock
+
+    from intercom_resilience._backends.redis_limiter import RedisLimiter
+
+    scripts: dict[str, tuple[str, list[str], Callable[[], list[Any]]]] = {}
+    for name, workspace in (("RedisLimiter, one key", None), ("RedisLimiter, two keys", "ws")):
+        limiter = RedisLimiter(
+            UNTHROTTLED, url, name[-8:], SystemClock(), key_prefix=prefix, workspace_scope=workspace
+        )
+        limiter.acquire(FG)  # loads it
+        scripts[name] = (limiter._script.sha, list(limiter.keys), lambda: [b"-1", b"0", b"0"])
+        limiter.close()
+    try:
+        from pyrate_limiter import GCRA, Duration, Rate
+
+        gcra, rate = GCRA(), Rate(10**9, Duration.MINUTE)
+        sha = client.script_load(gcra.redis_script())
+        extra = gcra.redis_args([rate])
+        scripts["pyrate-limiter GCRA"] = (
+            sha,
+            [f"{prefix}:warm-pyrate"],
+            lambda: [int(clock.time() * 1000), 1, 60_000, 1, *extra],
+        )
+    except ImportError:
+        pass
+    try:
+        from limits import storage
+
+        store = storage.RedisStorage(url)
+        scripts["limits fixed window"] = (
+            store.lua_incr_expire.sha,
+            [f"{prefix}:warm-fixed"],
+            lambda: [60, 1],
+        )
+        scripts["limits sliding window counter"] = (
+            store.lua_acquire_sliding_window.sha,
+            [f"{prefix}:warm-prev", f"{prefix}:warm-cur"],
+            lambda: [10**9, 60, 1],
+        )
+        for script in (store.lua_incr_expire, store.lua_acquire_sliding_window):
+            client.script_load(script.script)
+        store.storage.close()
+    except ImportError:
+        pass
+    meter = EvalshaMeter(client)
+    cpu: dict[str, list[float]] = {name: [] for name in scripts}
+    for r in range(rounds):
+        names = list(scripts)
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            sha, keys, args = scripts[name]
+            pipe = client.pipeline(transaction=False)
+            for _ in range(batch):
+                pipe.evalsha(sha, len(keys), *keys, *args())
+            calls, usec = meter._read()
+            pipe.execute()
+            calls_after, usec_after = meter._read()
+            cpu[name].append((usec_after - usec) / max(1, calls_after - calls))
+    print(
+        f"  warm Redis CPU per script (pipelined batches of {batch}, {rounds} interleaved rounds):"
+    )
+    for name, values in cpu.items():
+        print(f"    {name:<42} {spread(values, ' µs', 2)}")
+    ours = median(cpu["RedisLimiter, one key"])
+    line = f"{ours:.2f} µs (two keys: {median(cpu['RedisLimiter, two keys']):.2f} µs)"
+    if "pyrate-limiter GCRA" in cpu:
+        ratios = paired(cpu["RedisLimiter, one key"], cpu["pyrate-limiter GCRA"])
+        line += f"; {median(ratios):.2f}x pyrate-limiter's GCRA round by round"
+    target(
+        f"warm Redis CPU per acquire, both quotas <= {REDIS_CPU_TARGET:g} µs",
+        line,
+        ours <= REDIS_CPU_TARGET,
+    )
 
 
 BOTH = "RedisLimiter.acquire, both quotas"
