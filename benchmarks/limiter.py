@@ -557,7 +557,7 @@ def report_redis(
         ratio = median(ratios)
         target(
             "Redis acquires/s, both quotas >= 1.0x the best single-quota peer",
-            f"{ours:,.0f}/s vs {best_name} {single[best_name]:,.0f}/s: {ratio:.2f}x round by"
+            f"{ours:,.0f}/s vs {best_name} {single[best_name]:,.0f}/s: {ratio:.3f}x round by"
             f" round (min {min(ratios):.2f}, max {max(ratios):.2f})",
             ratio >= 1.0,
         )
