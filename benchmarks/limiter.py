@@ -421,7 +421,7 @@ def with_redis(url: str, seconds: float, rounds: int) -> None:
         warm_scripts(client, url, prefix, rounds)
 
 
-def warm_scripts(client: Any, url: str, prefix: str, rounds: int, batch: int = 1000) -> None:
+def warm_scripts(client: Any, url: str, prefix: str, rounds: int, batch: int = 500) -> None:
     """Redis CPU of each script alone: EVALSHA batches sent in one pipeline, so Redis runs them
     back to back (warm caches, no wait for the client in between): the scripts' own cost."""
     import time as clock
