@@ -102,9 +102,11 @@ class KeyScheme:
     """Where the library's keys live: ``<prefix>:<family>:…``.
 
     ===============================  ========================================================
-    ``P:limiter:{W}:app:F``          an app's bucket (``F``: credentials fingerprint), and the
-                                     server's window view and 429 block
-    ``P:limiter:{W}:workspace``      the workspace bucket (``W``: workspace name or fingerprint)
+    ``P:limiter:{W}:app:F``          an app's bucket (``F``: credentials fingerprint), the
+                                     server's window view and 429 block, and the workspace
+                                     bucket too when ``W`` is the app's own (``W == F``)
+    ``P:limiter:{W}:workspace``      the bucket of a named workspace (``W``: its fingerprint),
+                                     shared by its apps
     ``P:cache:F:<sha256>``           a stale-cache entry
     ``P:cache-tag:<tag>``            the entries tagged with one resource
     ``P:cache-mark:<tag>``           when (Redis server time) the resource was last invalidated
@@ -472,6 +474,11 @@ class RedisLink:
     def available(self) -> bool:
         """Whether the last exchange with Redis succeeded."""
         return self.latch.up
+
+    @property
+    def timeout(self) -> float:
+        """Seconds a connect or a command may take (the socket timeout)."""
+        return self._timeout
 
     def __repr__(self) -> str:
         state = "available" if self.latch.up else "unavailable"

@@ -2,20 +2,35 @@
 
 The decision is the one of :mod:`intercom_resilience._core.limiter` (GCRA pacing under an exact
 sliding-window cap, re-synchronised by the server's headers), transcribed to Lua so that it runs
-atomically inside Redis: **one script call, one round trip, per acquire**, and one per observed
-response. The scripts read the time from Redis itself (``TIME``), so clock skew between hosts does
-not matter, and use the same integer-microsecond arithmetic as the Python core (a test runs both on
-the same operations and compares every answer).
+atomically inside Redis: **one script call, one round trip, per acquire**. The script reads the
+time from Redis itself (``TIME``), so clock skew between hosts does not matter, and uses the same
+integer-microsecond arithmetic as the Python core (a test runs both on the same operations and
+compares every answer).
 
-Keys (a Redis hash per bucket, under a configurable prefix)::
+**Observations ride on the next acquire.** A response's rate headers are buffered in the process
+and carried as arguments of the next acquire's script call, which applies them first, in order, at
+their own time: so a call costs one round trip, not two. Two kinds of news cannot wait for this
+process's next call, because the rest of the fleet must stop now: a 429 and a remaining count of
+zero are sent at once (with whatever is buffered before them). A routine observation no acquire
+carries within ``observe_flush_after`` (0.1 s) is sent on its own by a short-lived background
+thread, and :meth:`RedisLimiter.close` sends what is left. See ``docs/fleet.md``.
+
+Keys (a Redis string per bucket, under a configurable prefix)::
 
     <prefix>:{<workspace_scope>}:app:<scope>     app bucket + the server's window view + 429 block
     <prefix>:{<workspace_scope>}:workspace       workspace bucket, shared by every app of it
 
 ``scope`` is a fingerprint of the credentials, never the token. The ``{…}`` hash tag keeps both keys
-of one script in one Redis Cluster slot. Every write sets ``PEXPIRE`` to the moment the state stops
-mattering (the last slot leaves the window, the GCRA time and any server block have passed), plus a
-second, so idle scopes vanish on their own.
+of one script in one Redis Cluster slot. When the workspace is the app's own (no
+``RateLimitPolicy.workspace`` named), the app key holds both buckets and the workspace key is not
+used. A bucket is a header of doubles (GCRA time, ring head, counted total, the current slot's
+count, last time, expiry, and for the app the server's view) followed by the ring of slot counts.
+The hot path reads and rewrites the headers only (``GETRANGE``/``SETRANGE``, which keep the
+expiry): ``TIME`` and two commands per acquire with one key, four with two. The expiry is kept
+past the moment the state stops mattering (the last slot leaves the window, the GCRA time and any
+server block have passed) by half a second to a second and a half, refreshed by ``PEXPIRE`` only
+when that margin runs low (about once a second, not on every call), so idle scopes vanish on
+their own.
 
 When Redis is unreachable, slow (short socket timeouts, no client-side retries) or answers with an
 error, the limiter falls back to a conservative local share of the quota
@@ -30,9 +45,11 @@ budget learns of them).
 
 from __future__ import annotations
 
+import struct
 import threading
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from .._clock import Clock
 from .._config import RateLimitPolicy
@@ -52,251 +69,373 @@ from ._redis import (
 from .base import Grant, Priority
 from .memory_limiter import MemoryLimiter
 
-__all__ = ["ACQUIRE_SCRIPT", "DEFAULT_KEY_PREFIX", "OBSERVE_SCRIPT", "RedisLimiter"]
+__all__ = [
+    "DEFAULT_KEY_PREFIX",
+    "DEFAULT_OBSERVE_FLUSH",
+    "LIMITER_SCRIPT",
+    "MAX_CARRIED",
+    "RedisLimiter",
+    "decode_bucket",
+    "limiter_script",
+]
 
-# Shared by both scripts: number parsing, exact integer formatting (Lua's default %.14g would
-# round microsecond timestamps), and the app key's server fields.
-_LUA_COMMON = r"""
-local function num(v, default)
-  if v then return tonumber(v) end
-  return default
+#: The limiter's one script; :func:`limiter_script` prepends the policy's constants (``A_*`` and
+#: ``W_*``: quota, window, interval, tolerance, slot, span, ring, bgcap, in integer µs or counts;
+#: ``RESERVE``, ``HORIZON``). KEYS: app, workspace. ARGV: now_us (-1: Redis ``TIME``),
+#: mode (``0`` interactive, ``1`` background, ``o`` observe only; ``0t``/``1t``: always the full
+#: answer), carry, then five per carried observation: now_us, status, remaining, reset_us, limit
+#: (-1: none). Returns the remaining count when granted, else ``{0, wait_us, remaining, now_us}``
+#: (``{1, 0, remaining, now_us}`` for a grant in the ``t`` modes); now_us in observe-only mode.
+LIMITER_SCRIPT = r"""
+-- Written for Redis's Lua, where every command, table and closure costs a fraction of a
+-- microsecond per call: the state lives in locals, the hot path is in line, and the functions are
+-- the rarer steps (a new slot, a refusal by the cap).
+--
+-- A bucket is a header of doubles (integers, exact below 2^53): GCRA time, ring head slot, total
+-- counted, the head slot's count, last time, expiry, and for the app bucket the server's view (429
+-- block, window reset, allowance, limit); then a ring of one double per slot: the counts of the
+-- finished slots head - span .. head - 1 (the head's own entry is stale until the head moves on
+-- and writes its count there). With a workspace of its own (COMBINED) one key holds both buckets:
+-- the two headers, the app ring, the workspace ring. Otherwise each bucket is a key: its header,
+-- then its ring. GETRANGE and SETRANGE keep a key's expiry, so the hot path reads and rewrites
+-- the headers only.
+local call, pack, unpack = redis.call, struct.pack, struct.unpack
+local max, ceil = math.max, math.ceil
+local AHDR, WHDR, BOTH = '<dddddddddd', '<dddddd', '<dddddddddddddddd'
+local ALEN, WLEN = 80, 48
+local ZERO = pack('<d', 0)
+-- An expiry is refreshed when less than MARGIN is left past the moment the state stops mattering,
+-- and then set KEEP past it: PEXPIRE runs about once a second, not on every call.
+local MARGIN, KEEP = 500000, 1500000
+local akey, wkey = KEYS[1], KEYS[1]
+local a_at, w_at = ALEN + WLEN, ALEN + WLEN + A_RING * 8  -- where each ring starts
+if not COMBINED then wkey, a_at, w_at = KEYS[2], ALEN, WLEN end
+
+-- The counts of n consecutive slots from slot i of the ring at byte `at` (8n bytes; it wraps).
+local function read(key, at, ring, i, n)
+  local first = i % ring
+  local from = at + first * 8
+  if first + n <= ring then return call('GETRANGE', key, from, from + n * 8 - 1) end
+  return call('GETRANGE', key, from, at + ring * 8 - 1)
+    .. call('GETRANGE', key, at, at + (first + n - ring) * 8 - 1)
 end
-local function fmt(x) return string.format('%.0f', x) end
-local function clock(arg)
-  local now = tonumber(arg)
-  if now < 0 then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+
+-- Move a bucket from slot head to slot (> head). Returns head, total, cur, and whether the ring
+-- is known to be all zeros.
+local function advance(key, at, ring, head, total, cur, slot, fresh)
+  if fresh then return slot, total, cur, true end
+  if head < 0 or slot - head >= ring then
+    call('SETRANGE', key, at, string.rep(ZERO, ring))  -- every counted slot has left
+    return slot, 0, 0, true
   end
-  return now
-end
--- Keep a key until the state in it stops mattering, plus a second; never shorten its life.
-local function expire(key, now, until_us, known)
-  local ttl = math.ceil((until_us - now) / 1000) + 1000
-  if not known then
-    local current = redis.call('PTTL', key)
-    if current > ttl then ttl = current end
-  end
-  redis.call('PEXPIRE', key, fmt(ttl))
-end
-"""
-
-#: KEYS: app, workspace. ARGV: now_us (-1: Redis TIME), background (0/1), carry, reserve, then the
-#: app and workspace specs (quota, window_us, interval_us, tolerance_us, slot_us, span,
-#: background_cap). Returns {granted, wait_us, remaining, now_us}.
-ACQUIRE_SCRIPT = (
-    _LUA_COMMON
-    + r"""
-local function spec(base)
-  return {
-    quota = tonumber(ARGV[base]), window = tonumber(ARGV[base + 1]),
-    interval = tonumber(ARGV[base + 2]), tolerance = tonumber(ARGV[base + 3]),
-    slot = tonumber(ARGV[base + 4]), span = tonumber(ARGV[base + 5]),
-    bgcap = tonumber(ARGV[base + 6]),
-  }
-end
-
-local function load(key, s)
-  local v = redis.call('HMGET', key, 'tat', 'head', 'total', 'last', 'blk', 'sr', 'sa', 'sl')
-  return {
-    key = key, s = s, ring = s.span + 1,
-    tat = num(v[1], 0), head = num(v[2], -1), total = num(v[3], 0), last = num(v[4], 0),
-    blk = num(v[5], 0), sr = num(v[6], 0), sa = num(v[7], 0), sl = num(v[8], 0),
-  }
-end
-
--- Move the ring to the slot of now, forgetting the slots that left the counted range.
-local function advance(b, now)
-  local slot = math.floor(now / b.s.slot)
-  if slot <= b.head then return end
-  if b.head < 0 or slot - b.head >= b.ring then
-    if b.total > 0 then
-      local fields = {}
-      for i = 0, b.ring - 1 do fields[#fields + 1] = 'c' .. i end
-      redis.call('HDEL', b.key, unpack(fields))
-    end
-    b.total = 0
+  -- Slots head+1 .. slot take the entries of the slots leaving the counted range; the finished
+  -- head's count goes into its entry, and the slots skipped over were empty.
+  local k = slot - head
+  local gone = read(key, at, ring, head + 1, k)
+  for j = 0, k - 1 do total = total - unpack('<d', gone, j * 8 + 1) end
+  local bytes = pack('<d', cur) .. string.rep(ZERO, k - 1)
+  local first = head % ring
+  if first + k <= ring then
+    call('SETRANGE', key, at + first * 8, bytes)
   else
-    for i = b.head + 1, slot do
-      local field = 'c' .. (i % b.ring)
-      local c = redis.call('HGET', b.key, field)
-      if c then
-        b.total = b.total - tonumber(c)
-        redis.call('HDEL', b.key, field)
+    local split = (ring - first) * 8
+    call('SETRANGE', key, at + first * 8, string.sub(bytes, 1, split))
+    call('SETRANGE', key, at, string.sub(bytes, split + 1))
+  end
+  return slot, total, 0, false
+end
+
+-- The sliding cap's wait when total >= cap: slot j stops being counted at slot j + span + 1, so
+-- walk from the oldest counted slot until enough admissions drop out to leave room for one more.
+local function cap_wait(key, at, ring, span, slot_us, window, head, total, cur, cap, now, blank)
+  local need = total + 1 - cap
+  local first = head - span
+  local counts
+  if not blank then counts = read(key, at, ring, first, span) end
+  local dropped = 0
+  for j = first, head do
+    if j == head then
+      dropped = dropped + cur
+    elseif counts then
+      dropped = dropped + unpack('<d', counts, (j - first) * 8 + 1)
+    end
+    if dropped >= need then return (j + span + 1) * slot_us - now end
+  end
+  return (head + 1) * slot_us + window - now
+end
+
+-- The new expiry (µs) and TTL (ms) when the current one `x` runs low, else x and nil.
+local function expiry(until_us, x, now, fresh)
+  if not fresh and until_us + MARGIN <= x then return x, nil end
+  local ttl = max(1000, ceil((until_us + KEEP - now) / 1000))
+  return now + ttl * 1000, ttl
+end
+
+-- Redis's clock, read once (ARGV[1] and the observations' times are -1 then).
+local server_now = -1
+if ARGV[1] == '-1' then
+  local t = call('TIME')
+  server_now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local mode = ARGV[2]
+local a_fresh, w_fresh = true, true
+local a_tat, a_head, a_total, a_cur, a_last, a_x, blk, sr, sa, sl = 0, -1, 0, 0, 0, 0, 0, 0, 0, 0
+local w_tat, w_head, w_total, w_cur, w_last, w_x = 0, -1, 0, 0, 0, 0
+local raw
+if COMBINED then
+  raw = call('GETRANGE', akey, 0, ALEN + WLEN - 1)
+  if #raw == ALEN + WLEN then
+    a_fresh, w_fresh = false, false
+    a_tat, a_head, a_total, a_cur, a_last, a_x, blk, sr, sa, sl,
+      w_tat, w_head, w_total, w_cur, w_last, w_x = unpack(BOTH, raw)
+  end
+else
+  raw = call('GETRANGE', akey, 0, ALEN - 1)
+  if #raw == ALEN then
+    a_fresh = false
+    a_tat, a_head, a_total, a_cur, a_last, a_x, blk, sr, sa, sl = unpack(AHDR, raw)
+  end
+  if mode ~= 'o' then
+    raw = call('GETRANGE', wkey, 0, WLEN - 1)
+    if #raw == WLEN then
+      w_fresh = false
+      w_tat, w_head, w_total, w_cur, w_last, w_x = unpack(WHDR, raw)
+    end
+  end
+end
+local last = a_last
+if w_last > last then last = w_last end
+
+-- Responses observed since this process's last call, in the order they arrived, each at its own
+-- time: DualLimiter.observe (the app bucket holds the server's view).
+for i = 4, #ARGV, 5 do
+  local t = tonumber(ARGV[i])
+  if t < 0 then t = server_now end
+  if t < last then t = last end
+  last = t
+  local status, remaining = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local reset, limit = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+  if reset >= 0 then reset = math.min(reset, t + HORIZON * A_WINDOW) else reset = nil end
+  if status == 429 then
+    -- The server window is spent: block until it resets; one window when unknown, one slot when
+    -- already past (our clock is ahead of Intercom's: its next window is about to start).
+    local until_us = t + A_WINDOW
+    if reset then
+      if reset > t then until_us = reset else until_us = t + A_SLOT end
+    end
+    if until_us > blk then blk = until_us end
+  elseif remaining >= 0 then
+    if not reset then
+      if t < sr then reset = sr else reset = t + A_WINDOW end
+    end
+    if reset > t then
+      if t >= sr or reset > sr then
+        -- A new server window starts from the server's figure (the buckets still bound it).
+        sr, sa = reset, remaining
+        if limit > 0 then sl = limit end
+      elseif reset == sr and remaining < sa then
+        -- The same window: remaining only goes down (other apps spend the workspace quota too).
+        sa = remaining
       end
     end
   end
-  b.head = slot
 end
 
-local function wait_us(b, now, bg)
-  advance(b, now)
-  local tolerance = b.s.tolerance
-  local cap = b.s.quota
-  if bg then
-    tolerance = 0
-    cap = b.s.bgcap
+local now, granted, wait, remaining = last, 0, 0, 0
+if mode ~= 'o' then
+  now = tonumber(ARGV[1])
+  if now < 0 then now = server_now end
+  if now < last then now = last end
+  local bg = string.sub(mode, 1, 1) == '1'
+  local a_blank, w_blank = a_fresh, w_fresh
+  local slot = math.floor(now / A_SLOT)
+  if slot > a_head then
+    a_head, a_total, a_cur, a_blank =
+      advance(akey, a_at, A_RING, a_head, a_total, a_cur, slot, a_fresh)
   end
-  local w = 0
-  local lag = b.tat - now
-  if lag > tolerance then w = lag - tolerance end
-  if b.total >= cap then
-    -- Slot j stops being counted at slot j + span + 1: walk from the oldest counted slot until
-    -- enough admissions drop out to leave room for one more.
-    local need = b.total + 1 - cap
-    local first = b.head - b.s.span
-    local fields = {}
-    for j = first, b.head do fields[#fields + 1] = 'c' .. (j % b.ring) end
-    local v = redis.call('HMGET', b.key, unpack(fields))
-    local dropped = 0
-    local cw = (b.head + 1) * b.s.slot + b.s.window - now
-    for k = 1, #fields do
-      dropped = dropped + num(v[k], 0)
-      if dropped >= need then
-        cw = (first + k + b.s.span) * b.s.slot - now
-        break
-      end
+  slot = math.floor(now / W_SLOT)
+  if slot > w_head then
+    w_head, w_total, w_cur, w_blank =
+      advance(wkey, w_at, W_RING, w_head, w_total, w_cur, slot, w_fresh)
+  end
+  local carry = tonumber(ARGV[3])
+  if carry > 0 then
+    -- Calls this process admitted on its own while Redis was away: they count here too.
+    a_cur, a_total = a_cur + carry, a_total + carry
+    a_tat = max(a_tat, now) + carry * A_INTERVAL
+    w_cur, w_total = w_cur + carry, w_total + carry
+    w_tat = max(w_tat, now) + carry * W_INTERVAL
+    if now < sr then sa = max(0, sa - carry) end
+  end
+
+  if blk > now then wait = blk - now end
+  local windowed = now < sr
+  if windowed then
+    local floor = 0
+    if bg then
+      local limit = sl
+      if limit <= 0 then limit = A_QUOTA end
+      floor = math.min(limit - 1, max(0, ceil(RESERVE * limit - 1e-9)))
     end
-    if cw > w then w = cw end
+    if sa <= floor and sr - now > wait then wait = sr - now end
   end
-  return w
+  local a_tol, a_cap, w_tol, w_cap = A_TOLERANCE, A_QUOTA, W_TOLERANCE, W_QUOTA
+  if bg then a_tol, a_cap, w_tol, w_cap = 0, A_BGCAP, 0, W_BGCAP end
+  local lag = a_tat - now - a_tol
+  if lag > wait then wait = lag end
+  lag = w_tat - now - w_tol
+  if lag > wait then wait = lag end
+  if a_total >= a_cap then
+    lag = cap_wait(akey, a_at, A_RING, A_SPAN, A_SLOT, A_WINDOW, a_head, a_total, a_cur, a_cap,
+      now, a_blank)
+    if lag > wait then wait = lag end
+  end
+  if w_total >= w_cap then
+    lag = cap_wait(wkey, w_at, W_RING, W_SPAN, W_SLOT, W_WINDOW, w_head, w_total, w_cur, w_cap,
+      now, w_blank)
+    if lag > wait then wait = lag end
+  end
+
+  if wait == 0 then
+    granted = 1
+    a_cur, a_total = a_cur + 1, a_total + 1
+    if a_tat < now then a_tat = now end
+    a_tat = a_tat + A_INTERVAL
+    w_cur, w_total = w_cur + 1, w_total + 1
+    if w_tat < now then w_tat = now end
+    w_tat = w_tat + W_INTERVAL
+    if windowed then sa = sa - 1 end
+  end
+  if blk <= now then
+    remaining = math.min(A_QUOTA - a_total, W_QUOTA - w_total)
+    if windowed and sa < remaining then remaining = sa end
+    if remaining < 0 then remaining = 0 end
+  end
+  last = now
 end
 
-local function take(b, now, count)
-  redis.call('HINCRBY', b.key, 'c' .. (b.head % b.ring), count)
-  b.total = b.total + count
-  b.tat = math.max(b.tat, now) + count * b.s.interval
-end
-
-local function save(b, now, server)
-  if server then
-    redis.call('HSET', b.key, 'tat', fmt(b.tat), 'head', fmt(b.head), 'total', fmt(b.total),
-      'last', fmt(now), 'sa', fmt(b.sa))
+-- Write the headers back (whole keys when new), refreshing expiries only when they run low. A
+-- bucket's state stops mattering when its last slot leaves the window and its GCRA time and any
+-- server window or block have passed.
+local a_until = (a_head + A_SPAN + 1) * A_SLOT
+if a_tat > a_until then a_until = a_tat end
+if sr > a_until then a_until = sr end
+if blk > a_until then a_until = blk end
+local w_until = (w_head + W_SPAN + 1) * W_SLOT
+if w_tat > w_until then w_until = w_tat end
+local ttl
+if COMBINED then
+  if w_until > a_until then a_until = w_until end
+  a_x, ttl = expiry(a_until, a_x, last, a_fresh)
+  local headers = pack(BOTH, a_tat, a_head, a_total, a_cur, last, a_x, blk, sr, sa, sl,
+    w_tat, w_head, w_total, w_cur, last, a_x)
+  if a_fresh then
+    call('SET', akey, headers .. string.rep(ZERO, A_RING + W_RING), 'PX', ttl)
   else
-    redis.call('HSET', b.key, 'tat', fmt(b.tat), 'head', fmt(b.head), 'total', fmt(b.total),
-      'last', fmt(now))
+    call('SETRANGE', akey, 0, headers)
+    if ttl then call('PEXPIRE', akey, ttl) end
   end
-  -- Every field that matters is in hand here, so no PTTL is needed to avoid shortening.
-  local until_us = math.max(b.tat, (b.head + b.s.span + 1) * b.s.slot, b.sr, b.blk)
-  expire(b.key, now, until_us, true)
-end
-
-local app = load(KEYS[1], spec(5))
-local ws = load(KEYS[2], spec(12))
-local now = math.max(clock(ARGV[1]), app.last, ws.last)
-local bg = ARGV[2] == '1'
-local carry = tonumber(ARGV[3])
-local reserve = tonumber(ARGV[4])
-
-advance(app, now)
-advance(ws, now)
-if carry > 0 then
-  -- Calls this process admitted on its own while Redis was away: they count here too.
-  take(app, now, carry)
-  take(ws, now, carry)
-  if now < app.sr then app.sa = math.max(0, app.sa - carry) end
-end
-
-local wait = 0
-if app.blk > now then wait = app.blk - now end
-local windowed = now < app.sr
-if windowed then
-  local floor = 0
-  if bg then
-    local limit = app.sl
-    if limit <= 0 then limit = app.s.quota end
-    floor = math.min(limit - 1, math.max(0, math.ceil(reserve * limit - 1e-9)))
+else
+  a_x, ttl = expiry(a_until, a_x, last, a_fresh)
+  local header = pack(AHDR, a_tat, a_head, a_total, a_cur, last, a_x, blk, sr, sa, sl)
+  if a_fresh then
+    call('SET', akey, header .. string.rep(ZERO, A_RING), 'PX', ttl)
+  else
+    call('SETRANGE', akey, 0, header)
+    if ttl then call('PEXPIRE', akey, ttl) end
   end
-  if app.sa <= floor then wait = math.max(wait, app.sr - now) end
+  if mode ~= 'o' then
+    w_x, ttl = expiry(w_until, w_x, last, w_fresh)
+    header = pack(WHDR, w_tat, w_head, w_total, w_cur, last, w_x)
+    if w_fresh then
+      call('SET', wkey, header .. string.rep(ZERO, W_RING), 'PX', ttl)
+    else
+      call('SETRANGE', wkey, 0, header)
+      if ttl then call('PEXPIRE', wkey, ttl) end
+    end
+  end
 end
-wait = math.max(wait, wait_us(app, now, bg), wait_us(ws, now, bg))
-
-local granted = 0
-if wait == 0 then
-  granted = 1
-  take(app, now, 1)
-  take(ws, now, 1)
-  if windowed then app.sa = app.sa - 1 end
-end
-save(app, now, now < app.sr)
-save(ws, now, false)
-
-local remaining = 0
-if app.blk <= now then
-  remaining = math.min(app.s.quota - app.total, ws.s.quota - ws.total)
-  if windowed then remaining = math.min(remaining, app.sa) end
-  remaining = math.max(remaining, 0)
-end
+if mode == 'o' then return last end
+-- A grant answers with one integer: redis-py parses it several times faster than an array.
+if granted == 1 and #mode == 1 then return remaining end
 return {granted, wait, remaining, now}
 """
+
+
+_SPEC_NAMES = "QUOTA, {0}WINDOW, {0}INTERVAL, {0}TOLERANCE, {0}SLOT, {0}SPAN, {0}RING, {0}BGCAP"
+
+
+def _lua_bucket(prefix: str, spec: BucketSpec) -> str:
+    values = (
+        spec.quota,
+        spec.window_us,
+        spec.interval_us,
+        spec.tolerance_us,
+        spec.slot_us,
+        spec.span,
+        spec.span + 1,
+        spec.background_cap,
+    )
+    names = prefix + _SPEC_NAMES.format(prefix)
+    return f"local {names} = {', '.join(str(value) for value in values)}\n"
+
+
+def limiter_script(
+    app: BucketSpec, workspace: BucketSpec, reserve: float, *, combined: bool = False
+) -> Script:
+    """:data:`LIMITER_SCRIPT` with *app*'s, *workspace*'s and the reserve's numbers built in;
+    *combined*: both buckets in one key (the app's own workspace), else one key each.
+
+    Constants in the source, not arguments: Redis and redis-py then handle three arguments per
+    call (plus the carried observations), not nineteen; each policy gets its own script.
+    """
+    constants = (
+        _lua_bucket("A_", app)
+        + _lua_bucket("W_", workspace)
+        + f"local RESERVE, HORIZON = {reserve!r}, {MAX_RESET_WINDOWS}\n"
+        + f"local COMBINED = {'true' if combined else 'false'}\n"
+    )
+    return Script(constants + LIMITER_SCRIPT)
+
+
+_HEADER = struct.Struct("<10d")
+_WORKSPACE_HEADER = struct.Struct("<6d")
+_HEADER_FIELDS = (
+    "tat",
+    "head",
+    "total",
+    "current",
+    "last",
+    "expires",
+    "blocked_until",
+    "reset",
+    "allow",
+    "limit",
 )
 
-#: KEYS: app. ARGV: now_us (-1: Redis TIME), status (-1: none), remaining (-1: none), reset_us
-#: (-1: none), limit (-1: none), window_us, horizon windows. Returns now_us.
-OBSERVE_SCRIPT = (
-    _LUA_COMMON
-    + r"""
-local key = KEYS[1]
-local v = redis.call('HMGET', key, 'last', 'blk', 'sr', 'sa')
-local now = math.max(clock(ARGV[1]), num(v[1], 0))
-local blk, sr, sa = num(v[2], 0), num(v[3], 0), num(v[4], 0)
-local status, remaining = tonumber(ARGV[2]), tonumber(ARGV[3])
-local reset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
-local window = tonumber(ARGV[6])
-local horizon = now + tonumber(ARGV[7]) * window
-if reset >= 0 then reset = math.min(reset, horizon) else reset = nil end
 
-redis.call('HSET', key, 'last', fmt(now))
-if status == 429 then
-  -- The server window is spent: block until it resets; one window when unknown, one slot when
-  -- already past (our clock is ahead of Intercom's: its next window is about to start).
-  local until_us = now + window
-  if reset then
-    if reset > now then
-      until_us = reset
-    else
-      until_us = now + math.max(1, math.ceil(window / 100))
-    end
-  end
-  if until_us > blk then
-    redis.call('HSET', key, 'blk', fmt(until_us))
-    expire(key, now, until_us)
-  end
-  return now
-end
-if remaining < 0 then return now end
-if not reset then
-  if now < sr then reset = sr else reset = now + window end
-end
-if reset <= now then return now end
-if now >= sr or reset > sr then
-  -- A new server window starts from the server's figure (the buckets still bound it).
-  redis.call('HSET', key, 'sr', fmt(reset), 'sa', fmt(remaining))
-  if limit > 0 then redis.call('HSET', key, 'sl', fmt(limit)) end
-  expire(key, now, reset)
-elseif reset == sr and remaining < sa then
-  -- The same window: remaining only goes down (other apps spend the workspace quota too).
-  redis.call('HSET', key, 'sa', fmt(remaining))
-end
-return now
-"""
-)
+def decode_bucket(raw: bytes | None, workspace: bool = False) -> dict[str, int]:
+    """A bucket's header as :data:`LIMITER_SCRIPT` stores it (for tests and debugging): GCRA
+    time, ring head slot, admissions counted, … (all ``0`` for a missing key). *workspace*: the
+    workspace header of a key holding both buckets (a workspace key of its own starts with it:
+    read that with the default)."""
+    layout, offset = (_WORKSPACE_HEADER, _HEADER.size) if workspace else (_HEADER, 0)
+    names = _HEADER_FIELDS[: layout.size // 8]
+    if not raw or len(raw) < offset + layout.size:
+        return dict.fromkeys(names, 0)
+    values = layout.unpack_from(raw, offset)
+    return {name: int(value) for name, value in zip(names, values, strict=True)}
 
 
-_ACQUIRE = Script(ACQUIRE_SCRIPT)
-_OBSERVE = Script(OBSERVE_SCRIPT)
-
-
-def _spec_args(spec: BucketSpec) -> list[str]:
-    return [
-        str(spec.quota),
-        str(spec.window_us),
-        str(spec.interval_us),
-        str(spec.tolerance_us),
-        str(spec.slot_us),
-        str(spec.span),
-        str(spec.background_cap),
-    ]
+#: Seconds a routine observation may wait for the next acquire to carry it before it is sent on
+#: its own (by a short-lived background thread).
+DEFAULT_OBSERVE_FLUSH: Final = 0.1
+#: Observations carried at most by one script call (a burst of responses beyond it is sent).
+MAX_CARRIED: Final = 8
+# The flusher thread ends after this many idle ticks (the next observation starts another).
+_FLUSHER_IDLE_TICKS: Final = 20
+_NO_OBSERVATIONS: Final[tuple[bytes, ...]] = ()
 
 
 class RedisLimiter:
@@ -321,6 +460,9 @@ class RedisLimiter:
             deterministic tests on a virtual clock.
         client, async_client: ready-made clients to use instead of connecting to *redis_url*
             (their timeouts and retry settings are then the caller's business).
+        observe_flush_after: seconds (real time) a routine observation waits for an acquire to
+            carry it before a background thread sends it alone; ``None``: only acquires,
+            :meth:`close` and urgent observations send them (deterministic tests).
     """
 
     def __init__(
@@ -338,24 +480,27 @@ class RedisLimiter:
         use_server_time: bool = True,
         client: redis.Redis | None = None,
         async_client: redis.asyncio.Redis | None = None,
+        observe_flush_after: float | None = DEFAULT_OBSERVE_FLUSH,
     ) -> None:
+        if observe_flush_after is not None and not observe_flush_after > 0:
+            raise ValueError(f"observe_flush_after must be > 0, got {observe_flush_after!r}")
         self.policy = policy
         self.events = events if events is not None else EventLog()
         self._clock = clock
         self._use_server_time = use_server_time
         workspace = workspace_scope if workspace_scope is not None else scope
-        self.keys = KeyScheme(key_prefix).limiter(scope, workspace)
-        app = BucketSpec.from_policy(policy, policy.app_per_minute)
-        self._window_us = app.window_us
-        # Encoded once: redis-py would otherwise encode these 15 constants on every call.
-        self._static_args = [
-            arg.encode()
-            for arg in (
-                repr(policy.background_reserve),
-                *_spec_args(app),
-                *_spec_args(BucketSpec.from_policy(policy, policy.workspace_per_minute)),
-            )
-        ]
+        # A workspace bucket no other app shares lives in the app's key: one read, one write.
+        combined = workspace == scope
+        app_key, workspace_key = KeyScheme(key_prefix).limiter(scope, workspace)
+        #: the script's keys: the app's (holding both buckets when the workspace is its own),
+        #: then the shared workspace's
+        self.keys: tuple[str, ...] = (app_key,) if combined else (app_key, workspace_key)
+        self._script = limiter_script(
+            BucketSpec.from_policy(policy, policy.app_per_minute),
+            BucketSpec.from_policy(policy, policy.workspace_per_minute),
+            policy.background_reserve,
+            combined=combined,
+        )
         self._link = RedisLink(
             "limiter",
             redis_url,
@@ -370,6 +515,15 @@ class RedisLimiter:
         self.fallback = MemoryLimiter(policy, clock, share=policy.redis_fallback_share)
         self._lock = threading.Lock()
         self._spent_alone = 0
+        # Routine observations waiting for the next script call (five arguments each).
+        self._pending: list[bytes] = []
+        self._pending_at = 0.0
+        self._flush_after = observe_flush_after
+        self._flusher: threading.Thread | None = None
+        self._closed = threading.Event()
+        #: Script calls that carried observations only (a 429 or an empty window, sent at once;
+        #: routine ones no acquire carried in time; the rest at close): round trips of their own.
+        self.sent_alone = 0
 
     # ------------------------------------------------------------------ availability
 
@@ -404,14 +558,20 @@ class RedisLimiter:
 
     # ------------------------------------------------------------------ arguments and answers
 
-    def _now_arg(self) -> str:
-        return "-1" if self._use_server_time else str(to_micros(self._clock.time()))
+    def _now_arg(self) -> bytes:
+        return b"-1" if self._use_server_time else str(to_micros(self._clock.time())).encode()
 
-    def _acquire_args(self, priority: Priority, carry: int | None) -> list[str | bytes]:
-        background = b"1" if priority is Priority.BACKGROUND else b"0"
-        return [self._now_arg(), background, str(carry or 0).encode(), *self._static_args]
+    #: The script's mode arguments for (interactive, background) acquires.
+    _modes: tuple[bytes, bytes] = (b"0", b"1")
 
-    def _observe_args(self, status: int | None, info: RateLimitInfo | None) -> list[str]:
+    def _acquire_args(
+        self, priority: Priority, carry: int | None, carried: Sequence[bytes]
+    ) -> list[bytes]:
+        background = self._modes[1] if priority is Priority.BACKGROUND else self._modes[0]
+        carry_arg = b"0" if not carry else str(carry).encode()
+        return [self._now_arg(), background, carry_arg, *carried]
+
+    def _observation(self, status: int | None, info: RateLimitInfo | None) -> list[bytes]:
         remaining = reset = limit = -1
         if info is not None:
             if info.remaining is not None:
@@ -422,64 +582,157 @@ class RedisLimiter:
                 limit = info.limit
         return [
             self._now_arg(),
-            str(-1 if status is None else status),
-            str(remaining),
-            str(reset),
-            str(limit),
-            str(self._window_us),
-            str(MAX_RESET_WINDOWS),
+            str(-1 if status is None else status).encode(),
+            str(remaining).encode(),
+            str(reset).encode(),
+            str(limit).encode(),
         ]
 
-    def _grant(self, reply: Sequence[Any]) -> Grant:
+    def _grant(self, reply: Any) -> Grant:
+        if isinstance(reply, int):  # granted: the remaining count
+            self.fallback.consume(1)  # so a fallback would start from this process's recent use
+            return Grant(True, 0.0, float(reply))
         granted = bool(int(reply[0]))
         if granted:
             # Count it locally too, so a fallback would start from this process's recent use.
             self.fallback.consume(1)
         return Grant(granted, int(reply[1]) / MICROS, float(reply[2]))
 
+    # ------------------------------------------------------------------ observations
+
+    def _take_pending(self) -> Sequence[bytes]:
+        """The buffered observations, now owned by the caller's script call."""
+        if not self._pending:  # the common case costs one attribute read, no lock
+            return _NO_OBSERVATIONS
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def _news(self, status: int | None, info: RateLimitInfo | None) -> list[bytes] | None:
+        """What to send for a response: ``None`` when it changes nothing in Redis, or when it can
+        wait (it is then buffered for the next acquire); else the observations to send now."""
+        # The fallback always learns too, so that a failover in the middle of a 429 stays blocked.
+        self.fallback.observe(status, info)
+        remaining = info.remaining if info is not None else None
+        if (status != 429 and remaining is None) or not self._link.available:
+            return None  # network failures and responses without a count change nothing
+        observation = self._observation(status, info)
+        urgent = status == 429 or remaining == 0
+        with self._lock:
+            if not urgent and len(self._pending) < 5 * MAX_CARRIED:
+                if not self._pending:
+                    self._pending_at = time.monotonic()
+                self._pending.extend(observation)
+                self._start_flusher()
+                return None
+            # A 429 or an empty window: the fleet must stop now, not at this process's next call.
+            pending, self._pending = self._pending, []
+        pending.extend(observation)
+        return pending
+
+    def _start_flusher(self) -> None:
+        # Called under self._lock.
+        if self._flush_after is None or self._closed.is_set():
+            return
+        if self._flusher is not None and self._flusher.is_alive():  # (not after a fork)
+            return
+        self._flusher = threading.Thread(
+            target=self._flush_loop, name="intercom-resilience-limiter-flush", daemon=True
+        )
+        self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        assert self._flush_after is not None
+        idle = 0
+        while not self._closed.wait(self._flush_after):
+            with self._lock:
+                due = bool(self._pending) and (
+                    time.monotonic() - self._pending_at >= self._flush_after
+                )
+                if not self._pending:
+                    idle += 1
+                    if idle >= _FLUSHER_IDLE_TICKS:
+                        self._flusher = None
+                        return
+                else:
+                    idle = 0
+            if due:
+                self.flush()
+        with self._lock:
+            self._flusher = None
+
+    def flush(self) -> None:
+        """Send the buffered observations now (one round trip; nothing when none are buffered)."""
+        self._send_alone(self._take_pending())
+
+    async def aflush(self) -> None:
+        """Async twin of :meth:`flush`."""
+        await self._asend_alone(self._take_pending())
+
+    def _send_alone(self, observations: Sequence[bytes] | None) -> None:
+        if observations:
+            with self._lock:
+                self.sent_alone += 1
+            self._link.call(self._script, self.keys, [self._now_arg(), b"o", b"0", *observations])
+
+    async def _asend_alone(self, observations: Sequence[bytes] | None) -> None:
+        if observations:
+            with self._lock:
+                self.sent_alone += 1
+            await self._link.acall(
+                self._script, self.keys, [self._now_arg(), b"o", b"0", *observations]
+            )
+
     # ------------------------------------------------------------------ LimiterBackend
 
     def acquire(self, priority: Priority = Priority.INTERACTIVE) -> Grant:
         """Take one token from both shared buckets (one round trip), or say how long to wait.
 
-        Falls back to the local share while Redis is unavailable; never raises because of Redis.
+        The responses observed since the last call ride along. Falls back to the local share
+        while Redis is unavailable; never raises because of Redis.
         """
         carry = self._carry()
-        reply = self._link.call(_ACQUIRE, self.keys, self._acquire_args(priority, carry))
+        args = self._acquire_args(priority, carry, self._take_pending())
+        reply = self._link.call(self._script, self.keys, args)
         return self._answer(reply, carry, priority)
 
     async def aacquire(self, priority: Priority = Priority.INTERACTIVE) -> Grant:
         """Async twin of :meth:`acquire`."""
         carry = self._carry()
-        reply = await self._link.acall(_ACQUIRE, self.keys, self._acquire_args(priority, carry))
+        args = self._acquire_args(priority, carry, self._take_pending())
+        reply = await self._link.acall(self._script, self.keys, args)
         return self._answer(reply, carry, priority)
 
     def observe(self, status: int | None, info: RateLimitInfo | None) -> None:
-        """Feed back a response (one round trip when it carries news: a 429 or rate headers)."""
-        # The fallback always learns too, so that a failover in the middle of a 429 stays blocked.
-        self.fallback.observe(status, info)
-        if self._has_news(status, info) and self._link.available:
-            self._link.call(_OBSERVE, self.keys[:1], self._observe_args(status, info))
+        """Feed back a response. A 429 or a remaining count of zero is sent at once (one round
+        trip); other rate headers ride on the next acquire (none of their own)."""
+        self._send_alone(self._news(status, info))
 
     async def aobserve(self, status: int | None, info: RateLimitInfo | None) -> None:
         """Async twin of :meth:`observe`."""
-        self.fallback.observe(status, info)
-        if self._has_news(status, info) and self._link.available:
-            await self._link.acall(_OBSERVE, self.keys[:1], self._observe_args(status, info))
-
-    @staticmethod
-    def _has_news(status: int | None, info: RateLimitInfo | None) -> bool:
-        # Network failures and responses without a remaining count change nothing in Redis.
-        return status == 429 or (info is not None and info.remaining is not None)
+        await self._asend_alone(self._news(status, info))
 
     # ------------------------------------------------------------------ lifecycle
 
+    def _stop_flusher(self) -> None:
+        self._closed.set()
+        flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            # It wakes at once; a flush it already began must not meet closed connections.
+            flusher.join(timeout=2 * self._link.timeout)
+
     def close(self) -> None:
-        """Close the sync client's connections (the async ones: :meth:`aclose`)."""
+        """Send buffered observations and close the sync client's connections (the async
+        ones: :meth:`aclose`)."""
+        self._stop_flusher()
+        self.flush()
         self._link.close()
 
     async def aclose(self) -> None:
-        """Close the running loop's async client (and the sync client)."""
+        """Send buffered observations and close the running loop's async client (and the sync
+        client)."""
+        self._stop_flusher()
+        await self.aflush()
         await self._link.aclose()
 
     def __repr__(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import multiprocessing
+import random
 import socket
 import sys
 import threading
@@ -20,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intercom_resilience._backends.base import Grant, Priority
-from intercom_resilience._backends.redis_limiter import RedisLimiter
+from intercom_resilience._backends.redis_limiter import MAX_CARRIED, RedisLimiter, decode_bucket
 from intercom_resilience._clock import SystemClock, VirtualClock
 from intercom_resilience._config import RateLimitPolicy
 from intercom_resilience._core.limiter import MICROS, DualLimiter
@@ -158,13 +159,15 @@ def make(
     """A limiter on the shared Redis, closed after the test. A generous timeout: these tests are
     about the shared budget, and a loaded CI machine must not push them into the fallback."""
     kwargs.setdefault("socket_timeout", 2.0)
+    # No background flush: a flush racing an acquire would reorder them (a test of its own).
+    kwargs.setdefault("observe_flush_after", None)
     lim = RedisLimiter(policy, redis_url, scope, clock, key_prefix=key_prefix, **kwargs)
     _made.append(lim)
     return lim
 
 
 @st.composite
-def scripts(draw: st.DrawFn) -> tuple[RateLimitPolicy, list[tuple[Any, ...]]]:
+def scripts(draw: st.DrawFn) -> tuple[RateLimitPolicy, list[tuple[Any, ...]], bool]:
     window = draw(st.sampled_from([1.0, 10.0]))
     policy = RateLimitPolicy(
         app_per_minute=round(draw(st.integers(1, 30)) * 60 / window),
@@ -185,8 +188,9 @@ def scripts(draw: st.DrawFn) -> tuple[RateLimitPolicy, list[tuple[Any, ...]]]:
             st.none() | st.just("aligned") | st.integers(-w_us, 3 * w_us),
             st.none() | st.integers(1, 35),
         ),
+        st.tuples(st.just("flush")),  # buffered observations sent on their own
     )
-    return policy, draw(st.lists(op, min_size=1, max_size=40))
+    return policy, draw(st.lists(op, min_size=1, max_size=40)), draw(st.booleans())
 
 
 @pytest.mark.redis
@@ -198,10 +202,12 @@ def test_redis_answers_exactly_like_the_core(
     redis_url: str,
     redis_client: redis.Redis,
     key_prefix: str,
-    script: tuple[RateLimitPolicy, list[tuple[Any, ...]]],
+    script: tuple[RateLimitPolicy, list[tuple[Any, ...]], bool],
 ) -> None:
-    """The Lua transcription makes the same decision as the Python core on every operation."""
-    policy, ops = script
+    """The Lua transcription makes the same decision as the Python core on every operation, with
+    both buckets in one key (the app's own workspace) and in two (a named, shared workspace);
+    observations are carried by the next acquire."""
+    policy, ops, named_workspace = script
     clock = VirtualClock()
     core = DualLimiter.from_policy(policy)
     lim = make(
@@ -210,9 +216,11 @@ def test_redis_answers_exactly_like_the_core(
         policy,
         clock,
         scope=uuid.uuid4().hex,
+        workspace_scope=uuid.uuid4().hex if named_workspace else None,
         use_server_time=False,
         client=redis_client,
     )
+    assert len(lim.keys) == (2 if named_workspace else 1)
     for op in ops:
         if op[0] == "wait":
             clock.advance(op[1] / MICROS)
@@ -220,6 +228,8 @@ def test_redis_answers_exactly_like_the_core(
             priority = BG if op[1] else FG
             for _ in range(op[2]):
                 assert lim.acquire(priority) == core.acquire(clock.time(), priority)
+        elif op[0] == "flush":
+            lim.flush()
         else:
             status, remaining, offset, limit = op[1:]
             reset: float | None
@@ -234,6 +244,7 @@ def test_redis_answers_exactly_like_the_core(
             )
             lim.observe(status, info)
             core.observe(clock.time(), status, info)
+    assert lim.acquire(BG) == core.acquire(clock.time(), BG)  # carries any last observations
     assert mode(lim) == "redis"
 
 
@@ -285,17 +296,89 @@ class CountingRedis(redis.Redis):
 
 
 @pytest.mark.redis
-def test_one_round_trip_per_acquire_and_per_observe(redis_url: str, key_prefix: str) -> None:
+def test_one_round_trip_per_acquire_observations_included(
+    redis_url: str, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """Routine headers ride on the next acquire (it used to be two EVALSHA per call); a 429 and
+    an empty window go out at once; close sends what is left."""
     client = CountingRedis(connection_pool=redis.ConnectionPool.from_url(redis_url))
     lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock(), client=client)
     lim.acquire(FG)  # may load the script first (NOSCRIPT)
     client.sent.clear()
-    for _ in range(20):
+    reset = time.time() + 5
+    for remaining in range(1600, 1580, -1):
         assert lim.acquire(FG).granted
-    lim.observe(200, RateLimitInfo(1666, 1600, time.time() + 5))
-    lim.observe(None, None)  # a network failure: nothing to tell Redis
-    assert client.sent == ["EVALSHA"] * 21
+        lim.observe(200, RateLimitInfo(1666, remaining, reset))
+        lim.observe(None, None)  # a network failure: nothing to tell Redis
+    assert client.sent == ["EVALSHA"] * 20
+    assert lim.acquire(FG).granted  # carries the last observation
+    assert decode_bucket(redis_client.get(lim.keys[0]))["allow"] == 1581 - 1
+    lim.observe(200, RateLimitInfo(1666, 0, reset))  # the window is empty: the fleet must know
+    assert client.sent == ["EVALSHA"] * 22
+    assert decode_bucket(redis_client.get(lim.keys[0]))["allow"] == 0
+    lim.observe(429, None)
+    assert client.sent == ["EVALSHA"] * 23
+    lim.observe(200, RateLimitInfo(1666, 5, reset + 10))
+    lim.close()  # flushes the buffered one
+    assert client.sent == ["EVALSHA"] * 24
+    assert decode_bucket(redis_client.get(lim.keys[0]))["allow"] == 5
     client.close()
+
+
+@pytest.mark.redis
+def test_a_routine_observation_no_acquire_carries_is_sent_on_its_own(
+    redis_url: str, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock(), observe_flush_after=0.02)
+    assert lim.acquire(FG).granted
+    lim.observe(200, RateLimitInfo(1666, 1234, time.time() + 5))
+    deadline = time.monotonic() + 10
+    while decode_bucket(redis_client.get(lim.keys[0]))["allow"] != 1234:
+        assert time.monotonic() < deadline, "the buffered observation was never sent"
+        time.sleep(0.01)
+
+
+@pytest.mark.redis
+def test_observations_beyond_what_one_call_carries_are_sent(
+    redis_url: str, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    client = CountingRedis(connection_pool=redis.ConnectionPool.from_url(redis_url))
+    lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock(), client=client)
+    lim.acquire(FG)
+    client.sent.clear()
+    reset = time.time() + 5
+    for remaining in range(100, 100 - MAX_CARRIED - 1, -1):  # one more than a call carries
+        lim.observe(200, RateLimitInfo(1666, remaining, reset))
+    assert client.sent == ["EVALSHA"]
+    assert decode_bucket(redis_client.get(lim.keys[0]))["allow"] == 100 - MAX_CARRIED
+    client.close()
+
+
+@pytest.mark.redis
+def test_observations_from_many_threads_all_reach_redis(
+    redis_url: str, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """Threads buffer and send observations concurrently (a burst beyond what one call carries is
+    sent at once): the window's lowest count, wherever it arrives, is what Redis ends with."""
+    lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock())
+    assert lim.acquire(FG).granted
+    reset = time.time() + 30
+    counts = list(range(1200, 1600))
+    random.Random(7).shuffle(counts)
+    chunks = [counts[i::8] for i in range(8)]
+
+    def work(chunk: list[int]) -> None:
+        for remaining in chunk:
+            lim.observe(200, RateLimitInfo(1666, remaining, reset))
+
+    threads = [threading.Thread(target=work, args=(chunk,)) for chunk in chunks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    lim.flush()
+    assert decode_bucket(redis_client.get(lim.keys[0]))["allow"] == 1200
+    assert mode(lim) == "redis"
 
 
 @pytest.mark.redis
@@ -306,13 +389,32 @@ def test_keys_are_fingerprinted_prefixed_and_expire(
     scope = credentials_fingerprint(token)
     lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock(), scope=scope)
     lim.acquire(FG)
+    named = make(
+        redis_url, key_prefix, RateLimitPolicy(), SystemClock(), scope=scope, workspace_scope="ws"
+    )
+    named.acquire(FG)
     keys = sorted(k.decode() for k in redis_client.scan_iter(match=f"{key_prefix}:*"))
-    base = f"{key_prefix}:limiter:{{{scope}}}"
-    assert keys == [f"{base}:app:{scope}", f"{base}:workspace"]
+    own, shared = f"{key_prefix}:limiter:{{{scope}}}", f"{key_prefix}:limiter:{{ws}}"
+    # A workspace of its own lives in the app's key; a named one is a key of its own.
+    assert keys == sorted([f"{own}:app:{scope}", f"{shared}:app:{scope}", f"{shared}:workspace"])
+    assert lim.keys == (f"{own}:app:{scope}",)
     assert all(token not in key for key in keys)
     for key in keys:
-        # Idle state vanishes: one window, one slot and the GCRA lag, plus a second of margin.
+        # Idle state vanishes: one window, one slot and the GCRA lag, plus at most 1.5 s.
         assert 0 < redis_client.pttl(key) <= 12_000
+
+
+@pytest.mark.redis
+def test_a_key_of_the_earlier_hash_layout_means_the_local_share(
+    redis_url: str, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """A process of the release before meets a string; this one meets its hash: WRONGTYPE is an
+    unavailable Redis (the local share), never an error raised to the caller."""
+    lim = make(redis_url, key_prefix, RateLimitPolicy(), SystemClock())
+    redis_client.hset(lim.keys[0], mapping={"tat": 0, "total": 3})
+    redis_client.pexpire(lim.keys[0], 10_000)
+    assert lim.acquire(FG).granted
+    assert mode(lim) == "local"
 
 
 @pytest.mark.redis
@@ -390,7 +492,7 @@ def test_one_limiter_serves_several_event_loops_and_threads(
     assert results == [[True, True]] * 6
     assert mode(lim) == "redis"
     assert recorder.events == []  # Redis answered every call: no fallback
-    assert int(redis.Redis.from_url(redis_url).hget(lim.keys[0], "total") or 0) == 18
+    assert decode_bucket(redis.Redis.from_url(redis_url).get(lim.keys[0]))["total"] == 18
 
 
 # --------------------------------------------------------------------------- private servers
@@ -444,8 +546,8 @@ def test_redis_dying_and_returning(redis_server: RedisServer) -> None:
     assert mode(lim) == "redis"
     assert recorder.names == list(TRANSITIONS)
     # The 10 calls admitted alone within the last window were added to the shared budget.
-    state = redis.Redis.from_url(redis_server.url).hgetall(lim.keys[0])
-    assert int(state[b"total"]) == 10 + 1
+    state = decode_bucket(redis.Redis.from_url(redis_server.url).get(lim.keys[0]))
+    assert state["total"] == 10 + 1
     assert sum(lim.acquire(FG).granted for _ in range(60)) == 40 - 11
     assert recorder.names == list(TRANSITIONS)
     lim.close()
@@ -455,11 +557,12 @@ def test_redis_dying_and_returning(redis_server: RedisServer) -> None:
 
 
 class RecordingLimiter(RedisLimiter):
-    """Keeps the Redis server time of every admission (the script returns it)."""
+    """Keeps the Redis server time of every admission (the script's full answers carry it)."""
 
     admitted: list[int]
+    _modes = (b"0t", b"1t")
 
-    def _grant(self, reply: Sequence[Any]) -> Grant:
+    def _grant(self, reply: Any) -> Grant:
         grant = super()._grant(reply)
         if grant.granted:
             self.admitted.append(int(reply[3]))
