@@ -1,7 +1,8 @@
 """Exactly-once writes when answers are lost: mixed writes, the raw SDK next to this library.
 
 The fake commits every write; then 20% of the answers are replaced by a 500 and 5% by a dropped
-connection (``tests/writes/_support.py``'s after-commit transport). The writes: contact creates
+connection (the fake's own seeded chaos of lost responses, ``lose-500`` and ``lose-drop``, on
+write methods only). The writes: contact creates
 with an ``external_id`` and with an email only, company upserts, tag attaches, conversation
 replies, contact notes and contact deletes, in a seeded order. Three clients run the same plan
 against their own fake, on a virtual clock:
@@ -49,9 +50,9 @@ from intercom_resilience import (
     capture_calls,
 )
 from intercom_resilience.testing import FakeIntercom
-from tests.writes._support import seeded, transport
 
 RATE_500, RATE_DROP = 0.20, 0.05
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 KINDS = {
     "create_external_id": 2,
     "create_email": 2,
@@ -99,6 +100,23 @@ HEADER = (
     "| left unknown (by resolution, or by what reconciliation later did) "
     "| reconciled (by how) | requests per write |\n|---|---|---|---|---|---|---|---|"
 )
+
+
+def lose_answers(fake: FakeIntercom, seed: int) -> None:
+    """Lose a seeded *RATE_500* of write answers as a 500 and *RATE_DROP* as a dropped connection.
+
+    Chaos draws its labels uniformly, so the two rates are expressed as label counts: four
+    ``lose-500`` to one ``lose-drop`` at a 25% rate is 20% and 5%.
+    """
+    rate = RATE_500 + RATE_DROP
+    unit = min(RATE_500, RATE_DROP)
+    kinds = ["lose-500"] * round(RATE_500 / unit) + ["lose-drop"] * round(RATE_DROP / unit)
+    fake.faults.chaos(rate, seed=seed, kinds=kinds, method=WRITE_METHODS)
+
+
+def _lost(fake: FakeIntercom) -> int:
+    """Answers the fake processed and then lost."""
+    return sum(1 for e in fake.journal.entries() if (e.fault or "").startswith("chaos:lose"))
 
 
 def plan(writes: int, seed: int) -> list[tuple[str, int]]:
@@ -182,8 +200,7 @@ def run_library(writes: int, seed: int, *, use_async: bool = False) -> tuple[Tal
     fake = FakeIntercom(clock=clock, seed=seed)
     steps = plan(writes, seed)
     world = _seed_fake(fake, steps)
-    mode = "async" if use_async else "sync"
-    after_commit = transport(mode, fake, seeded(RATE_500, RATE_DROP, seed))
+    lose_answers(fake, seed)
     tally, before = Tally("reconciled"), Tally("never re-send")
     told: list[tuple[str, int]] = []
     config = ResilienceConfig()
@@ -201,7 +218,7 @@ def run_library(writes: int, seed: int, *, use_async: bool = False) -> tuple[Tal
     if use_async:
 
         async def drive() -> None:
-            async with AsyncResilientIntercom(transport=after_commit, **kwargs) as client:
+            async with AsyncResilientIntercom(transport=fake.async_transport(), **kwargs) as client:
                 for kind, n in steps:
                     error: BaseException | None = None
                     with capture_calls() as infos:
@@ -213,7 +230,7 @@ def run_library(writes: int, seed: int, *, use_async: bool = False) -> tuple[Tal
 
         asyncio.run(drive())
     else:
-        with ResilientIntercom(transport=after_commit, **kwargs) as client:
+        with ResilientIntercom(transport=fake.transport(), **kwargs) as client:
             for kind, n in steps:
                 error = None
                 with capture_calls() as infos:
@@ -222,7 +239,7 @@ def run_library(writes: int, seed: int, *, use_async: bool = False) -> tuple[Tal
                     except (ApiError, IntercomResilienceError) as failure:
                         error = failure
                 account(kind, n, error, list(infos))
-    _finish(fake, world, tally, told, writes, after_commit.lost)
+    _finish(fake, world, tally, told, writes)
     before.writes, before.requests = tally.writes, tally.requests
     before.lost_answers = tally.lost_answers
     before.wrong_answers = tally.wrong_answers
@@ -236,10 +253,10 @@ def run_raw_sdk(writes: int, seed: int) -> Tally:
     fake = FakeIntercom(clock=clock, seed=seed)
     steps = plan(writes, seed)
     world = _seed_fake(fake, steps)
-    after_commit = transport("sync", fake, seeded(RATE_500, RATE_DROP, seed))
+    lose_answers(fake, seed)
     tally = Tally("raw SDK (max_retries=4)")
     told: list[tuple[str, int]] = []
-    http = httpx.Client(transport=after_commit, base_url="https://api.intercom.io")
+    http = httpx.Client(transport=fake.transport(), base_url="https://api.intercom.io")
     client = intercom.Intercom(token="fake-token", httpx_client=http)
     # The SDK backs off with time.sleep between its retries: no wait in virtual time, same
     # requests (its waits change when it sends, not what).
@@ -255,7 +272,7 @@ def run_raw_sdk(writes: int, seed: int) -> Tally:
     finally:
         sdk_http._retry_timeout = backoff
         http.close()
-    _finish(fake, world, tally, told, writes, after_commit.lost)
+    _finish(fake, world, tally, told, writes)
     return tally
 
 
@@ -265,11 +282,10 @@ def _finish(
     tally: Tally,
     told: list[tuple[str, int]],
     writes: int,
-    lost: list[tuple[str, str]],
 ) -> None:
     tally.writes = writes
     tally.requests = len(fake.journal)
-    tally.lost_answers = len(lost)
+    tally.lost_answers = _lost(fake)
     _check_told(fake, world, tally, told)
 
 

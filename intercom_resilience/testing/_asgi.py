@@ -10,7 +10,9 @@ connection refused     the connection is dropped after the status line and heade
                        any body: the client sees ``httpx.RemoteProtocolError``
 connection reset       the same
 lost response          the request is processed and committed, then the connection is dropped
-                       the same way (the client cannot tell whether the write happened)
+                       the same way (the client cannot tell whether the write happened):
+                       ``how="timeout"`` and ``how="drop"`` alike (a server cannot make the
+                       client time out early); ``how="500"`` sends its JSON 500
 latency                a real ``await asleep`` on the fake's clock: with the real clock, a client
                        whose read timeout is shorter gets ``httpx.ReadTimeout``
 gateway pages, errors  sent as they are

@@ -249,7 +249,7 @@ class FakeIntercom:
             status = outcome.response.status if outcome.response is not None else None
             if action is not None and action.kind is FaultKind.LOSE_RESPONSE:
                 # Lost response: the work is done and committed, the answer never arrives.
-                outcome = Outcome(request_id, None, Disruption.READ_TIMEOUT, delay)
+                outcome = self._lost(action.lost, request_id, delay)
             self.journal.record(
                 JournalEntry(
                     seq=self.journal.next_seq(),
@@ -356,6 +356,14 @@ class FakeIntercom:
         body = json_bytes(error_body(request_id, code, message, field))
         headers = (_JSON_TYPE, ("X-Request-Id", request_id), *extra)
         return Outcome(request_id, FakeResponse(status, headers, body), None, delay)
+
+    def _lost(self, how: str, request_id: str, delay: float) -> Outcome:
+        """What the client gets instead of a committed request's answer. Caller holds the lock."""
+        if how == "500":
+            # A crash after the commit: the error is a new request's, not the committed one's.
+            return self._error(self._request_id(), 500, "server_error", delay=delay)
+        disruption = Disruption.CONNECTION_RESET if how == "drop" else Disruption.READ_TIMEOUT
+        return Outcome(request_id, None, disruption, delay)
 
     def _fault_outcome(
         self,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from .._clock import Clock
 from ._paths import PathPattern
 
-__all__ = ["FaultAction", "FaultKind", "Faults"]
+__all__ = ["LOST_ANSWERS", "FaultAction", "FaultKind", "Faults"]
 
 
 class FaultKind(enum.Enum):
@@ -33,6 +33,10 @@ class FaultKind(enum.Enum):
     LOSE_RESPONSE = "lose_response"  # processed and committed, then the response is lost
     LATENCY = "latency"  # extra time before the answer
 
+
+#: How a lost response ends for the client (:meth:`Faults.lose_response`'s ``how``): a read
+#: timeout, a JSON 500 ``server_error`` (a crash after the commit), or a dropped connection.
+LOST_ANSWERS: tuple[str, ...] = ("timeout", "500", "drop")
 
 #: What :meth:`Faults.chaos` mixes by default: every failure a real network and gateway produce,
 #: except the lost response, which changes state and is opted into with ``kinds=``.
@@ -48,6 +52,7 @@ class FaultAction:
     code: str | None = None
     message: str | None = None
     name: str = ""  # short label for the journal, e.g. "fail_next:503"
+    lost: str = "timeout"  # LOSE_RESPONSE only: how the answer is lost (see LOST_ANSWERS)
 
 
 @dataclass(slots=True)
@@ -95,17 +100,19 @@ def _chaos_action(label: str) -> FaultAction:
         return FaultAction(FaultKind.GATEWAY, status=int(label[:3]), name=f"chaos:{label}")
     if label.isdigit():
         return FaultAction(FaultKind.STATUS, status=int(label), name=f"chaos:{label}")
-    kinds = {
-        "reset": FaultKind.CONNECTION_RESET,
-        "refused": FaultKind.CONNECT_ERROR,
-        "lose": FaultKind.LOSE_RESPONSE,
-    }
+    if label in _CHAOS_LOST:
+        return FaultAction(FaultKind.LOSE_RESPONSE, name=f"chaos:{label}", lost=_CHAOS_LOST[label])
+    kinds = {"reset": FaultKind.CONNECTION_RESET, "refused": FaultKind.CONNECT_ERROR}
     if label not in kinds:
         raise ValueError(
             f"unknown chaos kind {label!r}; use a status like '503', "
-            "'502-html', 'reset', 'refused' or 'lose'"
+            "'502-html', 'reset', 'refused', 'lose', 'lose-500' or 'lose-drop'"
         )
     return FaultAction(kinds[label], name=f"chaos:{label}")
+
+
+#: The chaos labels of a lost response, and how each ends.
+_CHAOS_LOST = {"lose": "timeout", "lose-500": "500", "lose-drop": "drop"}
 
 
 class Faults:
@@ -194,13 +201,26 @@ class Faults:
         path: str | None = None,
         method: str | Iterable[str] | None = "POST",
         times: int = 1,
+        how: str = "timeout",
     ) -> Faults:
-        """Process the next *times* matching requests, commit them, then never answer.
+        """Process the next *times* matching requests, commit them, then lose the answer.
 
-        In process the client gets ``httpx.ReadTimeout`` after waiting its read timeout on the
-        fake's clock; the journal shows the write with ``changed_state=True``.
+        *how* the answer is lost:
+
+        * ``"timeout"``: never answered; in process the client gets ``httpx.ReadTimeout``
+          after waiting its read timeout on the fake's clock;
+        * ``"500"``: a JSON 500 ``server_error`` (Intercom crashing after the commit), with a
+          request id of its own, not the committed request's;
+        * ``"drop"``: the connection drops once the request was sent
+          (``httpx.RemoteProtocolError``).
+
+        Either way the journal shows the request as processed (its real status and request id,
+        ``changed_state=True`` for a write) with ``fault`` naming the loss.
         """
-        action = FaultAction(FaultKind.LOSE_RESPONSE, name="lose_response")
+        if how not in LOST_ANSWERS:
+            raise ValueError(f"how must be one of {', '.join(LOST_ANSWERS)}, got {how!r}")
+        name = "lose_response" if how == "timeout" else f"lose_response:{how}"
+        action = FaultAction(FaultKind.LOSE_RESPONSE, name=name, lost=how)
         return self._add(action, path=path, method=method, times=times)
 
     def latency(
@@ -256,7 +276,10 @@ class Faults:
 
         The same seed and the same request sequence give the same faults. *kinds* are labels:
         an error status (``"500"``, ``"503"``, ``"429"``), a gateway page (``"502-html"``,
-        ``"504-html"``), ``"reset"``, ``"refused"`` or ``"lose"`` (a lost response).
+        ``"504-html"``), ``"reset"``, ``"refused"``, or a lost response (processed and
+        committed first, see :meth:`lose_response`): ``"lose"`` (read timeout), ``"lose-500"``
+        (a 500 after the commit) or ``"lose-drop"`` (dropped after the send). A label given
+        several times is drawn that much more often.
         """
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"chaos rate must be within [0, 1], got {rate!r}")

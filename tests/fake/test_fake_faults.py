@@ -157,6 +157,52 @@ def test_lost_response_commits_the_write(
     assert fake.journal.count(path="/conversations/*/reply", changed_state=True) == 2
 
 
+@pytest.mark.parametrize("how", ["500", "drop"])
+def test_lost_response_as_a_500_or_a_drop_commits_the_write(
+    fake: FakeIntercom, clock: VirtualClock, client: httpx.Client, how: str
+) -> None:
+    fake.faults.lose_response(path="/contacts", method="POST", how=how)
+    before = clock.time()
+    if how == "500":
+        answer = client.post("/contacts", json={"email": "l5@example.com"})
+        assert answer.status_code == 500
+        body = answer.json()
+        assert body["errors"][0]["code"] == "server_error"
+        assert body["request_id"] == answer.headers["x-request-id"]
+    else:
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.post("/contacts", json={"email": "l5@example.com"})
+    assert clock.time() == before  # no read timeout waited out
+    lost = fake.journal.last(path="/contacts", method="POST")
+    assert lost is not None
+    assert (lost.changed_state, lost.status, lost.fault) == (True, 200, f"lose_response:{how}")
+    if how == "500":
+        assert lost.request_id != body["request_id"]  # the 500 is not the committed request's
+    assert client.get("/contacts").json()["total_count"] == 1  # the write happened
+    client.post("/contacts", json={"email": "other@example.com"})  # the rule is spent
+    assert fake.journal.count(path="/contacts", method="POST", changed_state=True) == 2
+
+
+def test_lose_response_how_is_validated(fake: FakeIntercom) -> None:
+    with pytest.raises(ValueError, match="how must be one of timeout, 500, drop"):
+        fake.faults.lose_response(how="404")
+
+
+def test_chaos_lost_response_kinds(fake: FakeIntercom, client: httpx.Client) -> None:
+    fake.faults.chaos(1.0, seed=3, kinds=["lose-500", "lose-drop"], method="POST")
+    seen = []
+    for n in range(40):
+        try:
+            seen.append(str(client.post("/contacts", json={"email": f"c{n}@x.io"}).status_code))
+        except httpx.RemoteProtocolError:
+            seen.append("drop")
+    assert set(seen) == {"500", "drop"}
+    assert client.get("/contacts").json()["total_count"] == 40  # every one committed
+    faults = {e.fault for e in fake.journal.filter(method="POST", path="/contacts")}
+    assert faults == {"chaos:lose-500", "chaos:lose-drop"}
+    assert fake.journal.count(method="POST", path="/contacts", changed_state=True) == 40
+
+
 def test_chaos_is_seeded_and_mixed(clock: VirtualClock) -> None:
     def run(seed: int) -> list[str]:
         fake = FakeIntercom(clock=VirtualClock())
@@ -217,6 +263,13 @@ def test_faults_over_real_http(fake: FakeIntercom) -> None:
         with pytest.raises(httpx.RemoteProtocolError):  # a lost response drops the connection
             client.post("/contacts", json={"email": "h@example.com"})
         assert client.get("/contacts").json()["total_count"] == 1  # but the write happened
+        fake.faults.lose_response(path="/contacts", how="drop")
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.post("/contacts", json={"email": "d@example.com"})
+        fake.faults.lose_response(path="/contacts", how="500")
+        answer = client.post("/contacts", json={"email": "e@example.com"})
+        assert (answer.status_code, answer.json()["errors"][0]["code"]) == (500, "server_error")
+        assert client.get("/contacts").json()["total_count"] == 3
 
 
 def test_fault_arguments_are_validated(fake: FakeIntercom) -> None:

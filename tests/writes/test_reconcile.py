@@ -278,14 +278,11 @@ async def test_past_its_attempts_a_failing_lookup_needs_the_budget(
         retry=RetryPolicy(budget_ratio=0.0, budget_floor=0),
         deadlines=DeadlinePolicy(interactive=600.0),
     )
+    client = _client(mode, fake, clock, [], config=config)
+    _, conversation_id = await _conversation(client)  # made and read before the faults
     lost_reply = Once("POST", "/conversations/{id}/reply")
     failing_lookups = Once("GET", "/conversations/{id}", times=100)
-    client = _client(
-        mode, fake, clock, lambda r: lost_reply(r) or failing_lookups(r), config=config
-    )
-    failing_lookups.left = 0  # let the conversation be made and read first
-    _, conversation_id = await _conversation(client)
-    failing_lookups.left = 100
+    transport(mode, fake, [lost_reply, failing_lookups])
     admin = next(iter(fake.workspace().admins))
     reply = {"message_type": "comment", "type": "admin", "admin_id": admin, "body": "hi"}
     with pytest.raises(OutcomeUnknownError) as raised:
