@@ -451,6 +451,7 @@ class OutboxPolicy(_Policy):
             Redis is unreachable (``None``: enqueueing then fails with
             :class:`~intercom_resilience.OutboxUnavailableError`).
         lease: seconds a drain holds the outbox; a worker killed mid-drain is replaced after it.
+            One write's replay has half of it as its deadline.
         batch: entries read per round of a drain.
         alert_depth: the ``outbox_backlog`` alert fires past this many queued writes.
         alert_age: ... or when the oldest queued write is older than this many seconds.

@@ -19,6 +19,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -36,6 +37,7 @@ from .._errors import (
 )
 from .._pipeline import Pipeline
 from .._pipeline.call import priority
+from .._pipeline.deadline import deadline_scope
 from .._sdk import request_headers, wrap_transports
 from ..events import OutboxDeadLettered, OutboxFallback, OutboxQueued
 from ._model import (
@@ -176,6 +178,17 @@ class _Core:
     def replay(self, entry: OutboxEntry) -> Replay:
         return replay(entry, self.pipeline.base_url, self._headers, self.pipeline.clock.time)
 
+    def replay_scope(self) -> AbstractContextManager[float]:
+        """The deadline of one entry's replay: half the lease, so it ends well inside it.
+
+        The drain renews its lease between entries. A replay that outlived the lease (the
+        background lane alone allows minutes) would let another worker take over an entry still
+        in flight, and re-send a write the first worker's request may be landing.
+        """
+        pipeline = self.pipeline
+        seconds = max(pipeline.config.deadlines.minimum, self.policy.lease / 2)
+        return deadline_scope(pipeline.clock, seconds)
+
     def settle(
         self, store: OutboxStore, entry: OutboxEntry, outcome: Outcome, report: DrainReport
     ) -> bool:
@@ -297,7 +310,8 @@ class Outbox:
                         report.busy = True
                         return False
                     store.mark_sent(entry.id, clock.time())
-                    outcome = self._run(core.replay(entry))
+                    with core.replay_scope():
+                        outcome = self._run(core.replay(entry))
                     if not core.settle(store, entry, outcome, report):
                         blocked.add(entry.resource)  # keep the resource's order
         finally:
@@ -385,7 +399,8 @@ class AsyncOutbox:
                         report.busy = True
                         return False
                     store.mark_sent(entry.id, clock.time())
-                    outcome = await self._run(core.replay(entry))
+                    with core.replay_scope():
+                        outcome = await self._run(core.replay(entry))
                     if not core.settle(store, entry, outcome, report):
                         blocked.add(entry.resource)
         finally:

@@ -237,3 +237,22 @@ def _new() -> Any:
 def _read_all(directory: Path) -> bytes:
     """Every byte the outbox left on disk (the file, its WAL and shared memory)."""
     return b"".join(p.read_bytes() for p in directory.iterdir())
+
+
+async def test_one_replay_ends_well_inside_the_drains_lease(
+    mode: str, fake: FakeIntercom, clock: VirtualClock, tmp_path: Path
+) -> None:
+    # A replay used to have the background lane's deadline (5 min) against a 60-s lease: another
+    # worker could take the outbox over while a write was still in flight, and send it again.
+    client = _client(mode, fake, clock, path=str(tmp_path / "o.db"), lease=8.0)
+    await done(client.outbox.enqueue("POST", "/companies", json={"company_id": "slow"}))
+    fake.faults.latency(60.0, path="/companies", method="POST")  # past any read timeout
+    start = clock.monotonic()
+    report = await done(client.outbox.drain())
+    assert clock.monotonic() - start <= 8.0 / 2 + 1e-6
+    assert (report.delivered, report.remaining) == (0, 1)  # kept for the next drain
+    fake.faults.clear()
+    report = await done(client.outbox.drain())
+    assert (report.delivered, report.remaining) == (1, 0)
+    assert len(fake.workspace().companies) == 1  # an upsert: re-sending it was safe
+    await close(client)
