@@ -93,6 +93,7 @@ class _Core:
         self._fallback: OutboxStore | None = None
         self._lock = threading.Lock()
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._counted = False  # health's outbox depth has been read from the store once
 
     # ------------------------------------------------------------------------------ stores
 
@@ -153,7 +154,12 @@ class _Core:
         self.pipeline.events.emit(
             OutboxQueued(method=entry.method, path=path_template(entry.path), entry_id=entry_id)
         )
-        self._record(delta=1)
+        if self._counted:
+            self._record(delta=1)
+        else:
+            # The store may hold writes from before this process (or from other processes):
+            # the first count health gets is the store's own, then it is kept by deltas.
+            self.status()
         return entry_id
 
     def enqueue(
@@ -221,6 +227,7 @@ class _Core:
     def status(self) -> OutboxStatus:
         store = self.store
         depth, oldest, dead = store.stats()
+        self._counted = True
         fallback = self.fallback(create=False)
         fallback_depth = fallback.stats()[0] if fallback is not None else 0
         now = self.pipeline.clock.time()

@@ -256,3 +256,21 @@ async def test_one_replay_ends_well_inside_the_drains_lease(
     assert (report.delivered, report.remaining) == (1, 0)
     assert len(fake.workspace().companies) == 1  # an upsert: re-sending it was safe
     await close(client)
+
+
+async def test_health_counts_what_the_store_already_held(
+    mode: str, fake: FakeIntercom, clock: VirtualClock, tmp_path: Path
+) -> None:
+    # A process whose first use of the outbox was an enqueue reported a depth of 1 over a store
+    # that already held the writes an earlier process had queued.
+    path = str(tmp_path / "o.db")
+    earlier = _client(mode, fake, clock, path=path)
+    for i in range(3):
+        await done(earlier.outbox.enqueue("POST", "/tags", json={"name": f"t{i}"}))
+    await close(earlier)
+    client = _client(mode, fake, clock, path=path)
+    await done(client.outbox.enqueue("POST", "/tags", json={"name": "t3"}))
+    assert client.health().outbox_depth == 4
+    await done(client.outbox.enqueue("POST", "/tags", json={"name": "t4"}))
+    assert client.health().outbox_depth == 5
+    await close(client)
