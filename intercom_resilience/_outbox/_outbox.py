@@ -154,12 +154,15 @@ class _Core:
         self.pipeline.events.emit(
             OutboxQueued(method=entry.method, path=path_template(entry.path), entry_id=entry_id)
         )
-        if self._counted:
-            self._record(delta=1)
-        else:
+        if not self._counted:
             # The store may hold writes from before this process (or from other processes):
             # the first count health gets is the store's own, then it is kept by deltas.
-            self.status()
+            try:
+                self.status()
+                return entry_id
+            except OutboxError:
+                pass  # the write is queued (maybe in the fallback file): count it, as before
+        self._record(delta=1)
         return entry_id
 
     def enqueue(

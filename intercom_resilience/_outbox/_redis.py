@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ._model import NewEntry, OutboxEntry, OutboxUnavailableError, State, safe_url
+from ._model import NewEntry, OutboxEntry, OutboxError, OutboxUnavailableError, State, safe_url
 
 __all__ = ["RedisStore"]
 
@@ -88,7 +88,11 @@ class RedisStore:
             self._client.xgroup_create(self.key, _GROUP, id="0", mkstream=True)
         except self._response_error as error:
             if "BUSYGROUP" not in str(error):
-                raise
+                # WRONGTYPE: the key holds something else. Not an outage: a configuration error.
+                raise OutboxError(
+                    f"Redis outbox {self.location}: cannot use the key as a stream "
+                    f"({type(error).__name__}: {error}); set OutboxPolicy.redis_key to a free key"
+                ) from error
         self._group_ready = True
 
     def add(self, entry: NewEntry) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from intercom_resilience import (
     AsyncResilientIntercom,
+    OutboxError,
     OutboxPolicy,
     OutboxUnavailableError,
     ResilienceConfig,
@@ -124,4 +125,19 @@ async def test_redis_down_falls_back_to_the_local_file_then_drains(
     report = await done(client.outbox.drain())
     assert (report.delivered, report.remaining) == (1, 0)
     assert [t.name for t in fake.workspace().tags.values()] == ["offline"]
+    await close(client)
+
+
+async def test_a_key_of_another_type_is_a_clear_outbox_error(
+    mode: str, fake: FakeIntercom, clock: VirtualClock, redis_url: str, key: str
+) -> None:
+    # It used to escape as redis-py's own ResponseError (WRONGTYPE).
+    import redis
+
+    raw = redis.Redis.from_url(redis_url)
+    raw.set(key, "not a stream")
+    raw.close()
+    client = _client(mode, fake, clock, redis_url, redis_key=key)
+    with pytest.raises(OutboxError, match=rf"{key}.*redis_key"):
+        await done(client.outbox.enqueue("POST", "/companies", json={"company_id": "w"}))
     await close(client)
