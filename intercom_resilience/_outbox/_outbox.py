@@ -14,11 +14,14 @@ corrupt or locked file fails only the outbox's own calls (reads keep working).
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import functools
 import json as jsonlib
 import os
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -75,6 +78,35 @@ def open_store(policy: OutboxPolicy, config: ResilienceConfig) -> OutboxStore:
     from ._sqlite import SQLiteStore
 
     return SQLiteStore(policy.path)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _StoreOp:
+    """A drain step: one store operation (blocking I/O), performed by the shell."""
+
+    run: Callable[[], Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _ReplayEntry:
+    """A drain step: replay *entry* through the client; the shell sends back its outcome."""
+
+    entry: OutboxEntry
+
+
+#: What a drain yields to its shell.
+DrainStep = _StoreOp | _ReplayEntry
+
+
+def _next_step(
+    steps: Generator[DrainStep, Any, DrainReport], value: Any, error: BaseException | None
+) -> DrainStep | DrainReport:
+    """Hand the last step's result (or its error) to the drain: its next step, or its report."""
+    try:
+        return steps.send(value) if error is None else steps.throw(error)
+    except StopIteration as stop:
+        report: DrainReport = stop.value
+        return report
 
 
 class _Core:
@@ -255,6 +287,62 @@ class _Core:
             if store is not None:
                 store.close()
 
+    # ------------------------------------------------------------------------------- drain
+
+    def drain_steps(self, limit: int | None) -> Generator[DrainStep, Any, DrainReport]:
+        """The order of a drain, sans I/O: the shells perform the steps it yields.
+
+        Store operations (SQLite or Redis: blocking I/O) are :class:`_StoreOp` steps, so the
+        async shell runs them off its event loop; replaying an entry is a :class:`_ReplayEntry`.
+        """
+        report = DrainReport()
+        stores: list[OutboxStore] = yield _StoreOp(self.stores)
+        for store in stores:
+            if not (yield from self._store_steps(store, report, limit)):
+                break
+        yield _StoreOp(self.status)
+        report.remaining = yield _StoreOp(lambda: sum(store.stats()[0] for store in self.stores()))
+        return report
+
+    def _store_steps(
+        self, store: OutboxStore, report: DrainReport, limit: int | None
+    ) -> Generator[DrainStep, Any, bool]:
+        """One store's entries, oldest first; ``False`` when the drain must stop."""
+        clock, policy = self.pipeline.clock, self.policy
+
+        def acquire() -> bool:
+            return store.acquire(self.owner, clock.time(), policy.lease)
+
+        if not (yield _StoreOp(acquire)):
+            report.busy = True
+            return False
+        try:
+            blocked: set[str] = set()
+            after: str | None = None
+            while True:
+                batch = yield _StoreOp(
+                    functools.partial(store.head, self.owner, after, policy.batch)
+                )
+                if not batch:
+                    return True
+                for entry in batch:
+                    after = entry.id
+                    if entry.resource in blocked:
+                        continue
+                    if limit is not None and report.delivered >= limit:
+                        return False
+                    if not (yield _StoreOp(acquire)):  # renew the lease, or lose it
+                        report.busy = True
+                        return False
+                    yield _StoreOp(functools.partial(store.mark_sent, entry.id, clock.time()))
+                    outcome = yield _ReplayEntry(entry)
+                    settled = functools.partial(self.settle, store, entry, outcome, report)
+                    if not (yield _StoreOp(settled)):
+                        blocked.add(entry.resource)  # keep the resource's order
+        finally:
+            # Even when a step failed: the shells throw its error in here, so this still runs.
+            yield _StoreOp(functools.partial(store.release_lease, self.owner))
+
 
 class Outbox:
     """``client.outbox`` of a :class:`~intercom_resilience.ResilientIntercom` (see the module)."""
@@ -286,46 +374,23 @@ class Outbox:
         deliveries, or when every remaining write is held back (Intercom unavailable). Another
         worker draining the same outbox makes this one return ``busy`` at once.
         """
-        core = self._core
-        report = DrainReport()
         with priority(Priority.BACKGROUND):
-            for store in core.stores():
-                if not self._drain(store, report, limit):
-                    break
-        core.status()
-        report.remaining = sum(store.stats()[0] for store in core.stores())
-        return report
+            steps = self._core.drain_steps(limit)
+            value: Any = None
+            error: BaseException | None = None
+            while not isinstance(step := _next_step(steps, value, error), DrainReport):
+                try:
+                    value, error = self._perform(step), None
+                except BaseException as failure:  # thrown into the steps: the lease is released
+                    value, error = None, failure
+            return step
 
-    def _drain(self, store: OutboxStore, report: DrainReport, limit: int | None) -> bool:
+    def _perform(self, step: DrainStep) -> Any:
+        if isinstance(step, _StoreOp):
+            return step.run()
         core = self._core
-        clock = core.pipeline.clock
-        policy = core.policy
-        if not store.acquire(core.owner, clock.time(), policy.lease):
-            report.busy = True
-            return False
-        try:
-            blocked: set[str] = set()
-            after: str | None = None
-            while True:
-                batch = store.head(core.owner, after, policy.batch)
-                if not batch:
-                    return True
-                for entry in batch:
-                    after = entry.id
-                    if entry.resource in blocked:
-                        continue
-                    if limit is not None and report.delivered >= limit:
-                        return False
-                    if not store.acquire(core.owner, clock.time(), policy.lease):
-                        report.busy = True
-                        return False
-                    store.mark_sent(entry.id, clock.time())
-                    with core.replay_scope():
-                        outcome = self._run(core.replay(entry))
-                    if not core.settle(store, entry, outcome, report):
-                        blocked.add(entry.resource)  # keep the resource's order
-        finally:
-            store.release_lease(core.owner)
+        with core.replay_scope():
+            return self._run(core.replay(step.entry))
 
     def _run(self, steps: Replay) -> Outcome:
         reply: Any = None
@@ -359,8 +424,8 @@ class Outbox:
 class AsyncOutbox:
     """``client.outbox`` of an :class:`~intercom_resilience.AsyncResilientIntercom`.
 
-    The store's operations are quick local or Redis round trips and run inline; the replayed
-    requests are awaited.
+    The store's operations (SQLite or Redis round trips, a locked file's wait) run in a worker
+    thread, so they never block the event loop; the replayed requests are awaited.
     """
 
     def __init__(self, core: _Core, http: httpx.AsyncClient) -> None:
@@ -371,50 +436,27 @@ class AsyncOutbox:
         self, method: str, path: str, *, json: Any = None, content: bytes | None = None
     ) -> str:
         """Async twin of :meth:`Outbox.enqueue`."""
-        return self._core.enqueue(method, path, json, content)
+        return await asyncio.to_thread(self._core.enqueue, method, path, json, content)
 
     async def drain(self, *, limit: int | None = None) -> DrainReport:
         """Async twin of :meth:`Outbox.drain`."""
-        core = self._core
-        report = DrainReport()
         with priority(Priority.BACKGROUND):
-            for store in core.stores():
-                if not await self._drain(store, report, limit):
-                    break
-        core.status()
-        report.remaining = sum(store.stats()[0] for store in core.stores())
-        return report
+            steps = self._core.drain_steps(limit)
+            value: Any = None
+            error: BaseException | None = None
+            while not isinstance(step := _next_step(steps, value, error), DrainReport):
+                try:
+                    value, error = await self._perform(step), None
+                except BaseException as failure:  # thrown into the steps: the lease is released
+                    value, error = None, failure
+            return step
 
-    async def _drain(self, store: OutboxStore, report: DrainReport, limit: int | None) -> bool:
+    async def _perform(self, step: DrainStep) -> Any:
+        if isinstance(step, _StoreOp):
+            return await asyncio.to_thread(step.run)  # SQLite or Redis: off the event loop
         core = self._core
-        clock = core.pipeline.clock
-        policy = core.policy
-        if not store.acquire(core.owner, clock.time(), policy.lease):
-            report.busy = True
-            return False
-        try:
-            blocked: set[str] = set()
-            after: str | None = None
-            while True:
-                batch = store.head(core.owner, after, policy.batch)
-                if not batch:
-                    return True
-                for entry in batch:
-                    after = entry.id
-                    if entry.resource in blocked:
-                        continue
-                    if limit is not None and report.delivered >= limit:
-                        return False
-                    if not store.acquire(core.owner, clock.time(), policy.lease):
-                        report.busy = True
-                        return False
-                    store.mark_sent(entry.id, clock.time())
-                    with core.replay_scope():
-                        outcome = await self._run(core.replay(entry))
-                    if not core.settle(store, entry, outcome, report):
-                        blocked.add(entry.resource)
-        finally:
-            store.release_lease(core.owner)
+        with core.replay_scope():
+            return await self._run(core.replay(step.entry))
 
     async def _run(self, steps: Replay) -> Outcome:
         reply: Any = None
@@ -434,15 +476,15 @@ class AsyncOutbox:
 
     async def status(self) -> OutboxStatus:
         """Async twin of :meth:`Outbox.status`."""
-        return self._core.status()
+        return await asyncio.to_thread(self._core.status)
 
     async def list(self, state: State = "pending", *, limit: int = 50) -> list[OutboxEntry]:
         """Async twin of :meth:`Outbox.list`."""
-        return self._core.entries(state, limit)
+        return await asyncio.to_thread(self._core.entries, state, limit)
 
     async def aclose(self) -> None:
         """Close the store."""
-        self._core.close()
+        await asyncio.to_thread(self._core.close)
 
 
 def _how(calls: _callinfo.CapturedCalls) -> str | None:
@@ -486,7 +528,8 @@ class _AsyncQueueing(httpx.AsyncBaseTransport):
         try:
             return await self.inner.handle_async_request(request)
         except _UNAVAILABLE as error:
-            raise _queued(self.core, request, error) from error
+            # Queueing writes to SQLite or Redis: off the event loop.
+            raise await asyncio.to_thread(_queued, self.core, request, error) from error
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -274,3 +274,24 @@ async def test_health_counts_what_the_store_already_held(
     await done(client.outbox.enqueue("POST", "/tags", json={"name": "t4"}))
     assert client.health().outbox_depth == 5
     await close(client)
+
+
+async def test_a_store_failure_mid_drain_still_releases_the_lease(
+    mode: str, fake: FakeIntercom, clock: VirtualClock, tmp_path: Path, monkeypatch: Any
+) -> None:
+    path = str(tmp_path / "o.db")
+    client = _client(mode, fake, clock, path=path)
+    await done(client.outbox.enqueue("POST", "/tags", json={"name": "vip"}))
+    store = client.outbox._core.store
+
+    def broken(entry_id: str, now: float) -> None:
+        raise OutboxError(f"{path}: disk I/O error (injected)")
+
+    monkeypatch.setattr(store, "mark_sent", broken)
+    with pytest.raises(OutboxError, match="injected"):
+        await done(client.outbox.drain())
+    monkeypatch.undo()
+    other = _client(mode, fake, clock, path=path)  # another worker: the lease must be free
+    report = await done(other.outbox.drain())
+    assert (report.busy, report.delivered, report.remaining) == (False, 1, 0)
+    await close(client, other)
