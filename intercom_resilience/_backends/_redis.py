@@ -94,7 +94,7 @@ class _Missed:
 #: Returned by :meth:`RedisLink.call` and :meth:`RedisLink.acall` when Redis was not reached.
 MISSED: Final = _Missed()
 
-Component = Literal["limiter", "cache", "webhooks", "fleet"]
+Component = Literal["limiter", "cache", "webhooks", "fleet", "breaker"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -113,6 +113,8 @@ class KeyScheme:
     ``P:fleet:{fleet}:members``      the processes publishing health, scored by when their
                                      snapshot expires (Redis server time, ms)
     ``P:fleet:{fleet}:snapshots``    each process's latest health snapshot (JSON by process id)
+    ``P:breaker:{F}:G``              the fleet breaker of one app and endpoint group (``G``):
+                                     its state, and ``…:window`` / ``…:trials`` beside it
     ===============================  ========================================================
 
     ``{W}`` is a Redis Cluster hash tag: both keys of one limiter script share a slot.
@@ -164,6 +166,11 @@ class KeyScheme:
         """The fleet-health member set and snapshot hash (one hash tag: one script's keys)."""
         base = f"{self.prefix}:fleet:{{fleet}}"
         return f"{base}:members", f"{base}:snapshots"
+
+    def breaker(self, scope: str, group: str) -> tuple[str, str, str]:
+        """The fleet breaker's state hash, window hash and trial-lease set (one hash tag)."""
+        base = f"{self.prefix}:breaker:{{{scope}}}:{group}"
+        return base, f"{base}:window", f"{base}:trials"
 
     @property
     def pattern(self) -> str:
@@ -331,9 +338,11 @@ class RedisLink:
 
     def _announce_down(self, error: BaseException, pause: float) -> None:
         component = self.component
-        # The fleet's link reports nothing: the same Redis is reported by the limiter and the
-        # cache, and fleet_health() says ``reachable=False`` on its own.
-        if self._events is not None and component != "fleet":
+        # The fleet's and the breaker's links report nothing: the same Redis is reported by the
+        # limiter and the cache, fleet_health() says ``reachable=False`` on its own, and the
+        # fleet breaker's fallback shows as its ``BreakerTransition`` events.
+        # (Two comparisons, not `in`: mypy narrows the Literal only so.)
+        if self._events is not None and component != "fleet" and component != "breaker":  # noqa: PLR1714
             self._events.emit(
                 RedisUnavailable(
                     component,
@@ -346,7 +355,7 @@ class RedisLink:
 
     def _announce_up(self, downtime: float) -> None:
         component = self.component
-        if self._events is not None and component != "fleet":
+        if self._events is not None and component != "fleet" and component != "breaker":  # noqa: PLR1714
             self._events.emit(RedisRecovered(component, downtime_s=downtime))
 
     # ------------------------------------------------------------------ calls

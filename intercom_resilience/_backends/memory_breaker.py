@@ -33,7 +33,7 @@ class MemoryBreaker:
         return self.breaker.state
 
     def allow(self, lease: float) -> BreakerVerdict:
-        """May a call go out now? (*lease* is the fleet breaker's business: no call is lost here.)"""
+        """May a call go out now? (*lease* is for the fleet breaker: no slot is lost here.)"""
         del lease
         breaker = self.breaker
         with self._lock:
