@@ -74,6 +74,7 @@ INVALID = [
     (BreakerPolicy, "failure_ratio", 0),
     (BreakerPolicy, "cooldown", 0),
     (BreakerPolicy, "half_open_calls", 0),
+    (BreakerPolicy, "backend", "etcd"),
     (CachePolicy, "enabled", "no"),
     (CachePolicy, "coalesce", "yes"),
     (CachePolicy, "max_entries", 0),
@@ -131,6 +132,8 @@ def test_cross_field_rules() -> None:
         CachePolicy(max_bytes=10, max_entry_bytes=11)
     with pytest.raises(ValueError, match=r"ResilienceConfig\.redis_url"):
         ResilienceConfig(rate_limit=RateLimitPolicy(backend="redis"))
+    with pytest.raises(ValueError, match=r"ResilienceConfig\.redis_url"):
+        ResilienceConfig(breaker=BreakerPolicy(backend="redis"))
     with pytest.raises(ValueError, match=r"ResilienceConfig\.retry"):
         ResilienceConfig(retry=CachePolicy())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"ResilienceConfig\.status_page_url"):
