@@ -14,12 +14,14 @@ crashes frees its slot when the lease ends instead of wedging the breaker half-o
 
 Keys (:class:`~._redis.KeyScheme`, ``F`` the credentials fingerprint, ``G`` the endpoint group)::
 
-    <prefix>:breaker:{F}:G           hash: state, opened_at, trial successes, newest bucket, reason
+    <prefix>:breaker:{F}:G           hash: state, opened_at, trial successes, reason
     <prefix>:breaker:{F}:G:window    hash: calls and failures per window bucket
     <prefix>:breaker:{F}:G:trials    sorted set: the trial slots granted, scored by lease end
 
-Every write sets a TTL of ``2 × (window + cooldown) + 60`` seconds on the three keys, so an idle
-breaker vanishes on its own (a flushed or expired breaker is a closed one with an empty window).
+Every write of a key sets its TTL to ``2 × (window + cooldown) + 60`` seconds, so an idle breaker
+vanishes on its own (a flushed or expired breaker is a closed one with an empty window). The
+state hash is written only when the state (or the trial count) changes: a success in a closed
+breaker costs one bucket increment.
 
 When Redis is unreachable, paused, slow (short socket timeouts, no client-side retries) or
 flushed, nothing fails: each process decides with its own memory breaker (fed with every
@@ -74,12 +76,11 @@ local window, res = tonumber(ARGV[3]), tonumber(ARGV[4])
 local min_calls, ratio = tonumber(ARGV[5]), tonumber(ARGV[6])
 local cooldown, trials = tonumber(ARGV[7]), tonumber(ARGV[8])
 local arg, ttl = tonumber(ARGV[9]), ARGV[10]
-local h = redis.call('HMGET', skey, 'st', 'oa', 'ts', 'nb', 'why')
+local h = redis.call('HMGET', skey, 'st', 'oa', 'ts', 'why')
 local st = h[1] or 'closed'
 local oa = tonumber(h[2]) or 0
 local ts = tonumber(h[3]) or 0
-local nb = tonumber(h[4])
-local why = h[5] or ''
+local why = h[4] or ''
 local prev, reason, allowed, trial, dirty = st, nil, 1, 0, false
 local function fmt(x) return string.format('%.17g', x) end
 local function move(to, r) st = to; reason = r; dirty = true end
@@ -107,35 +108,33 @@ if op == 'a' then
       else
         local id = redis.call('HINCRBY', skey, 'seq', 1)
         redis.call('ZADD', tkey, fmt(now + arg), id)
-        trial = 1
+        redis.call('PEXPIRE', tkey, ttl)
         dirty = true
+        trial = 1
       end
     end
   end
 elseif st == 'half_open' then
   leases()
   redis.call('ZPOPMIN', tkey)
-  dirty = true
   if arg == 1 then
     open('trial call failed')
   elseif arg == 0 then
     ts = ts + 1
+    dirty = true
     if ts >= trials then
       redis.call('DEL', wkey)
-      nb = nil
       move('closed', 'trial calls succeeded')
     end
   end
 elseif arg ~= -1 then
-  -- A time earlier than the newest bucket (hosts racing) lands in that bucket, as in memory.
+  -- Buckets of the memory breaker's sliding window: '<n>c' calls and '<n>f' failures.
   local current = math.floor(now / res)
-  if nb and nb > current then current = nb end
-  nb = current
   redis.call('HINCRBY', wkey, current .. 'c', 1)
   if arg == 1 then redis.call('HINCRBY', wkey, current .. 'f', 1) end
-  dirty = true
+  redis.call('PEXPIRE', wkey, ttl)
   if arg == 1 and st == 'closed' then
-    local oldest = math.floor(now / res) - math.ceil(window / res) + 1
+    local oldest = current - math.ceil(window / res) + 1
     local all = redis.call('HGETALL', wkey)
     local calls, failures, old = 0, 0, {}
     for i = 1, #all, 2 do
@@ -156,11 +155,9 @@ elseif arg ~= -1 then
   end
 end
 if dirty then
+  -- Only a change of state (or of the trial count) writes the state hash.
   redis.call('HSET', skey, 'st', st, 'oa', fmt(oa), 'ts', ts, 'why', reason or why)
-  if nb then redis.call('HSET', skey, 'nb', nb) else redis.call('HDEL', skey, 'nb') end
   redis.call('PEXPIRE', skey, ttl)
-  if redis.call('EXISTS', wkey) == 1 then redis.call('PEXPIRE', wkey, ttl) end
-  if redis.call('EXISTS', tkey) == 1 then redis.call('PEXPIRE', tkey, ttl) end
 end
 local retry_in = ''
 if st == 'open' then retry_in = fmt(oa + cooldown - now) end
@@ -254,8 +251,8 @@ class RedisBreaker:
         return self._link.available
 
     def _args(self, op: bytes, arg: bytes) -> list[bytes]:
-        now = -1.0 if self._time_source is None else self._time_source()
-        return [op, repr(now).encode(), *self._static, arg, self._ttl]
+        now = b"-1" if self._time_source is None else repr(self._time_source()).encode()
+        return [op, now, *self._static, arg, self._ttl]
 
     def _seen(
         self, state: BreakerState, transition: Transition | None, reason: str

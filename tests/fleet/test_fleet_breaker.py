@@ -329,7 +329,15 @@ def test_keys_are_namespaced_by_credentials_and_expire(
     import redis
 
     a = fleet()
-    _fail(a, 1)
+    _fail(a, 1)  # a failure in a closed breaker: its window bucket only
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert [key.decode() for key in client.scan_iter(match=prefix + ":*")] == [
+            f"{prefix}:breaker:{{app-fingerprint}}:api:window"
+        ]
+    finally:
+        client.close()
+    _fail(a, POLICY.min_calls - 1)  # opened: the state hash is written
     client = redis.Redis.from_url(redis_url)
     try:
         keys = sorted(key.decode() for key in client.scan_iter(match=prefix + ":*"))
