@@ -103,7 +103,7 @@ def _build_pipeline(
     seed: int | None,
 ) -> Pipeline:
     """The pipeline both facades put under the SDK, with backends chosen by *config*."""
-    from ._backends.factory import make_cache, make_limiter
+    from ._backends.factory import make_breaker, make_cache, make_limiter
 
     config = config if config is not None else ResilienceConfig.from_env()
     clock = clock or SystemClock()
@@ -118,6 +118,7 @@ def _build_pipeline(
         events=events,
         limiter=make_limiter(config, clock, scope, events),
         cache=make_cache(config, clock, events),
+        breaker=make_breaker(config, clock, scope),
         monitor=HealthMonitor(config.alerts, clock, on_alert=on_alert, events=events),
         rng=random.Random(seed),
     )

@@ -215,6 +215,9 @@ class BreakerPolicy(_Policy):
         failure_ratio: share of failed attempts (network errors, 5xx) that opens the circuit.
         cooldown: seconds the circuit stays open before trial calls.
         half_open_calls: trial calls that must all succeed to close the circuit.
+        backend: ``memory`` (this process) or ``redis`` (one breaker for every process with the
+            same credentials, the fleet breaker of ``docs/fleet.md``; needs
+            ``ResilienceConfig.redis_url``).
     """
 
     enabled: bool = True
@@ -225,6 +228,7 @@ class BreakerPolicy(_Policy):
     failure_ratio: float = 0.5
     cooldown: float = 15.0
     half_open_calls: int = 3
+    backend: Backend = "memory"
 
     def __post_init__(self) -> None:
         self._flag("enabled")
@@ -233,6 +237,7 @@ class BreakerPolicy(_Policy):
         self._fraction("failure_ratio", allow_zero=False)
         self._number("cooldown", strict=True)
         self._integer("half_open_calls", minimum=1)
+        self._backend("backend")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -612,6 +617,7 @@ class ResilienceConfig(_Policy):
         uses_redis = (
             self.rate_limit.backend == "redis"
             or self.cache.backend == "redis"
+            or self.breaker.backend == "redis"
             or self.outbox.backend == "redis"
         )
         if self.redis_url is not None and not isinstance(self.redis_url, str):

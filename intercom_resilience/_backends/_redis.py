@@ -94,7 +94,7 @@ class _Missed:
 #: Returned by :meth:`RedisLink.call` and :meth:`RedisLink.acall` when Redis was not reached.
 MISSED: Final = _Missed()
 
-Component = Literal["limiter", "cache", "webhooks", "fleet"]
+Component = Literal["limiter", "cache", "webhooks", "fleet", "breaker"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -118,6 +118,8 @@ class KeyScheme:
     ``P:fleet:{fleet}:incident-*``   fleet incidents: the open one per credentials and cause,
                                      and every process's incident reports (``fleet_incidents``)
     ``P:flight:F:<sha256>``          the fleet-coalescing lock of one read (short-lived)
+    ``P:breaker:{F}:G``              the fleet breaker of one app and endpoint group (``G``):
+                                     its state, and ``…:window`` / ``…:trials`` beside it
     ===============================  ========================================================
 
     ``{W}`` is a Redis Cluster hash tag: both keys of one limiter script share a slot.
@@ -184,6 +186,11 @@ class KeyScheme:
     def flight(self, key: str) -> str:
         """The fleet-coalescing lock of the read cached under *key* (``docs/fleet.md``)."""
         return f"{self.prefix}:flight:{key.removeprefix(_CACHE_KEY_PREFIX)}"
+
+    def breaker(self, scope: str, group: str) -> tuple[str, str, str]:
+        """The fleet breaker's state hash, window hash and trial-lease set (one hash tag)."""
+        base = f"{self.prefix}:breaker:{{{scope}}}:{group}"
+        return base, f"{base}:window", f"{base}:trials"
 
     @property
     def pattern(self) -> str:
@@ -351,7 +358,9 @@ class RedisLink:
 
     def _announce_down(self, error: BaseException, pause: float) -> None:
         component = self.component
-        if self._events is not None:
+        # The breaker's link reports nothing of its own: its fallback to the local breaker shows
+        # as its ``BreakerTransition`` events, and the same Redis is reported by the others.
+        if self._events is not None and component != "breaker":
             self._events.emit(
                 RedisUnavailable(
                     component,
@@ -364,7 +373,7 @@ class RedisLink:
 
     def _announce_up(self, downtime: float) -> None:
         component = self.component
-        if self._events is not None:
+        if self._events is not None and component != "breaker":
             self._events.emit(RedisRecovered(component, downtime_s=downtime))
 
     # ------------------------------------------------------------------ calls

@@ -5,10 +5,19 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol
 
+from .._core.breaker import BreakerState, Transition
 from .._core.limiter import Grant, Priority
 from .._core.responses import RateLimitInfo
 
-__all__ = ["CacheBackend", "CachedResponse", "Grant", "LimiterBackend", "Priority"]
+__all__ = [
+    "BreakerBackend",
+    "BreakerVerdict",
+    "CacheBackend",
+    "CachedResponse",
+    "Grant",
+    "LimiterBackend",
+    "Priority",
+]
 
 
 class LimiterBackend(Protocol):
@@ -102,4 +111,56 @@ class CacheBackend(Protocol):
 
     async def ainvalidate(self, resources: tuple[str, ...]) -> int:
         """Async twin of :meth:`invalidate`."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BreakerVerdict:
+    """The breaker's answer to "may a call go out now?".
+
+    Attributes:
+        allowed: the call may be sent.
+        transition: the change of state the question caused or revealed, if any.
+        retry_in: seconds until an open breaker lets a trial call through (``None`` unless open).
+        trial: the call holds a half-open trial slot (it must report back, or give it up).
+    """
+
+    allowed: bool
+    transition: Transition | None = None
+    retry_in: float | None = None
+    trial: bool = False
+
+
+class BreakerBackend(Protocol):
+    """Holds one client's circuit breaker: in this process (memory) or shared by a fleet (Redis).
+
+    ``allow`` is asked once per call by admission; ``record`` is told every attempt's result
+    (``True`` an outage, ``False`` a success, ``None`` neutral); ``abandon`` gives back the trial
+    slot of a call that ends without reporting (it must not block: it may run while a call is
+    being cancelled).
+    """
+
+    @property
+    def state(self) -> BreakerState:
+        """The breaker's state as this process last saw it."""
+        ...
+
+    def allow(self, lease: float) -> BreakerVerdict:
+        """May a call go out now? A trial slot granted is held at most *lease* seconds."""
+        ...
+
+    async def aallow(self, lease: float) -> BreakerVerdict:
+        """Async twin of :meth:`allow`."""
+        ...
+
+    def record(self, failed: bool | None) -> Transition | None:
+        """Record an attempt's result; returns the transition it caused or revealed, if any."""
+        ...
+
+    async def arecord(self, failed: bool | None) -> Transition | None:
+        """Async twin of :meth:`record`."""
+        ...
+
+    def abandon(self, trial: bool) -> None:
+        """A call ends without reporting; *trial*: it held a trial slot."""
         ...

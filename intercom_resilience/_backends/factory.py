@@ -1,4 +1,4 @@
-"""Choosing the limiter and cache backends a client's configuration asks for."""
+"""Choosing the limiter, cache and breaker backends a client's configuration asks for."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from .._clock import Clock
 from .._config import ResilienceConfig
 from .._core.requests import credentials_fingerprint
 from .._events import EventLog
-from .base import CacheBackend, LimiterBackend
+from .base import BreakerBackend, CacheBackend, LimiterBackend
 
-__all__ = ["make_cache", "make_limiter"]
+__all__ = ["make_breaker", "make_cache", "make_limiter"]
 
 
 def make_limiter(
@@ -47,3 +47,14 @@ def make_cache(config: ResilienceConfig, clock: Clock, events: EventLog) -> Cach
     from .memory_cache import MemoryCache
 
     return MemoryCache(policy, clock, events=events)
+
+
+def make_breaker(config: ResilienceConfig, clock: Clock, scope: str) -> BreakerBackend | None:
+    """The circuit-breaker backend for *scope* (``None``: the pipeline's own, in memory)."""
+    policy = config.breaker
+    if policy.backend != "redis" or not policy.enabled:
+        return None
+    from .redis_breaker import RedisBreaker
+
+    assert config.redis_url is not None  # enforced by ResilienceConfig
+    return RedisBreaker(policy, config.redis_url, scope, clock)

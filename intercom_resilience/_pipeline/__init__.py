@@ -31,7 +31,15 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from .._backends.base import CacheBackend, CachedResponse, Grant, LimiterBackend, Priority
+from .._backends.base import (
+    BreakerBackend,
+    CacheBackend,
+    CachedResponse,
+    Grant,
+    LimiterBackend,
+    Priority,
+)
+from .._backends.memory_breaker import MemoryBreaker
 from .._clock import Clock
 from .._config import ResilienceConfig
 from .._core.breaker import BreakerState
@@ -122,6 +130,7 @@ class Pipeline:
         events: where events go.
         limiter: the rate-limit backend (``None``: no client-side limiting).
         cache: the stale-cache backend (``None``: no stale fallback).
+        breaker: the circuit-breaker backend (``None``: this process's, in memory).
         monitor: the health monitor (a default one over ``config.alerts`` when ``None``).
         rng: randomness for backoff jitter (seed it for reproducible tests).
     """
@@ -137,6 +146,7 @@ class Pipeline:
         events: EventLog | None = None,
         limiter: LimiterBackend | None = None,
         cache: CacheBackend | None = None,
+        breaker: BreakerBackend | None = None,
         monitor: HealthMonitor | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -148,13 +158,18 @@ class Pipeline:
         # `is None`, not `or`: an empty cache has len() == 0 and is falsy.
         self.limiter: LimiterBackend = limiter if limiter is not None else _NoLimiter()
         self.cache: CacheBackend = cache if cache is not None else _NoCache()
+        self.breaker: BreakerBackend = (
+            breaker if breaker is not None else MemoryBreaker(config.breaker, clock)
+        )
         self.monitor = (
             monitor
             if monitor is not None
             else HealthMonitor(config.alerts, clock, events=self.events)
         )
         self.telemetry = Telemetry(self.events, self.monitor)
-        self.shared = Shared(config, clock, self.telemetry, token, rng or random.Random())
+        self.shared = Shared(
+            config, clock, self.telemetry, token, rng or random.Random(), self.breaker
+        )
         self.admission = Admission(self.shared, base_url)
         self.pacing = Pacing(self.shared)
         self.attempt = Attempt(self.shared, self.admission)
@@ -196,7 +211,7 @@ class Pipeline:
     @property
     def breaker_state(self) -> BreakerState:
         """The breaker's current state."""
-        return self.shared.breaker.state
+        return self.breaker.state
 
     @property
     def stale_served(self) -> int:
@@ -207,7 +222,7 @@ class Pipeline:
         """Release the backends' connections (Redis clients); the pipeline is done."""
         if self.fleet is not None:
             self.fleet.close()
-        for backend in (self.limiter, self.cache):
+        for backend in (self.limiter, self.cache, self.breaker):
             close = getattr(backend, "close", None)
             if close is not None:
                 close()
@@ -216,7 +231,7 @@ class Pipeline:
         """Async twin of :meth:`close`."""
         if self.fleet is not None:
             await self.fleet.aclose()
-        for backend in (self.limiter, self.cache):
+        for backend in (self.limiter, self.cache, self.breaker):
             aclose = getattr(backend, "aclose", None)
             if aclose is not None:
                 await aclose()

@@ -8,10 +8,12 @@ the cache.
 from __future__ import annotations
 
 import threading
+from collections.abc import Generator
+from typing import Any
 
 import httpx
 
-from .._backends.base import Priority
+from .._backends.base import BreakerVerdict, Priority
 from .._core.cache import cache_key
 from .._core.requests import classify, credentials_fingerprint
 from .._core.status import StaleReason
@@ -19,12 +21,16 @@ from .._errors import CircuitOpenError, IntercomDisabledError
 from ..events import KillSwitchChanged
 from .call import Call, Conclusion, current_priority
 from .deadline import lane_deadline, scoped_deadline
+from .effects import AskBreaker, Effect
 from .shared import Shared
 
 __all__ = ["Admission"]
 
 #: Rotated tokens must not grow the fingerprint memo without bound.
 _MAX_SCOPES = 64
+#: Bounds of a half-open trial slot's lease, in seconds: the call's time to its deadline, so a
+#: fleet trial holder that dies frees the slot by then (and a short deadline still gets a second).
+_LEASE = (1.0, 60.0)
 
 
 class Admission:
@@ -88,20 +94,21 @@ class Admission:
             slow_at=slow_at,
         )
 
-    def admit(self, call: Call) -> Conclusion | None:
+    def admit(self, call: Call) -> Generator[Effect, Any, Conclusion | None]:
         """The kill switch and the breaker: ``None`` if the call may go out, else how it ends."""
         shared = self._shared
         if self.disabled:
             shared.refuse(call, StaleReason.DISABLED)
             return Conclusion(error=IntercomDisabledError(), stale_reason=StaleReason.DISABLED)
         now = shared.clock.monotonic()
-        with shared.lock:
-            allowed, transition = shared.breaker.allow(now)
-            retry_at = shared.breaker.retry_at
-        shared.note_transition(transition)
-        if not allowed:
+        lease = min(max(call.deadline - now, _LEASE[0]), _LEASE[1])
+        verdict: BreakerVerdict = yield AskBreaker(lease)
+        call.trial = verdict.trial
+        shared.note_transition(verdict.transition)
+        if not verdict.allowed:
             shared.refuse(call, StaleReason.CIRCUIT_OPEN)
-            wall_retry_at = None if retry_at is None else shared.clock.time() + (retry_at - now)
+            retry_in = verdict.retry_in
+            wall_retry_at = None if retry_in is None else shared.clock.time() + retry_in
             error = CircuitOpenError(
                 f"circuit open: Intercom is failing; {call.kind.method} {call.kind.template} "
                 "was not sent",

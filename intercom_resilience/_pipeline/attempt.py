@@ -141,7 +141,6 @@ class Attempt:
             call.may_have_applied = True
         if means.retry is RetryRule.IF_IDEMPOTENT:
             call.maybe_processed = True  # reconciliation needs to know (_pipeline/reconcile.py)
-        shared.count_for_breaker(means.breaker)
         codes = None if outcome.ok else error_codes(outcome.body)
         info = outcome.rate_limit
         shared.telemetry.emit(

@@ -73,6 +73,7 @@ class Call:
         may_have_applied: an attempt of this write may have been processed by Intercom.
         maybe_processed: an attempt failed in a way that may have left it processed (a 5xx, a
             read timeout, a dropped connection): reconciliation reads it.
+        trial: admission gave the call a half-open breaker trial slot (given back if abandoned).
     """
 
     request: httpx.Request
@@ -100,6 +101,7 @@ class Call:
     maybe_processed: bool = False
     flight: Flight | None = None
     fleet_token: str | None = None
+    trial: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

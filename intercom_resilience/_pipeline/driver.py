@@ -5,7 +5,7 @@ world it *yields an effect* (:mod:`.effects`) and is sent the result back. The s
 shells (:mod:`intercom_resilience._transport`) only perform effects; they hold no decision and no
 step order, so the two clients cannot drift apart. One call::
 
-    admission ──refused──────────────────────────────────────────────┐
+    admission (AskBreaker) ──refused──────────────────────────────────────────────┐
         │ admitted                                                   │
         ▼                                                            │
     CacheGet (an interactive read: an answer held in reserve)        │
@@ -14,7 +14,8 @@ step order, so the two clients cannot drift apart. One call::
     │       │ token                 └──cannot wait in time──────────►┤
     │       ▼                                                        │
     │   admission.still_admitted (the kill switch) ──off────────────►┤
-    │   attempt.prepare ──► Send ──► attempt.observe ──► ObserveRate │
+    │   attempt.prepare ──► Send ──► attempt.observe ──► TellBreaker │
+    │                                                    ObserveRate │
     │                                                    │           │
     │                                judgement.next_wait ┤           │
     └────────── Sleep ◄── retry after a wait ────────────┘           │
@@ -110,7 +111,7 @@ def drive(stages: Stages, request: httpx.Request) -> Driver:
     """Drive one call of *request* through every stage; the shells perform what it yields."""
     admission, stale = stages.admission, stages.stale
     call = admission.start(request)
-    conclusion = admission.admit(call)
+    conclusion = yield from admission.admit(call)
     if conclusion is None:
         stages.coherence.start(call)
         flight = stages.coalescing.join(call)
@@ -163,6 +164,7 @@ def _attempts(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion]:
         started = clock.monotonic()
         sent = yield Send(prepared, call.deadline)
         outcome = attempt.observe(call, sent, clock.monotonic() - started)
+        yield from stages.shared.count_for_breaker(outcome.means.breaker)
         yield ObserveRate(outcome.status, outcome.rate_limit)
         wait_before_next = judgement.next_wait(call)
         if wait_before_next is None:

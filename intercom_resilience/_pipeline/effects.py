@@ -16,6 +16,8 @@ effect             what the shell does                           what it sends b
 ``CachePut``       store a fresh read                            ``None``
 ``Invalidate``     drop the reads a write made obsolete          entries dropped
 ``CacheGet``       look up the stale answer                      a ``CachedResponse`` or ``None``
+``AskBreaker``     may a call go out (memory or fleet breaker)   a ``BreakerVerdict``
+``TellBreaker``    record an attempt's result in the breaker     a ``Transition`` or ``None``
 =================  ============================================  ==============================
 """
 
@@ -29,12 +31,22 @@ from typing import Any, Protocol
 
 import httpx
 
-from .._backends.base import CacheBackend, CachedResponse, Grant, LimiterBackend, Priority
+from .._backends.base import (
+    BreakerBackend,
+    BreakerVerdict,
+    CacheBackend,
+    CachedResponse,
+    Grant,
+    LimiterBackend,
+    Priority,
+)
 from .._clock import Clock
+from .._core.breaker import Transition
 from .._core.responses import RateLimitInfo
 
 __all__ = [
     "Acquire",
+    "AskBreaker",
     "Backends",
     "BackendEffect",
     "CacheGet",
@@ -45,13 +57,14 @@ __all__ = [
     "Send",
     "Sent",
     "Sleep",
+    "TellBreaker",
     "bounded_body",
     "sending",
 ]
 
 
 class Backends(Protocol):
-    """Where backend effects are performed: the client's limiter and cache."""
+    """Where backend effects are performed: the client's limiter, cache and breaker."""
 
     @property
     def limiter(self) -> LimiterBackend:
@@ -66,6 +79,11 @@ class Backends(Protocol):
     @property
     def flights(self) -> Any:
         """The fleet-coalescing locks (a ``RedisFlights``; ``None`` without fleet coalescing)."""
+        ...
+
+    @property
+    def breaker(self) -> BreakerBackend:
+        """The circuit-breaker backend."""
         ...
 
 
@@ -247,3 +265,29 @@ class CacheGet(BackendEffect):
 
     async def arun(self, backends: Backends) -> CachedResponse | None:
         return await backends.cache.aget(self.key)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AskBreaker(BackendEffect):
+    """May a call go out? A trial slot it is granted is held at most *lease* seconds."""
+
+    lease: float
+
+    def run(self, backends: Backends) -> BreakerVerdict:
+        return backends.breaker.allow(self.lease)
+
+    async def arun(self, backends: Backends) -> BreakerVerdict:
+        return await backends.breaker.aallow(self.lease)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TellBreaker(BackendEffect):
+    """Record an attempt's result: ``True`` an outage, ``False`` a success, ``None`` neutral."""
+
+    failed: bool | None
+
+    def run(self, backends: Backends) -> Transition | None:
+        return backends.breaker.record(self.failed)
+
+    async def arun(self, backends: Backends) -> Transition | None:
+        return await backends.breaker.arecord(self.failed)

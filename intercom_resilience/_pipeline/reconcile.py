@@ -244,6 +244,7 @@ class Reconcile:
         sent = yield Send(prepared, call.deadline)
         outcome = self._attempt.observe(call, sent, clock.monotonic() - started)
         progress.requests += 1
+        yield from self._shared.count_for_breaker(outcome.means.breaker)
         yield ObserveRate(outcome.status, outcome.rate_limit)
 
     def _get(
@@ -275,14 +276,14 @@ class Reconcile:
         if sent.response is None:
             error = sent.error
             network = _network(error) if isinstance(error, httpx.TransportError) else None
-            shared.count_for_breaker(meaning(None, network).breaker)
+            yield from shared.count_for_breaker(meaning(None, network).breaker)
             yield ObserveRate(None, None)
             return None
         response = sent.response
         outcome = Outcome.from_response(
             response.status_code, dict(response.headers.items()), sent.content, duration
         )
-        shared.count_for_breaker(outcome.means.breaker)
+        yield from shared.count_for_breaker(outcome.means.breaker)
         yield ObserveRate(outcome.status, outcome.rate_limit)
         return httpx.Response(
             response.status_code,

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from typing import Any
 
+from .._backends.base import BreakerBackend
 from .._clock import Clock
 from .._config import ResilienceConfig
-from .._core.breaker import CircuitBreaker, Transition
+from .._core.breaker import Transition
 from .._core.retry import RetryBudget
 from .._core.status import BreakerCount, StaleReason
 from ..events import BreakerTransition, CallRefused
 from .call import Call
+from .effects import Effect, TellBreaker
 from .telemetry import Telemetry
 
 __all__ = ["Shared"]
@@ -34,6 +37,7 @@ class Shared:
         telemetry: where every stage reports.
         token: the client's token or token callable (called again to rotate after a 401).
         rng: randomness for backoff jitter.
+        breaker: the circuit breaker (this process's, or the fleet's on Redis).
     """
 
     __slots__ = ("breaker", "budget", "clock", "config", "lock", "rng", "telemetry", "token")
@@ -45,6 +49,7 @@ class Shared:
         telemetry: Telemetry,
         token: str | Callable[[], str],
         rng: random.Random,
+        breaker: BreakerBackend,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -52,15 +57,13 @@ class Shared:
         self.token = token
         self.rng = rng
         self.lock = threading.Lock()
-        self.breaker = CircuitBreaker(config.breaker)
+        self.breaker = breaker
         retry = config.retry
         self.budget = RetryBudget(retry.budget_ratio, retry.budget_floor, retry.budget_window)
 
-    def count_for_breaker(self, count: BreakerCount) -> None:
+    def count_for_breaker(self, count: BreakerCount) -> Generator[Effect, Any, None]:
         """Record one attempt's result in the breaker (the status table says how it counts)."""
-        with self.lock:
-            transition = self.breaker.record(self.clock.monotonic(), failed=_FAILED[count])
-        self.note_transition(transition)
+        self.note_transition((yield TellBreaker(_FAILED[count])))
 
     def note_transition(self, transition: Transition | None) -> None:
         """Report a breaker transition (the incident timeline keeps it)."""
@@ -81,8 +84,7 @@ class Shared:
         A half-open breaker waits for its trial calls' verdicts: give back the slot this call may
         hold, or the breaker would wait forever for a verdict that never comes.
         """
-        del call  # the breaker does not track calls, only its trial slots
-        self.count_for_breaker(BreakerCount.IGNORED)
+        self.breaker.abandon(call.trial)
 
 
 def where(call: Call) -> tuple[str, str, str]:

@@ -74,6 +74,7 @@ INVALID = [
     (BreakerPolicy, "failure_ratio", 0),
     (BreakerPolicy, "cooldown", 0),
     (BreakerPolicy, "half_open_calls", 0),
+    (BreakerPolicy, "backend", "etcd"),
     (CachePolicy, "enabled", "no"),
     (CachePolicy, "coalesce", "yes"),
     (CachePolicy, "fleet_coalesce", "yes"),
@@ -143,6 +144,8 @@ def test_cross_field_rules() -> None:
     assert CachePolicy(coalesce=True, backend="redis", fleet_coalesce=True).fleet_coalesce
     with pytest.raises(ValueError, match=r"ResilienceConfig\.redis_url"):
         ResilienceConfig(rate_limit=RateLimitPolicy(backend="redis"))
+    with pytest.raises(ValueError, match=r"ResilienceConfig\.redis_url"):
+        ResilienceConfig(breaker=BreakerPolicy(backend="redis"))
     with pytest.raises(ValueError, match=r"ResilienceConfig\.retry"):
         ResilienceConfig(retry=CachePolicy())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"ResilienceConfig\.status_page_url"):

@@ -19,6 +19,7 @@ from intercom_resilience._errors import CircuitOpenError, OutcomeUnknownError
 from intercom_resilience._pipeline import Pipeline
 from intercom_resilience._pipeline.effects import (
     Acquire,
+    AskBreaker,
     CacheGet,
     CachePut,
     Effect,
@@ -27,6 +28,7 @@ from intercom_resilience._pipeline.effects import (
     Send,
     Sent,
     Sleep,
+    TellBreaker,
 )
 
 BASE = "https://api.intercom.io"
@@ -67,11 +69,18 @@ def answer(status: int, body: object | None = None) -> Reply:
 def run(
     pipe: Pipeline, req: httpx.Request, reply: Reply
 ) -> tuple[list[type[Effect]], httpx.Response | BaseException]:
-    """Drive one call; the effect types in order, and the response (or the error raised)."""
+    """Drive one call; the effect types in order, and the response (or the error raised).
+
+    The breaker's effects are performed on the pipeline's own breaker and left out of the order
+    (``with_breaker=True`` in :func:`run_all` keeps them).
+    """
     seen: list[type[Effect]] = []
     try:
         with pipe.drive(req) as call:
             for effect in call:
+                if isinstance(effect, (AskBreaker, TellBreaker)):
+                    call.reply = effect.run(pipe)
+                    continue
                 seen.append(type(effect))
                 call.reply = reply(effect)
     except BaseException as error:  # the call's error (or the shell's), as the shells let it
@@ -84,6 +93,21 @@ def test_a_fresh_read_looks_for_a_reserve_then_acquires_sends_observes_and_store
     assert seen == [CacheGet, Acquire, Send, ObserveRate, CachePut]
     assert isinstance(result, httpx.Response)
     assert result.status_code == 200
+
+
+def test_the_breaker_is_asked_before_anything_and_told_after_every_send() -> None:
+    pipe = pipeline(VirtualClock(), retry=RetryPolicy(max_attempts=2))
+    seen: list[type[Effect]] = []
+    reply = answer(503, {})
+    with pipe.drive(request()) as call:
+        for effect in call:
+            seen.append(type(effect))
+            is_breaker = isinstance(effect, (AskBreaker, TellBreaker))
+            call.reply = effect.run(pipe) if is_breaker else reply(effect)  # type: ignore[attr-defined]
+    assert seen[:2] == [AskBreaker, CacheGet]
+    sends = [i for i, kind in enumerate(seen) if kind is Send]
+    assert len(sends) == 2
+    assert all(seen[i + 1] is TellBreaker for i in sends)
 
 
 def test_a_write_invalidates_instead_of_storing() -> None:

@@ -26,12 +26,14 @@ from intercom_resilience._core.writes import (
 from intercom_resilience._pipeline import Pipeline
 from intercom_resilience._pipeline.effects import (
     Acquire,
+    AskBreaker,
     Effect,
     Invalidate,
     ObserveRate,
     Send,
     Sent,
     Sleep,
+    TellBreaker,
 )
 
 
@@ -154,12 +156,17 @@ def test_every_reconciliation_request_passes_the_limiter() -> None:
     with pipe.drive(request) as call:
         for effect in call:
             seen.append(type(effect))
-            call.reply = _reply(effect, sends, grants)
+            if isinstance(effect, (AskBreaker, TellBreaker)):
+                call.reply = effect.run(pipe)
+            else:
+                call.reply = _reply(effect, sends, grants)
     assert call.result.status_code == 200
     assert seen == [
-        Acquire, Send, ObserveRate,  # the lost attempt
-        Sleep, Acquire, Sleep, Acquire, Send, ObserveRate,  # a pause, then the lookup waits a token
-        Acquire, Send, ObserveRate,  # the re-send
+        AskBreaker,
+        Acquire, Send, TellBreaker, ObserveRate,  # the lost attempt
+        # a pause, then the lookup waits a token
+        Sleep, Acquire, Sleep, Acquire, Send, TellBreaker, ObserveRate,
+        Acquire, Send, TellBreaker, ObserveRate,  # the re-send
         Invalidate,  # the write happened: the reads it made stale go
     ]  # fmt: skip
     assert [(r.method, r.url.path) for r in sends] == [
