@@ -566,9 +566,8 @@ class HealthMonitor:
                 request_id=event.request_id,
                 error=event.error or event.error_code,
                 attempt=event.attempt,
+                rate_limit_remaining=event.rate_limit_remaining,
             )
-            if event.rate_limit_remaining is not None:
-                self.record_rate_limit_remaining(event.rate_limit_remaining)
         elif isinstance(event, CallRefused):
             self.record_refused(event.reason, method=event.method, template=event.path)
         elif isinstance(event, StaleServed):
@@ -611,6 +610,7 @@ class HealthMonitor:
         request_id: str | None,
         error: str | None,
         attempt: int,
+        rate_limit_remaining: int | None = None,
     ) -> None:
         """Record one upstream attempt (every attempt, retries included).
 
@@ -622,10 +622,14 @@ class HealthMonitor:
             request_id: Intercom's request id, if the response had one.
             error: a short summary of what went wrong (an error code, an exception's name).
             attempt: 1 for the first attempt of a call, 2 for its first retry, …
+            rate_limit_remaining: the response's ``X-RateLimit-Remaining``, when it had one
+                (as :meth:`record_rate_limit_remaining`, under the same lock).
         """
         table = meaning(status)
         outage = table.outage
         with self._lock:
+            if rate_limit_remaining is not None:
+                self._remaining = rate_limit_remaining
             mono, wall = self.clock.monotonic(), self.clock.time()
             self._add_sample(mono, max(duration, 0.0) * 1000.0)
             if outage:

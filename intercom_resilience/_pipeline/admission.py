@@ -95,9 +95,11 @@ class Admission:
             shared.refuse(call, StaleReason.DISABLED)
             return Conclusion(error=IntercomDisabledError(), stale_reason=StaleReason.DISABLED)
         now = shared.clock.monotonic()
-        with shared.lock:
+        with shared.lock:  # once per call: the breaker's verdict and, if admitted, the budget
             allowed, transition = shared.breaker.allow(now)
             retry_at = shared.breaker.retry_at
+            if allowed:
+                shared.budget.record_call(now)
         shared.note_transition(transition)
         if not allowed:
             shared.refuse(call, StaleReason.CIRCUIT_OPEN)
@@ -108,8 +110,6 @@ class Admission:
                 retry_at=wall_retry_at,
             )
             return Conclusion(error=error, stale_reason=StaleReason.CIRCUIT_OPEN)
-        with shared.lock:
-            shared.budget.record_call(now)
         return None
 
     def still_admitted(self, call: Call) -> Conclusion | None:

@@ -74,18 +74,17 @@ class Attempt:
         timeouts = shared.config.timeouts
         current = request.extensions.get("timeout") or {}
         left = max(call.deadline - shared.clock.monotonic(), _MIN_TIMEOUT)
-
-        def bound(name: str, policy_value: float) -> float:
+        bounded = {}
+        for name, policy_value in (
+            ("connect", timeouts.connect),
+            ("read", timeouts.read),
+            ("write", timeouts.write),
+            ("pool", timeouts.pool),
+        ):
             value = current.get(name)
             chosen = policy_value if value is None else min(float(value), policy_value)
-            return min(chosen, left)
-
-        request.extensions["timeout"] = {
-            "connect": bound("connect", timeouts.connect),
-            "read": bound("read", timeouts.read),
-            "write": bound("write", timeouts.write),
-            "pool": bound("pool", timeouts.pool),
-        }
+            bounded[name] = chosen if chosen < left else left
+        request.extensions["timeout"] = bounded
         call.attempts += 1
         return request
 
@@ -144,18 +143,36 @@ class Attempt:
         shared.count_for_breaker(means.breaker)
         codes = None if outcome.ok else error_codes(outcome.body)
         info = outcome.rate_limit
-        shared.telemetry.emit(
+        telemetry = shared.telemetry
+        duration_ms = round(outcome.duration * 1000, 3)
+        remaining = None if info is None else info.remaining
+        if not telemetry.wants_debug():
+            # Nobody listens for the event (no hook, no debug logging): only the health monitor
+            # takes the attempt in, without an event built for it.
+            kind = call.kind
+            telemetry.attempted(
+                method=kind.method,
+                template=kind.template,
+                status=outcome.status,
+                duration=duration_ms / 1000.0,
+                request_id=outcome.request_id,
+                error=outcome.error_name or (codes[0] if codes else None),
+                attempt=call.attempts,
+                rate_limit_remaining=remaining,
+            )
+            return outcome
+        telemetry.emit(
             CallAttempt(
                 *where(call),
                 attempt=call.attempts,
                 status=outcome.status,
                 error=outcome.error_name,
-                duration_ms=round(outcome.duration * 1000, 3),
+                duration_ms=duration_ms,
                 request_id=outcome.request_id,
                 verdict=verdict.value,
                 tokens_left=call.tokens_left,
                 error_code=codes[0] if codes else None,
-                rate_limit_remaining=None if info is None else info.remaining,
+                rate_limit_remaining=remaining,
             )
         )
         return outcome

@@ -34,6 +34,7 @@ from .._clock import Clock
 from .._core.responses import RateLimitInfo
 
 __all__ = [
+    "ACQUIRE",
     "Acquire",
     "Backends",
     "BackendEffect",
@@ -186,6 +187,10 @@ class Acquire(BackendEffect):
 
     async def arun(self, backends: Backends) -> Grant:
         return await backends.limiter.aacquire(self.priority)
+
+
+#: The acquire of each priority, built once (the driver yields one per attempt).
+ACQUIRE: dict[Priority, Acquire] = {level: Acquire(level) for level in Priority}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
