@@ -8,8 +8,9 @@ few microseconds of arithmetic, never I/O, so it cannot stall an event loop.
 from __future__ import annotations
 
 import threading
+import time
 
-from .._clock import Clock
+from .._clock import Clock, SystemClock
 from .._config import RateLimitPolicy
 from .._core.limiter import MICROS, DualLimiter
 from .._core.responses import RateLimitInfo
@@ -46,6 +47,7 @@ class MemoryLimiter:
         "_core",
         "_lock",
         "_server",
+        "_time",
         "_workspace",
         "_workspace_interval",
         "_workspace_quota",
@@ -72,6 +74,8 @@ class MemoryLimiter:
         self._app_interval = core.app.spec.interval_us
         self._workspace_interval = core.workspace.spec.interval_us
         self._lock = threading.Lock()
+        # The real clock's time() is time.time itself: skip its Python-level method per acquire.
+        self._time = time.time if type(clock) is SystemClock else clock.time
         self.events = events if events is not None else EventLog()
 
     @property
@@ -90,7 +94,7 @@ class MemoryLimiter:
         # goes to decide.
         # Reading the clock first is safe: the core never lets time go back, so a thread that
         # read a time earlier than the last decision is counted at that later time.
-        t = round(self._clock.time() * MICROS)
+        t = round(self._time() * MICROS)
         core, app, workspace, server = self._core, self._app, self._workspace, self._server
         with self._lock:
             if t < core.last:
@@ -124,7 +128,9 @@ class MemoryLimiter:
                 other = left
         if wait:
             return Grant(False, wait / MICROS, float(left))
-        return Grant(True, 0.0, float(max(0, min(left, other))))
+        if other < left:
+            left = other
+        return Grant(True, 0.0, float(left) if left > 0 else 0.0)
 
     async def aacquire(self, priority: Priority = Priority.INTERACTIVE) -> Grant:
         """Async twin of :meth:`acquire` (never suspends)."""

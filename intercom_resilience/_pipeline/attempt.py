@@ -8,10 +8,13 @@ means, judges whether it may be retried, and counts it for the breaker.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import httpx
 
 from .._backends.base import Grant
 from .._core.outcome import Outcome
+from .._core.requests import RequestKind
 from .._core.responses import EMPTY_SUCCESSES, OBJECT_DATA_TEMPLATES, error_codes, malformed_json
 from .._core.retry import Verdict, judge
 from .._core.status import Network, RetryRule
@@ -50,6 +53,22 @@ def _as_transport_error(
         return error
     return httpx.RemoteProtocolError(
         f"response body could not be decoded: {error}", request=request
+    )
+
+
+@lru_cache(maxsize=1024)
+def _shape(kind: RequestKind) -> tuple[bool, bool, bool]:
+    """What a success of *kind* must look like: ``(is_list, has_body, data_is_object)``.
+
+    Reads of a collection (not ending in an id) may be pages the SDK iterates; every operation
+    but a few documented as empty answers a 200/201 with a body; two searches' ``data`` is an
+    object. Fixed per operation, so worked out once per path template.
+    """
+    operation = (kind.method, kind.template)
+    return (
+        kind.is_read and not kind.template.endswith("{id}"),
+        operation not in EMPTY_SUCCESSES,
+        operation in OBJECT_DATA_TEMPLATES,
     )
 
 
@@ -94,17 +113,16 @@ class Attempt:
             assert sent.error is not None
             return self._failed(call, _as_transport_error(sent.error, call.request), duration)
         response = sent.response
-        kind = call.kind
         status = response.status_code
+        headers = dict(response.headers.items())  # one pass: httpx.Headers lookups are O(n)
+        is_list, has_body, data_is_object = _shape(call.kind)
         problem = malformed_json(
             status,
             sent.content,
-            # Reads of a collection (not ending in an id) may be pages the SDK iterates.
-            is_list=kind.is_read and not kind.template.endswith("{id}"),
-            expects_body=status in (200, 201)
-            and (kind.method, kind.template) not in EMPTY_SUCCESSES,
-            content_type=response.headers.get("content-type", ""),
-            data_is_object=(kind.method, kind.template) in OBJECT_DATA_TEMPLATES,
+            is_list=is_list,
+            expects_body=has_body and status in (200, 201),
+            content_type=headers.get("content-type", ""),
+            data_is_object=data_is_object,
         )
         if problem is not None:
             # The SDK cannot read it: like a response that never arrived intact. Reads are
@@ -115,8 +133,7 @@ class Attempt:
             return self._failed(call, broken, duration)
         call.response = response
         call.error = None
-        headers = dict(response.headers.items())  # one pass: httpx.Headers lookups are O(n)
-        outcome = Outcome.from_response(response.status_code, headers, sent.content, duration)
+        outcome = Outcome.from_response(status, headers, sent.content, duration)
         return self._judged(call, outcome)
 
     def _failed(self, call: Call, error: httpx.TransportError, duration: float) -> Outcome:

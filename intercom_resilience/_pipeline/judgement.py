@@ -97,7 +97,8 @@ class Judgement:
         kind = call.kind
         if outcome.ok:
             assert call.response is not None
-            response = sdk_readable(call.response, call.request)
+            content_type = outcome.headers.get("content-type", "")
+            response = sdk_readable(call.response, call.request, content_type=content_type)
             if kind.is_read and call.cache_key is not None:
                 return Conclusion(
                     response=response,
