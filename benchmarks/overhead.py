@@ -49,7 +49,7 @@ import intercom
 from intercom_resilience import ResilientIntercom
 from intercom_resilience.testing import FakeIntercom
 
-TOKEN = "fake-token"  # noqa: S105 - the fake's own default token
+TOKEN = "fake-token"  # the fake's own default token
 #: Calls per round of each operation (the SDK takes ~50x a find to model a page of 50).
 CALLS = {"find": 100, "list": 4, "search": 4}
 #: The issue's targets: (operation, client) -> the highest ratio to the raw SDK that holds.

@@ -128,8 +128,8 @@ class MemoryLimiter:
                 other = left
         if wait:
             return Grant(False, wait / MICROS, float(left))
-        if other < left:
-            left = other
+        # Not max(0, min(left, other)): two calls per acquire, in plain comparisons.
+        left = other if other < left else left
         return Grant(True, 0.0, float(left) if left > 0 else 0.0)
 
     async def aacquire(self, priority: Priority = Priority.INTERACTIVE) -> Grant:
