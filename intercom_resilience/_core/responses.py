@@ -187,7 +187,7 @@ def _non_negative_int(raw: str | None) -> int | None:
     if raw is None:
         return None
     try:
-        value = int(raw.strip())
+        value = int(raw)  # int() ignores surrounding whitespace itself
     except ValueError:
         return None
     return value if value >= 0 else None
@@ -204,7 +204,7 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
     reset_at: float | None = None
     if reset_raw is not None:
         try:
-            reset = float(reset_raw.strip())
+            reset = float(reset_raw)  # float() ignores surrounding whitespace itself
         except ValueError:
             reset = math.nan
         # Unix seconds before the year 5000: anything beyond is garbage (and would overflow
