@@ -198,9 +198,13 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
 
     A remaining count above the limit is clamped to the limit (a header never creates quota).
     """
-    limit = _non_negative_int(headers.get("x-ratelimit-limit"))
-    remaining = _non_negative_int(headers.get("x-ratelimit-remaining"))
+    limit_raw = headers.get("x-ratelimit-limit")
+    remaining_raw = headers.get("x-ratelimit-remaining")
     reset_raw = headers.get("x-ratelimit-reset")
+    if limit_raw is None and remaining_raw is None and reset_raw is None:
+        return None  # the common case for responses without them: nothing to parse
+    limit = _non_negative_int(limit_raw)
+    remaining = _non_negative_int(remaining_raw)
     reset_at: float | None = None
     if reset_raw is not None:
         try:
