@@ -24,7 +24,8 @@ was running, and the fake (in process, or served in a thread) is part of the pro
 within the spread is noise, not a result: run it twice.
 
 Run: ``python benchmarks/overhead.py [--rounds 15] [--scale 1.0] [--only find,list]
-[--no-http] [--no-async] [--clock cpu|wall] [--against DIR]``. ``--scale`` multiplies the calls per round.
+[--no-http] [--no-async] [--clock cpu|wall] [--against DIR]``. ``--scale`` multiplies the calls
+per round.
 
 ``--against DIR`` also measures another checkout's package (``DIR/intercom_resilience``, loaded
 under another name in the same process) in the same interleaved rounds, so that a change's
