@@ -242,36 +242,52 @@ def run(
 
 
 def report(scenarios: list[Scenario], rounds: int, clock: str = "cpu") -> list[str]:
-    """The table (one line per client and scenario) and the verdict lines."""
+    """The table (one line per client and scenario) and the verdict lines.
+
+    Two ratios per client: of the medians over the rounds, and of the best rounds (noise only
+    ever slows a round down, so on a busy machine the best round is the steadier estimate of
+    what a call costs). Each target is judged on both.
+    """
     timed = "process CPU time" if clock == "cpu" else "wall-clock time"
     lines = [
         f"per-call {timed} vs the raw SDK on the same fake, {rounds} interleaved rounds",
-        f"  {'scenario':<26} {'client':<24} {'median us':>10} {'ratio':>7} {'IQR':>6}  target",
+        f"  {'scenario':<26} {'client':<24} {'median us':>10} {'ratio':>6} {'IQR':>6} "
+        f"{'best us':>9} {'ratio':>6}  target: median, best",
     ]
-    verdicts: list[tuple[str, float, float, float]] = []
+    verdicts: list[tuple[str, float, float, float, float]] = []
     for scenario in scenarios:
         raw = statistics.median(scenario.timings["raw SDK"])
+        raw_best = min(scenario.timings["raw SDK"])
         for name, values in scenario.timings.items():
-            median = statistics.median(values)
+            median, best = statistics.median(values), min(values)
             low, _, high = statistics.quantiles(values, n=4) if len(values) > 1 else (0, 0, 0)
-            ratio, spread = median / raw, (high - low) / raw
+            ratio, best_ratio, spread = median / raw, best / raw_best, (high - low) / raw
             target = scenario.target(name)
             verdict = ""
             if target is not None:
-                holds = "holds" if ratio <= target else "MISSES"
-                verdict = f"<= {target:.2f}: {holds}"
+                verdict = (
+                    f"<= {target:.2f}: {'holds' if ratio <= target else 'MISSES'}, "
+                    f"{'holds' if best_ratio <= target else 'MISSES'}"
+                )
                 if not name.startswith("baseline"):
-                    verdicts.append((f"{scenario.name}, {name}", ratio, target, spread))
+                    what = f"{scenario.name}, {name}"
+                    verdicts.append((what, ratio, best_ratio, target, spread))
             lines.append(
-                f"  {scenario.name:<26} {name:<24} {median * 1e6:>10.1f} {ratio:>7.3f} "
-                f"{spread:>6.3f}  {verdict}"
+                f"  {scenario.name:<26} {name:<24} {median * 1e6:>10.1f} {ratio:>6.3f} "
+                f"{spread:>6.3f} {best * 1e6:>9.1f} {best_ratio:>6.3f}  {verdict}"
             )
-    held = sum(ratio <= target for _, ratio, target, _ in verdicts)
-    lines.append(f"targets: {held} of {len(verdicts)} hold")
-    for what, ratio, target, spread in verdicts:
-        if ratio > target:
+    held = sum(ratio <= target for _, ratio, _, target, _ in verdicts)
+    best_held = sum(best <= target for _, _, best, target, _ in verdicts)
+    lines.append(
+        f"targets: {held} of {len(verdicts)} hold on the medians, {best_held} of "
+        f"{len(verdicts)} on the best rounds"
+    )
+    for what, ratio, best, target, spread in verdicts:
+        if ratio > target or best > target:
             noise = " (within the spread)" if ratio - target <= spread else ""
-            lines.append(f"  MISSES {what}: {ratio:.3f} > {target:.2f}{noise}")
+            lines.append(
+                f"  MISSES {what}: median {ratio:.3f}, best {best:.3f} > {target:.2f}{noise}"
+            )
     return lines
 
 
