@@ -88,7 +88,8 @@ class MemoryLimiter:
         # Under contention a thread preempted while it holds the lock stalls every other one (a
         # convoy: 8 threads ran at a quarter of one thread's rate). So the clock is read and the
         # answer built outside the lock, and the common case (interactive, no server window or
-        # block, both rings already at this slot) is decided in-line: the section has no call and
+        # block, both rings already at this slot; inside a server window, allowance left) is
+        # decided in-line: the section has no call and
         # no loop, which is where CPython switches threads, so it is not preempted in practice.
         # It is DualLimiter.decide's arithmetic for that case, on the same state; anything else
         # goes to decide.
@@ -101,11 +102,15 @@ class MemoryLimiter:
                 t = core.last
             else:
                 core.last = t
+            # Inside a server window (always, against Intercom: every answer carries its
+            # rate-limit headers) an interactive call also needs the window's allowance, and
+            # spends one of it.
+            windowed = t < server.reset_us
             if (
                 priority is _INTERACTIVE
                 and t < app.slot_end
                 and t < workspace.slot_end
-                and t >= server.reset_us
+                and (not windowed or server.allow > 0)
                 and t >= server.blocked_until
                 and app.tat - t <= self._app_tolerance
                 and workspace.tat - t <= self._workspace_tolerance
@@ -122,6 +127,10 @@ class MemoryLimiter:
                 ) + self._workspace_interval
                 left = self._app_quota - app.total
                 other = self._workspace_quota - workspace.total
+                if windowed:
+                    server.allow -= 1
+                    if server.allow < other:
+                        other = server.allow
                 wait = 0
             else:
                 wait, left = core.decide(t, priority is _BACKGROUND)
