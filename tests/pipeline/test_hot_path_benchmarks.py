@@ -38,6 +38,11 @@ def test_overhead_states_every_target_with_its_verdict() -> None:
     assert any(
         line.startswith("targets: ") and line.endswith(" of 8 on the best rounds") for line in lines
     )
+    costs = bench.pipeline_cost(rounds=2, calls=5)
+    assert set(costs) == {"inner", "pass-through", "full pipeline"}
+    added = bench.report_pipeline_cost(costs, scenarios)
+    assert [line.split()[0] for line in added[2:]] == ["pass-through", "full"]
+    assert all(line.rstrip().endswith(("holds)", "MISSES)")) for line in added[2:])
 
 
 def test_threads_counts_calls_and_lock_waits() -> None:
