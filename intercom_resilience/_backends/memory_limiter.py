@@ -129,8 +129,8 @@ class MemoryLimiter:
                 other = self._workspace_quota - workspace.total
                 if windowed:
                     server.allow -= 1
-                    if server.allow < other:
-                        other = server.allow
+                    # Not min(): no call may run while the lock is held (see above).
+                    other = server.allow if server.allow < other else other
                 wait = 0
             else:
                 wait, left = core.decide(t, priority is _BACKGROUND)
