@@ -11,13 +11,25 @@ small quota (1,200 a minute: 200 per 10-second window), each process running 4 t
   whole quota, so the fleet offers four times too much;
 * ``raw``: the official SDK untouched (no limiter): the 429s a fleet gets on its own.
 
-Goodput (requests the fake served) and 429s (requests it refused for the quota) are printed as
-ratios of the quota over the run: goodput 1.00 is the whole quota, 429s 1.00 is one quota's worth
-of refused requests. Runs start on a window boundary of the fake, so the run covers whole windows.
+The fake never serves more than the quota, so goodput (requests served, as a share of the quota
+over the run) is 1.00 for every side that keeps it busy, the raw SDK's included: it cannot tell the
+sides apart. What does is what each success cost, and how long a job took:
 
-Run: ``python benchmarks/fleet.py [--seconds 60] [--redis-url URL] [--sides redis,memory,raw]``
-(needs the ``redis`` and ``server`` extras and a Redis for the ``redis`` side). The tests in
-``tests/ratelimit/test_fleet.py`` import :func:`run_side` for shorter runs.
+* **a fixed job** (the default): the fleet must complete ``--job`` successful calls (3 windows'
+  quota, split over every thread; a caller whose call fails calls again; the facade's stale cache
+  is off, so that every success is a fresh answer). Printed: the time to
+  complete it (and its ratio to the fastest the quota allows: the job's last window opens
+  ``ceil(job / quota) - 1`` windows after the start), requests per success and 429s per success
+  (every request the fake saw, from the start until the job was done);
+* ``--seconds S``: as fast as allowed for S seconds: goodput and 429s as shares of the quota,
+  and the same requests and 429s per success.
+
+Runs start on a window boundary of the fake, so a run covers whole windows.
+
+Run: ``python benchmarks/fleet.py [--job 600 | --seconds 60] [--redis-url URL]
+[--sides redis,memory,raw]`` (needs the ``redis`` and ``server`` extras and a Redis for the
+``redis`` side). The tests in ``tests/ratelimit/test_fleet.py`` import :func:`run_side` for shorter
+runs.
 """
 
 from __future__ import annotations
@@ -52,6 +64,30 @@ class SideResult:
     refused_429: int
     other_statuses: dict[int, int]
     raised: dict[str, int]  # exceptions that reached the callers, by type, summed over processes
+    job: int | None = None  # the successes the fleet had to complete (None: as many as it could)
+    done: int = 0  # successes the callers saw
+    job_seconds: float | None = None  # from the start until the last caller was done
+
+    @property
+    def requests(self) -> int:
+        """Every request the fake answered in the run (served, refused and otherwise)."""
+        return self.served + self.refused_429 + sum(self.other_statuses.values())
+
+    @property
+    def requests_per_success(self) -> float:
+        """Requests the fake answered per call that succeeded for its caller."""
+        return self.requests / self.done if self.done else math.inf
+
+    @property
+    def refused_per_success(self) -> float:
+        """429s per call that succeeded for its caller."""
+        return self.refused_429 / self.done if self.done else math.inf
+
+    @property
+    def fastest_job_seconds(self) -> float:
+        """The least time the quota allows for the job: its last window's opening."""
+        assert self.job is not None
+        return (math.ceil(self.job / self.quota) - 1) * WINDOW
 
     @property
     def windows(self) -> float:
@@ -76,7 +112,12 @@ def _worker(options: dict[str, Any]) -> None:
     import intercom
     from intercom.core.api_error import ApiError
 
-    from intercom_resilience import RateLimitPolicy, ResilienceConfig, ResilientIntercom
+    from intercom_resilience import (
+        CachePolicy,
+        RateLimitPolicy,
+        ResilienceConfig,
+        ResilientIntercom,
+    )
 
     side = options["side"]
     client: Any
@@ -91,6 +132,9 @@ def _worker(options: dict[str, Any]) -> None:
                 backend=side,
             ),
             redis_url=options["redis_url"] if side == "redis" else None,
+            # A job's successes must be fresh answers: a read refused a token is otherwise
+            # answered from the stale cache (stale-while-rate-limited), which costs no request.
+            cache=CachePolicy(enabled=options.get("calls_per_thread") is None),
         )
         client = ResilientIntercom(
             token=options["token"], base_url=options["base_url"], config=config
@@ -98,14 +142,19 @@ def _worker(options: dict[str, Any]) -> None:
     print("ready", flush=True)
     start = float(sys.stdin.readline())
     end = start + options["seconds"]
+    quota: int | None = options.get("calls_per_thread")  # a fixed job: successes per thread
     raised: dict[str, int] = {}
+    done = [0]
+    finished = [start]
     lock = threading.Lock()
 
     def loop() -> None:
         time.sleep(max(0.0, start - time.time()))
-        while time.time() < end:
+        mine = 0
+        while time.time() < end and (quota is None or mine < quota):
             try:
                 client.admins.identify()
+                mine += 1
             except ApiError as error:  # the raw SDK's 429s (and anything else) land here
                 name = f"ApiError {error.status_code}"
                 with lock:
@@ -113,6 +162,9 @@ def _worker(options: dict[str, Any]) -> None:
             except Exception as error:
                 with lock:
                     raised[type(error).__name__] = raised.get(type(error).__name__, 0) + 1
+        with lock:
+            done[0] += mine
+            finished[0] = max(finished[0], time.time())
 
     threads = [threading.Thread(target=loop) for _ in range(options["threads"])]
     for thread in threads:
@@ -121,7 +173,7 @@ def _worker(options: dict[str, Any]) -> None:
         thread.join()
     if side != "raw":
         client.close()
-    print(json.dumps({"raised": raised}), flush=True)
+    print(json.dumps({"raised": raised, "done": done[0], "finished": finished[0]}), flush=True)
 
 
 # ---------------------------------------------------------------------------------- parent side
@@ -135,9 +187,18 @@ def run_side(
     processes: int = PROCESSES,
     threads: int = THREADS,
     per_minute: int = PER_MINUTE,
+    job: int | None = None,
 ) -> SideResult:
-    """Run one side of the benchmark against a fresh fake served on 127.0.0.1."""
+    """Run one side of the benchmark against a fresh fake served on 127.0.0.1.
+
+    With *job*, the fleet completes that many successful calls (split over every thread) and
+    *seconds* only caps the run; without, it calls as fast as allowed for *seconds*.
+    """
     from intercom_resilience.testing import FakeIntercom
+
+    callers = processes * threads
+    if job is not None:  # every thread completes the same share: the job rounds down to it
+        job = max(1, job // callers) * callers
 
     token = f"fleet-{uuid.uuid4().hex[:12]}"  # a fresh token: fresh Redis keys for every run
     fake = FakeIntercom(
@@ -157,6 +218,7 @@ def run_side(
             "per_minute": per_minute,
             "seconds": seconds,
             "threads": threads,
+            "calls_per_thread": None if job is None else job // callers,
         }
         workers = [
             subprocess.Popen(  # noqa: S603 - this very file, with our own arguments
@@ -190,7 +252,8 @@ def run_side(
                 if worker.poll() is None:
                     worker.kill()
                     worker.wait()
-    end = start + seconds
+    finished = max(output["finished"] for output in outputs)
+    end = start + seconds if job is None else finished + 1.0  # the last answers' stragglers
     span = [entry for entry in fake.journal.entries() if start <= entry.time < end]
     statuses: dict[int, int] = {}
     for entry in span:
@@ -208,6 +271,9 @@ def run_side(
         refused_429=statuses.pop(429, 0),
         other_statuses=statuses,
         raised=raised,
+        job=job,
+        done=sum(output["done"] for output in outputs),
+        job_seconds=None if job is None else finished - start,
     )
 
 
@@ -231,7 +297,10 @@ def main() -> None:
         _worker(json.loads(sys.argv[2]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="length of each side's run")
+    parser.add_argument(
+        "--seconds", type=float, help="call as fast as allowed for this long (no fixed job)"
+    )
+    parser.add_argument("--job", type=int, help="successful calls to complete (3 windows' quota)")
     parser.add_argument("--sides", default=",".join(SIDES))
     parser.add_argument("--processes", type=int, default=PROCESSES)
     parser.add_argument("--threads", type=int, default=THREADS, help="threads per process")
@@ -242,10 +311,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     quota = math.floor(args.per_minute * WINDOW / 60)
+    job = None if args.seconds is not None and args.job is None else (args.job or 3 * quota)
+    # A job's run is capped (a side that cannot finish must still end): ten times the fastest.
+    seconds = args.seconds if job is None else 10 * math.ceil(job / quota) * WINDOW
+    callers = args.processes * args.threads
+    if job:
+        job = max(1, job // callers) * callers  # as run_side rounds it
+    task = f"a job of {job:,} successful calls" if job else f"{seconds:g} s as fast as allowed"
     print(
-        f"fleet: {args.processes} processes x {args.threads} threads, GET /me as fast as allowed, "
-        f"{args.seconds:g} s per side; quota {args.per_minute:,}/min = {quota} per "
-        f"{WINDOW:g} s window"
+        f"fleet: {args.processes} processes x {args.threads} threads, GET /me, {task} per side; "
+        f"quota {args.per_minute:,}/min = {quota} per {WINDOW:g} s window"
     )
     results = []
     for side in args.sides.split(","):
@@ -255,11 +330,12 @@ def main() -> None:
         results.append(
             run_side(
                 side,
-                seconds=args.seconds,
+                seconds=seconds,
                 redis_url=args.redis_url,
                 processes=args.processes,
                 threads=args.threads,
                 per_minute=args.per_minute,
+                job=job,
             )
         )
     labels = {
@@ -267,13 +343,31 @@ def main() -> None:
         "memory": "ResilientIntercom, memory limiter",
         "raw": "official SDK, no limiter",
     }
-    print(f"  {'side':<34} {'served':>7} {'goodput':>8} {'429s':>7} {'429s/quota':>11}  raised")
+    first = "job time (x fastest)" if job else "goodput"
+    print(
+        f"  {'side':<34} {first:>20} {'requests/success':>17} {'429s/success':>13} "
+        f"{'429s':>7} {'served':>7}  raised"
+    )
     for result in results:
         raised = ", ".join(f"{k}: {v}" for k, v in sorted(result.raised.items())) or "-"
         other = f"; other statuses {result.other_statuses}" if result.other_statuses else ""
+        if result.job_seconds is not None:
+            unfinished = "" if result.done >= (job or 0) else f" ({result.done} done)"
+            ratio = result.job_seconds / max(result.fastest_job_seconds, 1e-9)
+            figure = f"{result.job_seconds:7.1f} s ({ratio:4.2f}x){unfinished}"
+        else:
+            figure = f"{result.goodput:.3f}"
         print(
-            f"  {labels[result.side]:<34} {result.served:>7} {result.goodput:>8.3f} "
-            f"{result.refused_429:>7} {result.ratio_429:>11.3f}  {raised}{other}"
+            f"  {labels[result.side]:<34} {figure:>20} {result.requests_per_success:>17.3f} "
+            f"{result.refused_per_success:>13.3f} {result.refused_429:>7} {result.served:>7}  "
+            f"{raised}{other}"
+        )
+    if job:
+        print(
+            f"  (fastest the quota allows: {results[0].fastest_job_seconds:g} s, the job's last "
+            "window opening; 1.000 request per success is none wasted)"
+            if results
+            else ""
         )
 
 

@@ -450,6 +450,10 @@ RULE_KEYS: tuple[str, ...] = tuple(rule.key for rule in _RULES)
 _Notice = Event
 
 
+#: Quick successes buffered between two readers of the latency samples (see ``record_attempt``).
+_PENDING = 256
+
+
 class HealthMonitor:
     """Health, alerts and incidents for one client (see the module docstring).
 
@@ -507,6 +511,11 @@ class HealthMonitor:
         # health() sorts.
         self._samples: deque[tuple[float, float]] = deque()
         self._slow = 0
+        # Samples of quick successes not yet in _samples (see record_attempt): a fixed list
+        # filled by index, so that recording one is a store, not a call. Every reader of the
+        # samples (and the next sample taken the slow way) moves them over first.
+        self._pending: list[tuple[float, float] | None] = [None] * _PENDING
+        self._pending_n = 0
         self._failures: deque[tuple[float, FailureRecord]] = deque(
             maxlen=policy.max_recent_failures
         )
@@ -566,9 +575,8 @@ class HealthMonitor:
                 request_id=event.request_id,
                 error=event.error or event.error_code,
                 attempt=event.attempt,
+                rate_limit_remaining=event.rate_limit_remaining,
             )
-            if event.rate_limit_remaining is not None:
-                self.record_rate_limit_remaining(event.rate_limit_remaining)
         elif isinstance(event, CallRefused):
             self.record_refused(event.reason, method=event.method, template=event.path)
         elif isinstance(event, StaleServed):
@@ -611,6 +619,7 @@ class HealthMonitor:
         request_id: str | None,
         error: str | None,
         attempt: int,
+        rate_limit_remaining: int | None = None,
     ) -> None:
         """Record one upstream attempt (every attempt, retries included).
 
@@ -622,12 +631,35 @@ class HealthMonitor:
             request_id: Intercom's request id, if the response had one.
             error: a short summary of what went wrong (an error code, an exception's name).
             attempt: 1 for the first attempt of a call, 2 for its first retry, …
+            rate_limit_remaining: the response's ``X-RateLimit-Remaining``, when it had one
+                (as :meth:`record_rate_limit_remaining`, under the same lock).
         """
         table = meaning(status)
         outage = table.outage
+        ms = max(duration, 0.0) * 1000.0
+        quiet = not (outage or table.rate_limited or table.incident_failure)
+        if quiet and duration * 1000.0 <= self.policy.latency_p95_ms:
+            # The hot path: a quick success. While all is quiet it can neither fire nor resolve
+            # an alert, so the rules need not run (health() evaluates them anyway), and its
+            # sample waits in a buffer for the next reader. Everything the section below does is
+            # plain loads, stores and comparisons: no call, which is where CPython switches
+            # threads, so no thread is switched out while holding the lock (one that was, here,
+            # made 16 threads queue behind it: 59% of acquisitions waited, 121 ms on average).
+            mono = self.clock.monotonic()
+            with self._lock:
+                if rate_limit_remaining is not None:
+                    self._remaining = rate_limit_remaining
+                if not self._active and self._recorder is None and self._pending_n < _PENDING:
+                    if table.authenticated is not None:
+                        self._authenticated = table.authenticated
+                    self._pending[self._pending_n] = (mono, ms)
+                    self._pending_n += 1
+                    return
         with self._lock:
+            if rate_limit_remaining is not None:
+                self._remaining = rate_limit_remaining
             mono, wall = self.clock.monotonic(), self.clock.time()
-            self._add_sample(mono, max(duration, 0.0) * 1000.0)
+            self._add_sample(mono, ms)
             if outage:
                 self._counter.add(mono, "errors")
             if table.rate_limited:
@@ -841,7 +873,21 @@ class HealthMonitor:
 
     # ------------------------------------------------------------------------------ internals
 
+    def _drain(self) -> None:
+        """Move the buffered samples of quick successes into the window (lock held)."""
+        count, self._pending_n = self._pending_n, 0
+        pending = self._pending
+        for i in range(count):
+            sample = pending[i]
+            assert sample is not None
+            pending[i] = None
+            self._append_sample(*sample)
+
     def _add_sample(self, mono: float, ms: float) -> None:
+        self._drain()  # keep the samples in the order they were taken
+        self._append_sample(mono, ms)
+
+    def _append_sample(self, mono: float, ms: float) -> None:
         if len(self._samples) >= self._max_samples:
             self._drop_oldest_sample()
         self._samples.append((mono, ms))
@@ -852,11 +898,13 @@ class HealthMonitor:
         self._slow -= ms > self.policy.latency_p95_ms
 
     def _expire(self, mono: float) -> None:
+        self._drain()
         horizon = mono - self.policy.window
         while self._samples and self._samples[0][0] <= horizon:
             self._drop_oldest_sample()
 
     def _is_slow(self) -> bool:
+        self._drain()
         count = len(self._samples)
         if count < self._min_latency_samples:
             return False
@@ -866,6 +914,7 @@ class HealthMonitor:
         return self._slow >= count - rank + 1
 
     def _percentiles(self) -> Latency:
+        self._drain()
         if not self._samples:
             return Latency()
         ordered = sorted(ms for _, ms in self._samples)

@@ -60,7 +60,9 @@ def ensure_error_body(response: httpx.Response, request: httpx.Request) -> httpx
     )
 
 
-def sdk_readable(response: httpx.Response, request: httpx.Request) -> httpx.Response:
+def sdk_readable(
+    response: httpx.Response, request: httpx.Request, *, content_type: str | None = None
+) -> httpx.Response:
     """*response* with a body that python-intercom can at least try to parse.
 
     The SDK parses every body with ``response.json()`` and catches only ``JSONDecodeError``, then
@@ -70,9 +72,14 @@ def sdk_readable(response: httpx.Response, request: httpx.Request) -> httpx.Resp
     it (``charset=utf-16`` without a BOM: ``response.text`` raises ``UnicodeError``). Such a body
     is handed on decoded the way ``json.loads`` would, with U+FFFD for undecodable bytes, as UTF-8
     and labelled so: non-JSON then becomes the SDK's ``ApiError`` carrying the text.
+
+    *content_type*, when given, is the response's ``Content-Type`` (read from its headers
+    otherwise).
     """
     content = response.content
-    content_type = response.headers.get("content-type", "").lower()
+    if content_type is None:  # the caller may have the headers at hand already (the pipeline)
+        content_type = response.headers.get("content-type", "")
+    content_type = content_type.lower()
     # The common case: ASCII that json.detect_encoding reads as UTF-8 (it looks for NULs in the
     # first four bytes) decodes under every reading the SDK tries.
     plain = content.isascii() and b"\x00" not in content[:4]

@@ -8,8 +8,9 @@ few microseconds of arithmetic, never I/O, so it cannot stall an event loop.
 from __future__ import annotations
 
 import threading
+import time
 
-from .._clock import Clock
+from .._clock import Clock, SystemClock
 from .._config import RateLimitPolicy
 from .._core.limiter import MICROS, DualLimiter
 from .._core.responses import RateLimitInfo
@@ -46,6 +47,7 @@ class MemoryLimiter:
         "_core",
         "_lock",
         "_server",
+        "_time",
         "_workspace",
         "_workspace_interval",
         "_workspace_quota",
@@ -72,6 +74,8 @@ class MemoryLimiter:
         self._app_interval = core.app.spec.interval_us
         self._workspace_interval = core.workspace.spec.interval_us
         self._lock = threading.Lock()
+        # The real clock's time() is time.time itself: skip its Python-level method per acquire.
+        self._time = time.time if type(clock) is SystemClock else clock.time
         self.events = events if events is not None else EventLog()
 
     @property
@@ -84,24 +88,29 @@ class MemoryLimiter:
         # Under contention a thread preempted while it holds the lock stalls every other one (a
         # convoy: 8 threads ran at a quarter of one thread's rate). So the clock is read and the
         # answer built outside the lock, and the common case (interactive, no server window or
-        # block, both rings already at this slot) is decided in-line: the section has no call and
+        # block, both rings already at this slot; inside a server window, allowance left) is
+        # decided in-line: the section has no call and
         # no loop, which is where CPython switches threads, so it is not preempted in practice.
         # It is DualLimiter.decide's arithmetic for that case, on the same state; anything else
         # goes to decide.
         # Reading the clock first is safe: the core never lets time go back, so a thread that
         # read a time earlier than the last decision is counted at that later time.
-        t = round(self._clock.time() * MICROS)
+        t = round(self._time() * MICROS)
         core, app, workspace, server = self._core, self._app, self._workspace, self._server
         with self._lock:
             if t < core.last:
                 t = core.last
             else:
                 core.last = t
+            # Inside a server window (always, against Intercom: every answer carries its
+            # rate-limit headers) an interactive call also needs the window's allowance, and
+            # spends one of it.
+            windowed = t < server.reset_us
             if (
                 priority is _INTERACTIVE
                 and t < app.slot_end
                 and t < workspace.slot_end
-                and t >= server.reset_us
+                and (not windowed or server.allow > 0)
                 and t >= server.blocked_until
                 and app.tat - t <= self._app_tolerance
                 and workspace.tat - t <= self._workspace_tolerance
@@ -118,13 +127,19 @@ class MemoryLimiter:
                 ) + self._workspace_interval
                 left = self._app_quota - app.total
                 other = self._workspace_quota - workspace.total
+                if windowed:
+                    server.allow -= 1
+                    # Not min(): no call may run while the lock is held (see above).
+                    other = server.allow if server.allow < other else other
                 wait = 0
             else:
                 wait, left = core.decide(t, priority is _BACKGROUND)
                 other = left
         if wait:
             return Grant(False, wait / MICROS, float(left))
-        return Grant(True, 0.0, float(max(0, min(left, other))))
+        # Not max(0, min(left, other)): two calls per acquire, in plain comparisons.
+        left = other if other < left else left
+        return Grant(True, 0.0, float(left) if left > 0 else 0.0)
 
     async def aacquire(self, priority: Priority = Priority.INTERACTIVE) -> Grant:
         """Async twin of :meth:`acquire` (never suspends)."""

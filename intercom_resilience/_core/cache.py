@@ -175,20 +175,41 @@ def cache_key(
             of repeated values of one parameter does.
         body: the request body (search and list ``POST``s); JSON is canonicalised first.
     """
+    readable, prefix = _key_prefix(scope, base_url, method)
+    digest = prefix.copy()
+    # The fields after the memoised prefix, length-prefixed like it, in one update.
+    tail = (
+        path.encode(),
+        _canonical_query(query) if query else _NO_QUERY,
+        _canonical_body(body) if body else _NO_BODY,
+    )
+    digest.update(b"".join(len(part).to_bytes(8, "big") + part for part in tail))
+    return f"{KEY_PREFIX}{readable}:{digest.hexdigest()}"
+
+
+#: The canonical forms of an absent query and body (what the general cases give for them).
+_NO_QUERY = b"[]"
+_NO_BODY = b"n"
+
+
+@lru_cache(maxsize=256)
+def _key_prefix(scope: str, base_url: str, method: str) -> tuple[str, hashlib._Hash]:
+    """The readable scope, and the digest over the fields every read of one client shares.
+
+    A client sends with one scope and base URL and a handful of methods, so the first four
+    fields are hashed once and the digest copied per key (the key is unchanged by this).
+    """
     digest = hashlib.sha256()
     for part in (
         _KEY_VERSION,
         scope.encode(),
         base_url.rstrip("/").encode(),
         method.upper().encode(),
-        path.encode(),
-        _canonical_query(query),
-        _canonical_body(body),
     ):
         # Length-prefixed fields: no two different requests can concatenate to the same input.
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
-    return f"{KEY_PREFIX}{_readable_scope(scope)}:{digest.hexdigest()}"
+    return _readable_scope(scope), digest
 
 
 def _readable_scope(scope: str) -> str:
@@ -210,8 +231,18 @@ def _canonical_query(query: str | bytes) -> bytes:
 
 def _canonical_body(body: bytes | str | None) -> bytes:
     if not body:
-        return b"n"
+        return _NO_BODY
     raw = body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body
+    if len(raw) <= _MEMO_BODY_BYTES:
+        return _memo_canonical_body(raw)
+    return _canonical_raw_body(raw)
+
+
+#: Bodies up to this size have their canonical form memoised (searches are a few hundred bytes).
+_MEMO_BODY_BYTES = 4096
+
+
+def _canonical_raw_body(raw: bytes) -> bytes:
     try:
         parsed = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -224,6 +255,10 @@ def _canonical_body(body: bytes | str | None) -> bytes:
         return b"r" + raw
     # The kind byte keeps a raw body from colliding with a JSON body that canonicalises to it.
     return b"j" + canonical.encode("utf-8", "surrogateescape")
+
+
+#: A search repeated (a dashboard, a poller, the pages of one search) is canonicalised once.
+_memo_canonical_body = lru_cache(maxsize=1024)(_canonical_raw_body)
 
 
 # --------------------------------------------------------------------------------------- tags

@@ -187,7 +187,7 @@ def _non_negative_int(raw: str | None) -> int | None:
     if raw is None:
         return None
     try:
-        value = int(raw.strip())
+        value = int(raw)  # int() ignores surrounding whitespace itself
     except ValueError:
         return None
     return value if value >= 0 else None
@@ -198,13 +198,17 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
 
     A remaining count above the limit is clamped to the limit (a header never creates quota).
     """
-    limit = _non_negative_int(headers.get("x-ratelimit-limit"))
-    remaining = _non_negative_int(headers.get("x-ratelimit-remaining"))
+    limit_raw = headers.get("x-ratelimit-limit")
+    remaining_raw = headers.get("x-ratelimit-remaining")
     reset_raw = headers.get("x-ratelimit-reset")
+    if limit_raw is None and remaining_raw is None and reset_raw is None:
+        return None  # the common case for responses without them: nothing to parse
+    limit = _non_negative_int(limit_raw)
+    remaining = _non_negative_int(remaining_raw)
     reset_at: float | None = None
     if reset_raw is not None:
         try:
-            reset = float(reset_raw.strip())
+            reset = float(reset_raw)  # float() ignores surrounding whitespace itself
         except ValueError:
             reset = math.nan
         # Unix seconds before the year 5000: anything beyond is garbage (and would overflow

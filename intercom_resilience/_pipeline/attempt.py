@@ -8,10 +8,13 @@ means, judges whether it may be retried, and counts it for the breaker.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import httpx
 
 from .._backends.base import Grant
 from .._core.outcome import Outcome
+from .._core.requests import RequestKind
 from .._core.responses import EMPTY_SUCCESSES, OBJECT_DATA_TEMPLATES, error_codes, malformed_json
 from .._core.retry import Verdict, judge
 from .._core.status import Network, RetryRule
@@ -53,6 +56,22 @@ def _as_transport_error(
     )
 
 
+@lru_cache(maxsize=1024)
+def _shape(kind: RequestKind) -> tuple[bool, bool, bool]:
+    """What a success of *kind* must look like: ``(is_list, has_body, data_is_object)``.
+
+    Reads of a collection (not ending in an id) may be pages the SDK iterates; every operation
+    but a few documented as empty answers a 200/201 with a body; two searches' ``data`` is an
+    object. Fixed per operation, so worked out once per path template.
+    """
+    operation = (kind.method, kind.template)
+    return (
+        kind.is_read and not kind.template.endswith("{id}"),
+        operation not in EMPTY_SUCCESSES,
+        operation in OBJECT_DATA_TEMPLATES,
+    )
+
+
 class Attempt:
     """Prepares attempts and observes their results."""
 
@@ -74,18 +93,17 @@ class Attempt:
         timeouts = shared.config.timeouts
         current = request.extensions.get("timeout") or {}
         left = max(call.deadline - shared.clock.monotonic(), _MIN_TIMEOUT)
-
-        def bound(name: str, policy_value: float) -> float:
+        bounded = {}
+        for name, policy_value in (
+            ("connect", timeouts.connect),
+            ("read", timeouts.read),
+            ("write", timeouts.write),
+            ("pool", timeouts.pool),
+        ):
             value = current.get(name)
             chosen = policy_value if value is None else min(float(value), policy_value)
-            return min(chosen, left)
-
-        request.extensions["timeout"] = {
-            "connect": bound("connect", timeouts.connect),
-            "read": bound("read", timeouts.read),
-            "write": bound("write", timeouts.write),
-            "pool": bound("pool", timeouts.pool),
-        }
+            bounded[name] = chosen if chosen < left else left
+        request.extensions["timeout"] = bounded
         call.attempts += 1
         return request
 
@@ -95,17 +113,16 @@ class Attempt:
             assert sent.error is not None
             return self._failed(call, _as_transport_error(sent.error, call.request), duration)
         response = sent.response
-        kind = call.kind
         status = response.status_code
+        headers = dict(response.headers.items())  # one pass: httpx.Headers lookups are O(n)
+        is_list, has_body, data_is_object = _shape(call.kind)
         problem = malformed_json(
             status,
             sent.content,
-            # Reads of a collection (not ending in an id) may be pages the SDK iterates.
-            is_list=kind.is_read and not kind.template.endswith("{id}"),
-            expects_body=status in (200, 201)
-            and (kind.method, kind.template) not in EMPTY_SUCCESSES,
-            content_type=response.headers.get("content-type", ""),
-            data_is_object=(kind.method, kind.template) in OBJECT_DATA_TEMPLATES,
+            is_list=is_list,
+            expects_body=has_body and status in (200, 201),
+            content_type=headers.get("content-type", ""),
+            data_is_object=data_is_object,
         )
         if problem is not None:
             # The SDK cannot read it: like a response that never arrived intact. Reads are
@@ -116,8 +133,7 @@ class Attempt:
             return self._failed(call, broken, duration)
         call.response = response
         call.error = None
-        headers = dict(response.headers.items())  # one pass: httpx.Headers lookups are O(n)
-        outcome = Outcome.from_response(response.status_code, headers, sent.content, duration)
+        outcome = Outcome.from_response(status, headers, sent.content, duration)
         return self._judged(call, outcome)
 
     def _failed(self, call: Call, error: httpx.TransportError, duration: float) -> Outcome:
@@ -143,18 +159,36 @@ class Attempt:
             call.maybe_processed = True  # reconciliation needs to know (_pipeline/reconcile.py)
         codes = None if outcome.ok else error_codes(outcome.body)
         info = outcome.rate_limit
-        shared.telemetry.emit(
+        telemetry = shared.telemetry
+        duration_ms = round(outcome.duration * 1000, 3)
+        remaining = None if info is None else info.remaining
+        if not telemetry.wants_debug():
+            # Nobody listens for the event (no hook, no debug logging): only the health monitor
+            # takes the attempt in, without an event built for it.
+            kind = call.kind
+            telemetry.attempted(
+                method=kind.method,
+                template=kind.template,
+                status=outcome.status,
+                duration=duration_ms / 1000.0,
+                request_id=outcome.request_id,
+                error=outcome.error_name or (codes[0] if codes else None),
+                attempt=call.attempts,
+                rate_limit_remaining=remaining,
+            )
+            return outcome
+        telemetry.emit(
             CallAttempt(
                 *where(call),
                 attempt=call.attempts,
                 status=outcome.status,
                 error=outcome.error_name,
-                duration_ms=round(outcome.duration * 1000, 3),
+                duration_ms=duration_ms,
                 request_id=outcome.request_id,
                 verdict=verdict.value,
                 tokens_left=call.tokens_left,
                 error_code=codes[0] if codes else None,
-                rate_limit_remaining=None if info is None else info.remaining,
+                rate_limit_remaining=remaining,
             )
         )
         return outcome

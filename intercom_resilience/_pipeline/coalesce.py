@@ -58,12 +58,26 @@ MAX_POLL = 0.05
 
 
 class Flight:
-    """One read in flight, and the answer it lands with (``None``: nothing to share)."""
+    """One read in flight, and the answer it lands with (``None``: nothing to share).
 
-    __slots__ = ("_done", "_lock", "_waiting_loops", "answer", "followers", "generation", "tags")
+    Most flights land with nobody following them, so the event a follower thread blocks on is
+    made by the first follower (:meth:`follow`, under the coalescing lock), not per read.
+    """
+
+    __slots__ = (
+        "_done",
+        "_landed",
+        "_lock",
+        "_waiting_loops",
+        "answer",
+        "followers",
+        "generation",
+        "tags",
+    )
 
     def __init__(self, generation: int, tags: tuple[str, ...]) -> None:
-        self._done = threading.Event()
+        self._done: threading.Event | None = None
+        self._landed = False
         self._lock = threading.Lock()
         self._waiting_loops: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self.answer: CachedResponse | None = None
@@ -73,12 +87,24 @@ class Flight:
         self.generation = generation
         self.tags = tags
 
+    def follow(self) -> None:
+        """One more read joins (called under the coalescing lock, before the flight lands)."""
+        with self._lock:
+            self.followers += 1
+            if self._done is None:
+                self._done = threading.Event()
+                if self._landed:
+                    self._done.set()
+
     def land(self, answer: CachedResponse | None) -> None:
         """The leader is done: wake every follower, with *answer* to share (or ``None``)."""
         with self._lock:
             self.answer = answer
-            self._done.set()
+            self._landed = True
+            done = self._done
             waiting, self._waiting_loops = self._waiting_loops, []
+        if done is not None:
+            done.set()
         for loop, event in waiting:
             # A closed loop raises RuntimeError: nobody is waiting there any more.
             with contextlib.suppress(RuntimeError):
@@ -86,14 +112,16 @@ class Flight:
 
     def wait(self, timeout: float) -> CachedResponse | None:
         """Block until the flight lands (at most *timeout* seconds); the shared answer."""
-        self._done.wait(max(0.0, timeout))
+        done = self._done
+        assert done is not None, "only a follower waits (Coalescing.join made it one)"
+        done.wait(max(0.0, timeout))
         return self.answer
 
     async def await_answer(self, timeout: float) -> CachedResponse | None:
         """Async twin of :meth:`wait`, on the running loop."""
         event = asyncio.Event()
         with self._lock:
-            if self._done.is_set():
+            if self._landed:
                 return self.answer
             self._waiting_loops.append((asyncio.get_running_loop(), event))
         try:
@@ -254,7 +282,7 @@ class Coalescing:
         with self._lock:
             flight = self._flights.get(key)
             if flight is not None and self._coherence.current(flight.tags, flight.generation):
-                flight.followers += 1
+                flight.follow()
                 return flight
             # First, or the flight in the air was overtaken by a write of ours: lead anew.
             call.flight = self._flights[key] = Flight(call.generation, call.read_tags)

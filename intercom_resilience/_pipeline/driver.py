@@ -44,7 +44,7 @@ from .attempt import Attempt
 from .call import Call, Conclusion
 from .coalesce import Coalescing, JoinFlight
 from .coherence import Coherence
-from .effects import Acquire, CacheGet, CachePut, Effect, Invalidate, ObserveRate, Send, Sleep
+from .effects import ACQUIRE, CacheGet, CachePut, Effect, Invalidate, ObserveRate, Send, Sleep
 from .judgement import Judgement
 from .pacing import Pacing
 from .reconcile import Reconcile
@@ -146,7 +146,7 @@ def _attempts(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion]:
     admission, pacing, attempt = stages.admission, stages.pacing, stages.attempt
     judgement, clock = stages.judgement, stages.shared.clock
     while True:
-        grant = yield Acquire(call.priority)
+        grant = yield ACQUIRE[call.priority]
         while not grant.granted:
             wait = pacing.on_refused(call, grant)
             if isinstance(wait, Conclusion):
@@ -155,7 +155,7 @@ def _attempts(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion]:
             refused = admission.still_admitted(call)  # the switch may have cut the wait short
             if refused is not None:
                 return refused
-            grant = yield Acquire(call.priority)
+            grant = yield ACQUIRE[call.priority]
         # A wait may have lasted long enough for the kill switch to be turned on.
         refused = admission.still_admitted(call)
         if refused is not None:

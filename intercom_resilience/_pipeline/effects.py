@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from types import TracebackType
 from typing import Any, Protocol
 
 import httpx
@@ -45,6 +45,7 @@ from .._core.breaker import Transition
 from .._core.responses import RateLimitInfo
 
 __all__ = [
+    "ACQUIRE",
     "Acquire",
     "AskBreaker",
     "Backends",
@@ -127,19 +128,33 @@ class Sent:
 _SEND_ERRORS = (httpx.TransportError, httpx.DecodingError)
 
 
-@contextmanager
-def sending() -> Iterator[Sent]:
+class sending:  # lower case: it reads as the function it replaced, ``with sending() as sent``
     """Collect one send's result; a network failure inside the block is kept, not raised.
 
     A body that does not match its ``Content-Encoding`` raises ``httpx.DecodingError``, which is
     not a transport error; the driver treats both alike (the answer never arrived intact).
+    (A class rather than a generator context manager: it runs once per attempt.)
     """
-    sent = Sent()
-    try:
-        yield sent
-    except _SEND_ERRORS as error:
-        sent.response = None
-        sent.error = error
+
+    __slots__ = ("_sent",)
+
+    def __init__(self) -> None:
+        self._sent = Sent()
+
+    def __enter__(self) -> Sent:
+        return self._sent
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        if exc is not None and isinstance(exc, _SEND_ERRORS):
+            self._sent.response = None
+            self._sent.error = exc
+            return True
+        return False
 
 
 class _DeadlineStream(httpx.SyncByteStream, httpx.AsyncByteStream):
@@ -209,6 +224,10 @@ class Acquire(BackendEffect):
 
     async def arun(self, backends: Backends) -> Grant:
         return await backends.limiter.aacquire(self.priority)
+
+
+#: The acquire of each priority, built once (the driver yields one per attempt).
+ACQUIRE: dict[Priority, Acquire] = {level: Acquire(level) for level in Priority}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -97,7 +97,8 @@ class Judgement:
         kind = call.kind
         if outcome.ok:
             assert call.response is not None
-            response = sdk_readable(call.response, call.request)
+            content_type = outcome.headers.get("content-type", "")
+            response = sdk_readable(call.response, call.request, content_type=content_type)
             if kind.is_read and call.cache_key is not None:
                 return Conclusion(
                     response=response,
@@ -187,11 +188,11 @@ class Judgement:
         fresh = call.response
         assert fresh is not None
         assert call.outcome is not None
+        # The outcome's plain dict of the headers: httpx.Headers lookups scan the whole list.
+        headers = call.outcome.headers
         return CachedResponse(
             status=fresh.status_code,
-            headers=tuple(
-                (name, fresh.headers[name]) for name in _KEPT_HEADERS if name in fresh.headers
-            ),
+            headers=tuple((name, headers[name]) for name in _KEPT_HEADERS if name in headers),
             content=response.content,
             stored_at=self._shared.clock.time(),
             request_id=call.outcome.request_id,

@@ -35,6 +35,31 @@ class Telemetry:
         self.events.emit(event)
         self.monitor.observe(event)
 
+    def attempted(
+        self,
+        *,
+        method: str,
+        template: str,
+        status: int | None,
+        duration: float,
+        request_id: str | None,
+        error: str | None,
+        attempt: int,
+        rate_limit_remaining: int | None,
+    ) -> None:
+        """An attempt nobody listens for as an event (:meth:`wants_debug` is false): the health
+        monitor takes it in exactly as it would take its :class:`~..events.CallAttempt`."""
+        self.monitor.record_attempt(
+            method=method,
+            template=template,
+            status=status,
+            duration=duration,
+            request_id=request_id,
+            error=error,
+            attempt=attempt,
+            rate_limit_remaining=rate_limit_remaining,
+        )
+
     def wants_debug(self) -> bool:
         """Would a debug event go anywhere? Hot paths skip building ones nobody reads."""
         return self.events.wants("debug")

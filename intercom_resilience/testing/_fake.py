@@ -82,7 +82,8 @@ class FakeIntercom:
         workspace_quota: requests per minute per workspace, shared by its apps (Intercom: 25,000).
         window_seconds: the length of a rate-limit window (Intercom: 10 s); each window admits
             ``quota * window_seconds / 60`` requests.
-        rate_limits: ``False`` turns rate limiting off (no 429s, headers still sent).
+        rate_limits: ``False`` turns rate limiting off: no 429s, and the ``X-RateLimit-*``
+            headers state a window no client can spend (a client pacing by them never waits).
         seed: seeds request ids and resource ids, so runs are reproducible.
         journal_size: how many requests the journal keeps (``None``: all).
 
@@ -222,8 +223,11 @@ class FakeIntercom:
                 # No rate-limit headers on 401s: Intercom cannot attribute them to an app.
                 outcome = self._error(request_id, 401, auth.code or "unauthorized", delay=delay)
             else:
-                decision = self.quotas.acquire(info.app, info.workspace, now)
-                if self.rate_limits and not decision.allowed:
+                if self.rate_limits:
+                    decision = self.quotas.acquire(info.app, info.workspace, now)
+                else:  # unlimited: headers that never tell a client to wait
+                    decision = self.quotas.unlimited(info.app, info.workspace, now)
+                if not decision.allowed:
                     outcome = self._error(
                         request_id,
                         429,

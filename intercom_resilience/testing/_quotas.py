@@ -11,7 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["QuotaDecision", "Quotas", "window_limit"]
+__all__ = ["UNLIMITED", "QuotaDecision", "Quotas", "window_limit"]
+
+#: The limit and remaining figures a fake with rate limiting off states in every window.
+UNLIMITED = 1_000_000_000
 
 
 def window_limit(per_minute: int, window_seconds: float) -> int:
@@ -106,6 +109,18 @@ class Quotas:
     def acquire(self, app: str, workspace: str, now: float) -> QuotaDecision:
         """Spend one request of both quotas if both have room; refuse (spending nothing) if not."""
         return self._decide(app, workspace, now, spend=True)
+
+    def unlimited(self, app: str, workspace: str, now: float) -> QuotaDecision:
+        """The figures of a fake with rate limiting off: always allowed, never spent.
+
+        The headers keep their shape (and the current window's reset) but state a window no
+        client can spend (:data:`UNLIMITED`): a client that paces itself by them, counting its own
+        requests against the remaining figure as the resilient client does, must never be told
+        to wait by a fake that never refuses. (Reporting the configured quota as always left
+        would not do: such a client still counts down to zero within the window.)
+        """
+        _, reset = self._window(now)
+        return QuotaDecision(True, UNLIMITED, UNLIMITED, reset)
 
     def _decide(self, app: str, workspace: str, now: float, *, spend: bool) -> QuotaDecision:
         index, reset = self._window(now)

@@ -184,3 +184,45 @@ def test_search_pages_are_different_keys() -> None:
     assert cache_key(SCOPE, BASE, "POST", "/contacts/search", "", first) != cache_key(
         SCOPE, BASE, "POST", "/contacts/search", "", second
     )
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            ("0123456789abcdef", "https://api.intercom.io", "GET", "/contacts/42", "", b""),
+            "0123456789abcdef:212a1d4ae11907e3f5e01a9278598bbdd77d751ffeb42dfc2139b4893f53a49e",
+        ),
+        (
+            (SCOPE, BASE + "/", "get", "/contacts", "per_page=50&starting_after=abc%3D%3D", b""),
+            "0123456789abcdef:669b6941888117df031c0cad4f1942c9fcd162f3444c821027dd0a9e130d9d70",
+        ),
+        (
+            (
+                SCOPE,
+                "https://api.eu.intercom.io",
+                "POST",
+                "/contacts/search",
+                "",
+                b'{"query":{"field":"email","operator":"~","value":"x"},'
+                b'"pagination":{"per_page":50}}',
+            ),
+            "0123456789abcdef:47c2d2add6a2b931db63fb2d93ce541812ca19dc8e706913480655201b6011ef",
+        ),
+        (
+            ("not-a-fingerprint", "http://127.0.0.1:8000", "GET", "/x", "tag=b&tag=a&a=", b""),
+            "h6f5df3915662adb0:82783e598b5720f5e3d3e973d5f50117973667ebbc429f39ff25f653d7b7b218",
+        ),
+        (
+            (SCOPE, BASE, "POST", "/conversations/search", "", b"not json \xff"),
+            "0123456789abcdef:f77640ac8eab74bc6e4f81bbdfdf9d6a467d8b36d32f4fc0e8946002bb7a95e2",
+        ),
+    ],
+)
+def test_keys_are_stable_across_releases(
+    fields: tuple[str, str, str, str, str, bytes], expected: str
+) -> None:
+    """Keys computed by the first release: entries already in Redis must still be found (the
+    memoised, cheaper derivation must hash exactly what the original did)."""
+    assert cache_key(*fields) == KEY_PREFIX + expected
+    assert cache_key(*fields) == KEY_PREFIX + expected  # and again, from the memos

@@ -7,7 +7,9 @@ import intercom
 import pytest
 from intercom.core.api_error import ApiError
 
+from intercom_resilience import capture_calls
 from intercom_resilience.testing import FakeIntercom, VirtualClock
+from intercom_resilience.testing._quotas import UNLIMITED
 
 
 def _client(fake: FakeIntercom, token: str = "fake-token") -> httpx.Client:  # noqa: S107
@@ -106,6 +108,30 @@ def test_rate_limits_can_be_turned_off(clock: VirtualClock) -> None:
     fake = FakeIntercom(clock=clock, app_quota=6, rate_limits=False)
     with _client(fake) as client:
         assert {client.get("/me").status_code for _ in range(5)} == {200}
+
+
+def test_unlimited_mode_never_tells_a_client_to_wait(clock: VirtualClock) -> None:
+    """With rate limits off the headers state a window no client can spend, however many
+    requests went before: they used to count down to ``Remaining: 0`` (after 1,666 requests at
+    the default quota) and a client pacing itself by them waited for a limit that was never
+    enforced."""
+    fake = FakeIntercom(clock=clock, app_quota=60, rate_limits=False)  # 10 per window
+    with _client(fake) as client:
+        responses = [client.get("/me") for _ in range(25)]
+    assert {r.status_code for r in responses} == {200}
+    assert {int(r.headers["x-ratelimit-remaining"]) for r in responses} == {UNLIMITED}
+    assert {int(r.headers["x-ratelimit-limit"]) for r in responses} == {UNLIMITED}
+
+
+def test_a_resilient_client_never_waits_on_an_unlimited_fake(clock: VirtualClock) -> None:
+    fake = FakeIntercom(clock=clock, app_quota=60, workspace_quota=60, rate_limits=False)
+    with fake.client() as client, capture_calls() as calls:
+        start = clock.time()
+        for _ in range(40):  # four windows' worth of the quota the headers state
+            client.admins.identify()
+    assert clock.time() == start  # the limiter never slept: nothing told it to
+    # ... nor answered from the cache for want of a token (stale-while-rate-limited).
+    assert [(call.stale, call.attempts) for call in calls] == [(False, 1)] * 40
 
 
 def test_sdk_sees_a_plain_api_error_429(clock: VirtualClock) -> None:

@@ -1,13 +1,14 @@
 """The memory limiter's in-line fast path answers exactly like the core it short-cuts.
 
-:class:`MemoryLimiter` decides the common acquire (interactive, no server window, rings at the
-current slot) itself, under its lock, on the core's state; everything else goes to
+:class:`MemoryLimiter` decides the common acquire (interactive, no block, rings at the current
+slot, allowance left in the server's window if one is known) itself, under its lock, on the core's state; everything else goes to
 :meth:`DualLimiter.decide`. A twin core fed the same operations through :meth:`DualLimiter.acquire`
 (which never takes that path) must give the same answers and end in the same state.
 """
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -97,6 +98,47 @@ def assert_same_state(core: DualLimiter, twin: DualLimiter) -> None:
             theirs.slot_end,
         )
     assert core.last == twin.last
+    server, theirs_server = core.server, twin.server
+    assert (server.reset_us, server.allow, server.blocked_until, server.limit) == (
+        theirs_server.reset_us,
+        theirs_server.allow,
+        theirs_server.blocked_until,
+        theirs_server.limit,
+    )
+
+
+def test_inside_a_server_window_the_fast_path_spends_its_allowance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Against Intercom every answer states its window: the common acquire happens inside one,
+    and must be decided in-line too (it went to the core's decide, a call under the lock, on
+    every acquire), spending the window's allowance exactly as the core does."""
+    policy = RateLimitPolicy(app_per_minute=60_000, workspace_per_minute=60_000)
+    clock = SteppingClock()
+    memory = MemoryLimiter(policy, clock)
+    twin = DualLimiter.from_policy(policy)
+    info = RateLimitInfo(limit=100, remaining=3, reset_at=clock.time() + 5)
+    memory.observe(200, info)
+    twin.observe(clock.time(), 200, info)
+    decided_by_core: list[DualLimiter] = []
+    decide = DualLimiter.decide
+
+    def spy(self: DualLimiter, t: int, background: bool) -> tuple[int, int]:
+        decided_by_core.append(self)
+        return decide(self, t, background)
+
+    monkeypatch.setattr(DualLimiter, "decide", spy)
+    answers = []
+    for _ in range(5):
+        clock.us += 1_000
+        answers.append(memory.acquire())
+        assert answers[-1] == twin.acquire(clock.time())
+        assert_same_state(memory.core, twin)
+    assert [grant.granted for grant in answers] == [True, True, True, False, False]
+    assert [grant.remaining for grant in answers[:3]] == [2.0, 1.0, 0.0]
+    # The first acquire brings the rings to the current slot (the core's work), the other two
+    # granted ones never left the in-line path, and the two refusals went to the core.
+    assert [core is memory.core for core in decided_by_core].count(True) == 3
 
 
 def test_an_acquire_on_a_slot_edge_counts_in_the_new_slot() -> None:

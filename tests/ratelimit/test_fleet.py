@@ -47,3 +47,19 @@ def test_the_same_fleet_with_in_memory_limiters_gets_429s() -> None:
     print(result)
     assert result.refused_429 > 0
     assert result.raised == {}  # the pipeline retried its 429s; callers saw none
+
+
+def test_a_fixed_job_tells_the_sides_apart_by_what_each_success_cost() -> None:
+    # Goodput cannot (the fake never serves more than the quota, so it is 1.00 for every side
+    # that keeps it busy); requests and 429s per success can. A job just over one window's quota
+    # (100 here): the raw SDK storms the fake until the next window opens.
+    result = _benchmark().run_side(
+        "raw", seconds=60.0, processes=2, threads=2, per_minute=600, job=120
+    )
+    print(result)
+    assert result.job == 120 and result.done == 120
+    assert result.served >= 120  # (a request served whose answer timed out would count too)
+    assert result.job_seconds is not None and result.job_seconds >= result.fastest_job_seconds
+    assert result.refused_429 > 0
+    assert result.requests_per_success == result.requests / 120 > 1.0
+    assert result.refused_per_success == result.refused_429 / 120

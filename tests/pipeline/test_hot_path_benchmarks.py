@@ -1,0 +1,61 @@
+"""Smoke tests of the hot-path benchmarks (``benchmarks/overhead.py``, ``benchmarks/threads.py``).
+
+Timing is the benchmarks' business, not these tests': they only run each harness briefly and
+check that it measures every side and states every target with a verdict.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from tests.benchmark_support import load_benchmark
+
+
+def _overhead() -> ModuleType:
+    return load_benchmark("overhead")
+
+
+def _threads() -> ModuleType:
+    return load_benchmark("threads")
+
+
+def test_overhead_states_every_target_with_its_verdict() -> None:
+    bench = _overhead()
+    scenarios = bench.run(rounds=2, scale=0.02, only=("find", "search"), http=False)
+    assert [s.name for s in scenarios] == [
+        "find, sync, in process",
+        "search, sync, in process",
+        "find, async, in process",
+        "search, async, in process",
+    ]
+    for scenario in scenarios:
+        assert set(scenario.timings) == {"raw SDK", "pass-through", "full pipeline"}
+        assert all(len(values) == 2 for values in scenario.timings.values())
+    lines = bench.report(scenarios, rounds=2)
+    verdicts = [line for line in lines if "<= " in line]
+    assert len(verdicts) == 8  # two facades in each of four scenarios
+    assert all(line.rstrip().endswith(("holds", "MISSES")) for line in verdicts)
+    assert any(
+        line.startswith("targets: ") and line.endswith(" of 8 on the best rounds") for line in lines
+    )
+    costs = bench.pipeline_cost(rounds=2, calls=5)
+    assert set(costs) == {"inner", "pass-through", "full pipeline"}
+    added = bench.report_pipeline_cost(costs, scenarios)
+    assert [line.split()[0] for line in added[2:]] == ["pass-through", "full"]
+    assert all(line.rstrip().endswith(("holds)", "MISSES)")) for line in added[2:])
+
+
+def test_threads_counts_calls_and_lock_waits() -> None:
+    bench = _threads()
+    fake = bench.FakeIntercom(app_quota=10**9, workspace_quota=10**9)
+    raw, facade = bench._clients(fake)
+    contact_id = raw.contacts.create(request={"email": "smoke@example.com"}).id
+    locks = bench.instrument(facade)
+    assert {"shared (breaker, budget)", "limiter", "cache", "health monitor"} <= set(locks)
+    rate, latency, calls = bench.run_round(
+        lambda: facade.contacts.find(contact_id=contact_id), threads=2, seconds=0.05
+    )
+    assert calls > 0 and rate > 0 and latency > 0
+    # Every call takes the limiter's lock (acquire, then the rate headers) and the monitor's.
+    assert locks["limiter"].acquired >= calls
+    assert locks["health monitor"].acquired >= calls
