@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -106,3 +107,19 @@ def raw_async(fake: FakeIntercom) -> intercom.AsyncIntercom:
     return intercom.AsyncIntercom(
         token="fake-token", httpx_client=httpx.AsyncClient(transport=fake.async_transport())
     )
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix no other test uses; every key under it is deleted afterwards."""
+    import redis
+
+    prefix = f"irtest:{uuid.uuid4().hex}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=prefix + ":*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from cache_support import CacheFactory, Events
@@ -15,22 +14,6 @@ from intercom_resilience._config import CachePolicy
 from intercom_resilience._events import EventLog
 
 # ``redis_url`` (skip outside CI, fail under CI=true) comes from the root conftest.
-
-
-@pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:
-    """A key prefix no other test uses; every key under it is deleted afterwards."""
-    import redis
-
-    prefix = f"irtest:{uuid.uuid4().hex}"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=prefix + ":*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture

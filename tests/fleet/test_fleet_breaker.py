@@ -38,23 +38,7 @@ class SharedTime:
 
 
 @pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    """A key prefix no other test uses; every key under it is deleted afterwards."""
-    import redis
-
-    name = f"irtest:{uuid.uuid4().hex}"
-    yield name
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=name + ":*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
-@pytest.fixture
-def fleet(redis_url: str, prefix: str) -> Iterator[Callable[..., RedisBreaker]]:
+def fleet(redis_url: str, redis_prefix: str) -> Iterator[Callable[..., RedisBreaker]]:
     """Build breakers ("processes") of one app on one Redis; all are closed afterwards."""
     made: list[RedisBreaker] = []
 
@@ -70,7 +54,7 @@ def fleet(redis_url: str, prefix: str) -> Iterator[Callable[..., RedisBreaker]]:
             url,
             "app-fingerprint",
             clock or VirtualClock(),
-            key_prefix=prefix,
+            key_prefix=redis_prefix,
             time_source=time_source,
         )
         made.append(breaker)
@@ -324,7 +308,7 @@ def test_redis_flushed_mid_run_is_a_closed_breaker(
 
 
 def test_keys_are_namespaced_by_credentials_and_expire(
-    redis_url: str, prefix: str, fleet: Callable[..., RedisBreaker]
+    redis_url: str, redis_prefix: str, fleet: Callable[..., RedisBreaker]
 ) -> None:
     import redis
 
@@ -332,18 +316,18 @@ def test_keys_are_namespaced_by_credentials_and_expire(
     _fail(a, 1)  # a failure in a closed breaker: its window bucket only
     client = redis.Redis.from_url(redis_url)
     try:
-        assert [key.decode() for key in client.scan_iter(match=prefix + ":*")] == [
-            f"{prefix}:breaker:{{app-fingerprint}}:api:window"
+        assert [key.decode() for key in client.scan_iter(match=redis_prefix + ":*")] == [
+            f"{redis_prefix}:breaker:{{app-fingerprint}}:api:window"
         ]
     finally:
         client.close()
     _fail(a, POLICY.min_calls - 1)  # opened: the state hash is written
     client = redis.Redis.from_url(redis_url)
     try:
-        keys = sorted(key.decode() for key in client.scan_iter(match=prefix + ":*"))
+        keys = sorted(key.decode() for key in client.scan_iter(match=redis_prefix + ":*"))
         assert keys == [
-            f"{prefix}:breaker:{{app-fingerprint}}:api",
-            f"{prefix}:breaker:{{app-fingerprint}}:api:window",
+            f"{redis_prefix}:breaker:{{app-fingerprint}}:api",
+            f"{redis_prefix}:breaker:{{app-fingerprint}}:api:window",
         ]
         ttl_limit = (2 * (POLICY.window + POLICY.cooldown) + 60) * 1000
         assert all(0 < client.pttl(key) <= ttl_limit for key in keys)
