@@ -205,7 +205,9 @@ class BreakerPolicy(_Policy):
 
     The circuit opens when, over the last ``window`` seconds, at least ``min_calls`` calls were
     made and the share of them that failed (transport errors and 5xx only) reaches
-    ``failure_ratio``. After ``cooldown`` seconds it lets ``half_open_calls`` trial calls through;
+    ``failure_ratio``, or when ``consecutive_failures`` calls in a row failed (a busy client's
+    window holds many earlier successes, which the share would need half a window to outweigh).
+    After ``cooldown`` seconds it lets ``half_open_calls`` trial calls through;
     if they all succeed it closes, if one fails it opens again.
 
     Attributes:
@@ -213,6 +215,9 @@ class BreakerPolicy(_Policy):
         window: seconds of attempt history the failure share is computed over.
         min_calls: attempts needed in the window before the circuit may open.
         failure_ratio: share of failed attempts (network errors, 5xx) that opens the circuit.
+        consecutive_failures: failed attempts with no success between them that open the circuit
+            whatever the window's share (``None``: the share alone decides). With the fleet
+            breaker the run is the fleet's: the first attempts of an outage, whoever sent them.
         cooldown: seconds the circuit stays open before trial calls.
         half_open_calls: trial calls that must all succeed to close the circuit.
         backend: ``memory`` (this process) or ``redis`` (one breaker for every process with the
@@ -226,6 +231,8 @@ class BreakerPolicy(_Policy):
     window: float = 10.0
     min_calls: int = 10
     failure_ratio: float = 0.5
+    # As many as min_calls: never sooner than the share would open a client that just started.
+    consecutive_failures: int | None = 10
     cooldown: float = 15.0
     half_open_calls: int = 3
     backend: Backend = "memory"
@@ -235,6 +242,8 @@ class BreakerPolicy(_Policy):
         self._number("window", strict=True)
         self._integer("min_calls", minimum=1)
         self._fraction("failure_ratio", allow_zero=False)
+        if self.consecutive_failures is not None:
+            self._integer("consecutive_failures", minimum=1)
         self._number("cooldown", strict=True)
         self._integer("half_open_calls", minimum=1)
         self._backend("backend")

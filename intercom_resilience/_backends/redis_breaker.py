@@ -20,8 +20,16 @@ Keys (:class:`~._redis.KeyScheme`, ``F`` the credentials fingerprint, ``G`` the 
 
 Every write of a key sets its TTL to ``2 × (window + cooldown) + 60`` seconds, so an idle breaker
 vanishes on its own (a flushed or expired breaker is a closed one with an empty window). The
-state hash is written only when the state (or the trial count) changes: a success in a closed
-breaker costs one bucket increment.
+state hash is written only when the state, the trial count or the run of consecutive failures
+changes.
+
+A success in a closed breaker costs **no round trip of its own**: it can open nothing, so the
+process counts it and tells Redis with its next script call (the next call's question, as a rule,
+or its next failure), which adds it to the window, in the bucket of its own time, before
+deciding. A failure is told at once: it may open the breaker for the fleet. The successes of a
+script call that fails are dropped (the local breaker has them). A success told late ends the
+fleet's run of consecutive failures only if it came after the run's first failure (by its age):
+each process's last success before an outage does not restart the count.
 
 When Redis is unreachable, paused, slow (short socket timeouts, no client-side retries) or
 flushed, nothing fails: each process decides with its own memory breaker (fed with every
@@ -61,7 +69,10 @@ DEFAULT_GROUP = "api"
 
 #: KEYS: state, window, trials. ARGV: op ("a" allow, "r" record), now (seconds; < 0: Redis TIME),
 #: window, resolution, min_calls, failure_ratio, cooldown, half_open_calls, then the lease
-#: (allow, seconds) or the result (record: 1 failed, 0 succeeded, -1 neutral), then the TTL (ms).
+#: (allow, seconds) or the result (record: 1 failed, 0 succeeded, -1 neutral), then the TTL (ms),
+#: then consecutive_failures (0: none), then the caller's own time, then the successes it has
+#: not told yet as pairs (its time of the bucket's last one, how many), counted first, each in
+#: its own bucket (times taken as Redis times when *now* was given, else as ages).
 #: Returns {allowed, trial, state, previous state, reason, retry_in seconds ("" unless open)}.
 BREAKER_SCRIPT = Script(
     r"""
@@ -76,20 +87,41 @@ local window, res = tonumber(ARGV[3]), tonumber(ARGV[4])
 local min_calls, ratio = tonumber(ARGV[5]), tonumber(ARGV[6])
 local cooldown, trials = tonumber(ARGV[7]), tonumber(ARGV[8])
 local arg, ttl = tonumber(ARGV[9]), ARGV[10]
-local h = redis.call('HMGET', skey, 'st', 'oa', 'ts', 'why')
+local max_run, their_now = tonumber(ARGV[11]), tonumber(ARGV[12])
+local h = redis.call('HMGET', skey, 'st', 'oa', 'ts', 'why', 'run', 'rs')
 local st = h[1] or 'closed'
 local oa = tonumber(h[2]) or 0
 local ts = tonumber(h[3]) or 0
 local why = h[4] or ''
+local run = tonumber(h[5]) or 0
+local rs = tonumber(h[6]) or 0
 local prev, reason, allowed, trial, dirty = st, nil, 1, 0, false
 local function fmt(x) return string.format('%.17g', x) end
 local function move(to, r) st = to; reason = r; dirty = true end
 local function open(r)
-  oa = now; ts = 0
+  oa = now; ts = 0; run = 0
   redis.call('DEL', tkey)
   move('open', r)
 end
 local function leases() redis.call('ZREMRANGEBYSCORE', tkey, '-inf', fmt(now)) end
+local current = math.floor(now / res)
+-- Successes told late (a process sends them with its next script call) count outside half-open,
+-- where only trial calls decide, and only within the window.
+if #ARGV > 12 and st ~= 'half_open' then
+  local given = tonumber(ARGV[2]) >= 0
+  local oldest = current - math.ceil(window / res) + 1
+  for i = 13, #ARGV, 2 do
+    local at = tonumber(ARGV[i])
+    if not given then at = now - (their_now - at) end
+    local bucket = math.min(math.floor(at / res), current)
+    if bucket >= oldest then
+      redis.call('HINCRBY', wkey, bucket .. 'c', tonumber(ARGV[i + 1]))
+      redis.call('PEXPIRE', wkey, ttl)
+    end
+    -- Only a success after the run's first failure ends it (not one from before the outage).
+    if run > 0 and at >= rs then run = 0; dirty = true end
+  end
+end
 if op == 'a' then
   if st ~= 'closed' then
     if st == 'open' then
@@ -123,15 +155,25 @@ elseif st == 'half_open' then
     ts = ts + 1
     dirty = true
     if ts >= trials then
+      run = 0
       redis.call('DEL', wkey)
       move('closed', 'trial calls succeeded')
     end
   end
 elseif arg ~= -1 then
   -- Buckets of the memory breaker's sliding window: '<n>c' calls and '<n>f' failures.
-  local current = math.floor(now / res)
   redis.call('HINCRBY', wkey, current .. 'c', 1)
-  if arg == 1 then redis.call('HINCRBY', wkey, current .. 'f', 1) end
+  if arg == 1 then
+    redis.call('HINCRBY', wkey, current .. 'f', 1)
+    if st == 'closed' then
+      if run == 0 then rs = now end
+      run = run + 1
+      dirty = true
+    end
+  elseif run > 0 then
+    run = 0
+    dirty = true
+  end
   redis.call('PEXPIRE', wkey, ttl)
   if arg == 1 and st == 'closed' then
     local oldest = current - math.ceil(window / res) + 1
@@ -151,12 +193,15 @@ elseif arg ~= -1 then
     if #old > 0 then redis.call('HDEL', wkey, unpack(old)) end
     if calls >= min_calls and failures >= ratio * calls then
       open(string.format('%d of %d recent calls failed', failures, calls))
+    elseif max_run > 0 and run >= max_run then
+      open(string.format('%d calls failed in a row', run))
     end
   end
 end
 if dirty then
-  -- Only a change of state (or of the trial count) writes the state hash.
-  redis.call('HSET', skey, 'st', st, 'oa', fmt(oa), 'ts', ts, 'why', reason or why)
+  -- Only a change of state (or of the trial count, or of the run) writes the state hash.
+  redis.call('HSET', skey, 'st', st, 'oa', fmt(oa), 'ts', ts, 'why', reason or why, 'run', run,
+    'rs', fmt(rs))
   redis.call('PEXPIRE', skey, ttl)
 end
 local retry_in = ''
@@ -170,6 +215,8 @@ _STATES = {state.value: state for state in BreakerState}
 _RESULT = {True: b"1", False: b"0", None: b"-1"}
 #: The longest trial lease (seconds) the TTL must outlive.
 _MAX_LEASE = 60.0
+#: Buckets of untold successes kept (a window has 60; older ones count for nothing).
+_MAX_UNTOLD = 64
 
 
 class RedisBreaker:
@@ -222,6 +269,11 @@ class RedisBreaker:
             str(policy.half_open_calls).encode(),
         ]
         self._ttl = str(ttl_ms).encode()
+        self._max_run = str(policy.consecutive_failures or 0).encode()
+        #: Successes seen in a closed breaker, told to Redis with the next script call: per
+        #: window bucket of this process's time, the time of the last one and how many.
+        self._untold: dict[int, list[float]] = {}
+        self._resolution = resolution
         self._link = RedisLink(
             "breaker",
             redis_url,
@@ -250,9 +302,36 @@ class RedisBreaker:
         """Whether the last exchange with Redis succeeded (``False``: deciding locally)."""
         return self._link.available
 
+    def _now(self) -> float:
+        """This process's time: the test's shared time when given (the script's, too)."""
+        return self._clock.monotonic() if self._time_source is None else self._time_source()
+
     def _args(self, op: bytes, arg: bytes) -> list[bytes]:
-        now = b"-1" if self._time_source is None else repr(self._time_source()).encode()
-        return [op, now, *self._static, arg, self._ttl]
+        ours = self._now()
+        now = b"-1" if self._time_source is None else repr(ours).encode()
+        args = [op, now, *self._static, arg, self._ttl, self._max_run, repr(ours).encode()]
+        with self._lock:
+            untold, self._untold = self._untold, {}
+        for at, count in untold.values():
+            args += (repr(at).encode(), b"%d" % count)
+        return args
+
+    def _held_back(self, failed: bool | None) -> bool:
+        """Keep a closed breaker's success for the next script call (it decides nothing)."""
+        if failed is not False or self._view is not BreakerState.CLOSED:
+            return False
+        at = self._now()
+        bucket = math.floor(at / self._resolution)
+        with self._lock:
+            held = self._untold.get(bucket)
+            if held is None:
+                if len(self._untold) >= _MAX_UNTOLD:  # an idle process: forget the oldest
+                    del self._untold[min(self._untold)]
+                self._untold[bucket] = [at, 1]
+            else:
+                held[0] = at
+                held[1] += 1
+        return True
 
     def _seen(
         self, state: BreakerState, transition: Transition | None, reason: str
@@ -327,7 +406,7 @@ class RedisBreaker:
     def record(self, failed: bool | None) -> Transition | None:
         """Record an attempt's result in the fleet's window (and in the local fallback)."""
         local = self.fallback.record(failed)
-        if not self._needs_redis(failed):
+        if self._held_back(failed) or not self._needs_redis(failed):
             return None
         reply = self._link.call(BREAKER_SCRIPT, self.keys, self._args(b"r", _RESULT[failed]))
         return self._recorded(reply, local)
@@ -335,7 +414,7 @@ class RedisBreaker:
     async def arecord(self, failed: bool | None) -> Transition | None:
         """Async twin of :meth:`record`."""
         local = self.fallback.record(failed)
-        if not self._needs_redis(failed):
+        if self._held_back(failed) or not self._needs_redis(failed):
             return None
         reply = await self._link.acall(BREAKER_SCRIPT, self.keys, self._args(b"r", _RESULT[failed]))
         return self._recorded(reply, local)

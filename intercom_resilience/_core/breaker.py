@@ -3,13 +3,19 @@
 A small state machine over a sliding window of attempt outcomes::
 
     CLOSED ──(≥ min_calls and failure share ≥ failure_ratio)──► OPEN
+    CLOSED ──(consecutive_failures failures with no success between them)──► OPEN
     OPEN ──(cooldown elapsed; next allow())──► HALF_OPEN
     HALF_OPEN ──(half_open_calls successes)──► CLOSED
     HALF_OPEN ──(any failure)──► OPEN
 
 Only outages count as failures (network failures and 5xx): a 4xx is our mistake, not Intercom's
-outage, and a 429 is the rate limiter's business. Not thread-safe by itself: the pipeline serialises
-access.
+outage, and a 429 is the rate limiter's business.
+
+The run of consecutive failures is what lets a busy client open fast: the share needs the
+window's earlier successes outweighed (half a window at a steady rate), while a run of failures
+with no success among them is an outage whatever the window held before.
+
+Not thread-safe by itself: the pipeline serialises access.
 """
 
 from __future__ import annotations
@@ -48,7 +54,15 @@ class CircuitBreaker:
         policy: thresholds and timings.
     """
 
-    __slots__ = ("_counter", "_in_trial", "_opened_at", "_trial_successes", "policy", "state")
+    __slots__ = (
+        "_counter",
+        "_in_trial",
+        "_opened_at",
+        "_run",
+        "_trial_successes",
+        "policy",
+        "state",
+    )
 
     def __init__(self, policy: BreakerPolicy) -> None:
         self.policy = policy
@@ -57,6 +71,7 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._in_trial = 0
         self._trial_successes = 0
+        self._run = 0  # failures since the last success (closed state)
 
     @property
     def retry_at(self) -> float | None:
@@ -97,25 +112,33 @@ class CircuitBreaker:
                 self._trial_successes += 1
                 if self._trial_successes >= self.policy.half_open_calls:
                     self._counter.clear()
+                    self._run = 0
                     return self._move(now, BreakerState.CLOSED, "trial calls succeeded")
             return None
         if failed is None:
             return None
         self._counter.add(now, "calls")
-        if failed:
-            self._counter.add(now, "failures")
-        # Only a failure can open the circuit: a success never makes things look worse.
-        if failed and self.state is BreakerState.CLOSED:
+        if not failed:
+            self._run = 0
+            return None  # a success never makes things look worse
+        self._counter.add(now, "failures")
+        if self.state is BreakerState.CLOSED:
+            self._run += 1
+            policy = self.policy
             totals = self._counter.totals(now)
             calls, failures = totals["calls"], totals["failures"]
-            if calls >= self.policy.min_calls and failures >= self.policy.failure_ratio * calls:
+            if calls >= policy.min_calls and failures >= policy.failure_ratio * calls:
                 return self._open(now, f"{failures:.0f} of {calls:.0f} recent calls failed")
+            run = policy.consecutive_failures
+            if run is not None and self._run >= run:
+                return self._open(now, f"{self._run} calls failed in a row")
         return None
 
     def _open(self, now: float, reason: str) -> Transition:
         self._opened_at = now
         self._in_trial = 0
         self._trial_successes = 0
+        self._run = 0
         return self._move(now, BreakerState.OPEN, reason)
 
     def _move(self, now: float, state: BreakerState, reason: str) -> Transition:

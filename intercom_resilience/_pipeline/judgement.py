@@ -13,6 +13,7 @@ import dataclasses
 import httpx
 
 from .._backends.base import CachedResponse, Priority
+from .._core.breaker import BreakerState
 from .._core.cache import scope_tag
 from .._core.outcome import Outcome
 from .._core.retry import Verdict, backoff, server_wait
@@ -48,6 +49,12 @@ class Judgement:
         shared = self._shared
         policy = shared.config.retry
         if verdict is not Verdict.RETRY or not policy.enabled:
+            return None
+        if shared.breaker.state is BreakerState.OPEN:
+            # The circuit opened (this attempt's failure, or the fleet's, as the breaker last
+            # told): a retry would be one more request at a failing Intercom that a new call
+            # would not be allowed to send.
+            shared.refuse(call, StaleReason.CIRCUIT_OPEN)
             return None
         outcome = call.outcome
         assert outcome is not None

@@ -252,3 +252,27 @@ async def test_a_limiter_refusal_gives_back_a_half_open_trial_slot(
     clock.advance(10)
     await done(client.admins.identify())  # the trial slot was given back: this one is the trial
     assert client.breaker_state.value == "closed"
+
+
+async def test_a_call_whose_failure_opens_the_circuit_is_not_retried(
+    mode: str, fake: FakeIntercom, clock: VirtualClock
+) -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    config = ResilienceConfig(breaker=BreakerPolicy(min_calls=100, consecutive_failures=3))
+    client = make_client(
+        mode,
+        fake,
+        clock,
+        config=config,
+        event_hooks=[lambda e: events.append((e.name, e.fields()))],
+    )
+    fake.faults.fail_next(100, status=503, path="/me")
+    with pytest.raises(ApiError):  # attempts 1, 2, 3 fail: the third opens the circuit
+        await done(client.admins.identify())
+    assert client.breaker_state.value == "open"
+    assert len(fake.journal.filter(path="/me")) == 3  # not a fourth, after the circuit opened
+    refused = [fields for name, fields in events if name == "call.refused"]
+    assert [fields["reason"] for fields in refused] == ["circuit_open"]
+    with pytest.raises(CircuitOpenError):
+        await done(client.admins.identify())
+    assert len(fake.journal.filter(path="/me")) == 3

@@ -94,3 +94,56 @@ def test_disabled_breaker_always_allows() -> None:
     for i in range(50):
         breaker.record(float(i), failed=True)
     assert breaker.allow(50.0) == (True, None)
+
+
+@settings(max_examples=300)
+@given(
+    run=st.integers(1, 6),
+    results=st.lists(st.booleans(), max_size=120),
+    gap=st.floats(min_value=0, max_value=0.5),
+)
+def test_a_run_of_failures_opens_whatever_the_window_held(
+    run: int, results: list[bool], gap: float
+) -> None:
+    # A share no run of failures can reach, so only the run decides.
+    policy = BreakerPolicy(min_calls=10_000, consecutive_failures=run, cooldown=1_000.0)
+    breaker = CircuitBreaker(policy)
+    now, streak = 0.0, 0
+    for failed in results:
+        now += gap
+        transition = breaker.record(now, failed=failed)
+        streak = streak + 1 if failed else 0
+        if streak == run:
+            assert transition is not None and transition.state is BreakerState.OPEN
+            assert transition.reason == f"{run} calls failed in a row"
+            return
+        assert transition is None and breaker.state is BreakerState.CLOSED
+
+
+def test_without_a_run_rule_a_busy_window_needs_its_share() -> None:
+    policy = BreakerPolicy(min_calls=5, consecutive_failures=None, window=30.0)
+    breaker = CircuitBreaker(policy)
+    for _ in range(100):
+        breaker.record(1.0, failed=False)
+    for _ in range(99):
+        breaker.record(1.0, failed=True)
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.record(1.0, failed=True) is not None  # 100 of 200
+    assert breaker.state is BreakerState.OPEN
+
+
+def test_the_run_starts_again_after_the_circuit_closes() -> None:
+    policy = BreakerPolicy(
+        min_calls=10_000, consecutive_failures=3, cooldown=1.0, half_open_calls=1
+    )
+    breaker = CircuitBreaker(policy)
+    for _ in range(3):
+        breaker.record(0.0, failed=True)
+    assert breaker.state is BreakerState.OPEN
+    breaker.record(0.1, failed=True)  # an attempt in flight when it opened
+    assert breaker.allow(2.0)[0]
+    breaker.record(2.0, failed=False)
+    assert breaker.state is BreakerState.CLOSED
+    breaker.record(2.1, failed=True)
+    breaker.record(2.1, failed=True)
+    assert breaker.state is BreakerState.CLOSED  # two, not four, in a row since it closed

@@ -72,6 +72,8 @@ INVALID = [
     (BreakerPolicy, "window", -1),
     (BreakerPolicy, "min_calls", 0),
     (BreakerPolicy, "failure_ratio", 0),
+    (BreakerPolicy, "consecutive_failures", 0),
+    (BreakerPolicy, "consecutive_failures", 2.5),
     (BreakerPolicy, "cooldown", 0),
     (BreakerPolicy, "half_open_calls", 0),
     (BreakerPolicy, "backend", "etcd"),

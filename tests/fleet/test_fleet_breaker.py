@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intercom_resilience import BreakerPolicy, VirtualClock
+from intercom_resilience._backends._redis import DEFAULT_SOCKET_TIMEOUT
 from intercom_resilience._backends.redis_breaker import RedisBreaker
 from intercom_resilience._core.breaker import BreakerState, CircuitBreaker
 from tests.redis_support import RedisServer
@@ -48,7 +49,14 @@ def fleet(redis_url: str, redis_prefix: str) -> Iterator[Callable[..., RedisBrea
         url: str = redis_url,
         clock: VirtualClock | None = None,
         time_source: Callable[[], float] | None = None,
+        socket_timeout: float | None = None,
     ) -> RedisBreaker:
+        # A generous timeout: on a loaded machine, 16 new connections at once can take longer
+        # than the default quarter second, and a breaker that falls back to its local state
+        # would be right, but not what these tests check (the fault tests, on a server of their
+        # own, keep the default).
+        if socket_timeout is None:
+            socket_timeout = 2.0 if url == redis_url else DEFAULT_SOCKET_TIMEOUT
         breaker = RedisBreaker(
             policy,
             url,
@@ -56,6 +64,7 @@ def fleet(redis_url: str, redis_prefix: str) -> Iterator[Callable[..., RedisBrea
             clock or VirtualClock(),
             key_prefix=redis_prefix,
             time_source=time_source,
+            socket_timeout=socket_timeout,
         )
         made.append(breaker)
         return breaker
@@ -113,6 +122,41 @@ def test_failures_spread_over_processes_add_up(fleet: Callable[..., RedisBreaker
         _fail(breaker, 1)
     assert all(breaker.fallback.state is not BreakerState.OPEN for breaker in processes)
     assert not fleet().allow(5.0).allowed  # a newcomer is refused at once
+
+
+def test_a_run_of_failures_across_processes_opens_a_busy_fleet_breaker(
+    fleet: Callable[..., RedisBreaker],
+) -> None:
+    policy = BreakerPolicy(min_calls=4, consecutive_failures=3, cooldown=5.0)
+    time = SharedTime()
+    processes = [fleet(policy, time_source=time) for _ in range(3)]
+    for _ in range(50):  # a busy, healthy fleet: the share would need 150 failures
+        for breaker in processes:
+            assert breaker.allow(5.0).allowed
+            breaker.record(False)
+        time.now += 0.01
+    # One failure each, three in a row fleet-wide. Each process's last success is told with its
+    # first question of the outage: from before the run began, it does not end it.
+    for breaker in processes:
+        assert breaker.allow(5.0).allowed
+        transition = breaker.record(True)
+    assert transition is not None and transition.reason == "3 calls failed in a row"
+    assert not processes[0].allow(5.0).allowed
+
+
+def test_a_success_told_late_ends_the_run(fleet: Callable[..., RedisBreaker]) -> None:
+    policy = BreakerPolicy(min_calls=100, consecutive_failures=2, cooldown=5.0)
+    time = SharedTime()
+    a, b = fleet(policy, time_source=time), fleet(policy, time_source=time)
+    _fail(a, 1)
+    time.now += 0.01
+    assert b.allow(5.0).allowed
+    b.record(False)  # held back: no round trip of its own
+    assert b.allow(5.0).allowed  # told here: the run of one failure is over
+    _fail(a, 1)
+    assert a.state is BreakerState.CLOSED
+    _fail(a, 1)
+    assert a.state is BreakerState.OPEN
 
 
 def test_skewed_process_clocks_change_no_decision(fleet: Callable[..., RedisBreaker]) -> None:
@@ -312,25 +356,26 @@ def test_keys_are_namespaced_by_credentials_and_expire(
 ) -> None:
     import redis
 
-    a = fleet()
-    _fail(a, 1)  # a failure in a closed breaker: its window bucket only
+    def keys() -> list[str]:
+        return sorted(key.decode() for key in client.scan_iter(match=redis_prefix + ":*"))
+
     client = redis.Redis.from_url(redis_url)
     try:
-        assert [key.decode() for key in client.scan_iter(match=redis_prefix + ":*")] == [
-            f"{redis_prefix}:breaker:{{app-fingerprint}}:api:window"
-        ]
-    finally:
-        client.close()
-    _fail(a, POLICY.min_calls - 1)  # opened: the state hash is written
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = sorted(key.decode() for key in client.scan_iter(match=redis_prefix + ":*"))
-        assert keys == [
+        a = fleet()
+        assert a.allow(5.0).allowed
+        a.record(False)  # a success in a closed breaker is told with the next script call
+        assert keys() == []
+        _fail(a, 1)  # told with the failure: the window's buckets, and the run in the state hash
+        assert keys() == [
             f"{redis_prefix}:breaker:{{app-fingerprint}}:api",
             f"{redis_prefix}:breaker:{{app-fingerprint}}:api:window",
         ]
+        window = client.hgetall(f"{redis_prefix}:breaker:{{app-fingerprint}}:api:window")
+        assert sorted(int(count) for count in window.values()) == [1, 2]  # 1 failure, 2 calls
+        _fail(a, 2)  # 3 of 4 recent calls failed: opened
+        assert a.state is BreakerState.OPEN
         ttl_limit = (2 * (POLICY.window + POLICY.cooldown) + 60) * 1000
-        assert all(0 < client.pttl(key) <= ttl_limit for key in keys)
+        assert all(0 < client.pttl(key) <= ttl_limit for key in keys())
     finally:
         client.close()
 
@@ -342,6 +387,7 @@ _POLICIES = st.builds(
     window=st.sampled_from([0.5, 1.0, 2.5, 10.0]),
     min_calls=st.integers(1, 5),
     failure_ratio=st.sampled_from([0.1, 0.5, 0.75, 1.0]),
+    consecutive_failures=st.sampled_from([None, 1, 2, 3, 10]),
     cooldown=st.sampled_from([0.1, 0.5, 2.0]),
     half_open_calls=st.integers(1, 3),
 )
