@@ -13,8 +13,9 @@ Printed: upstream requests during the outage per side, the ratio fleet/local (ta
 time-to-open for the whole fleet (the last process to see its breaker open, from the outage's
 start; target within one breaker window).
 
-Then the breaker's observation cost on Redis, in this process: round trips per observation
-(counted on the client: target 1) and observations per second, successes and failures, against
+Then the breaker's observation cost on Redis, in this process: round trips per success
+(counted on the client: 0 since a closed breaker's successes ride on the next script call;
+failures and questions cost 1 each) and observations per second, successes and failures, against
 a bare ``PING`` rate measured in the same run (target >= 5,000 a second).
 
 Run: ``python benchmarks/fleet_outage.py [--outage 30] [--processes 8] [--redis-url URL]``
@@ -253,7 +254,7 @@ def measure_cost(redis_url: str, observations: int = 20_000) -> CostResult:
         ping = rate(client.ping)
         Counting.sent = 0
         success = rate(lambda: breaker.record(False))
-        trips = Counting.sent / observations
+        trips = Counting.sent / observations  # successes: held back for the next script call
         failure = rate(lambda: breaker.record(True))
         allow = rate(lambda: breaker.allow(5.0))
     finally:

@@ -2,8 +2,9 @@
 
 The state machine is the memory breaker's (:mod:`intercom_resilience._core.breaker`: closed, open,
 half-open; a sliding window of ``window`` seconds in sixtieths; ``min_calls``, ``failure_ratio``,
-``cooldown``, ``half_open_calls``), transcribed to Lua so that each question and each observation
-is **one script call, one round trip**, atomic inside Redis. The script reads the time from Redis
+``consecutive_failures``, ``cooldown``, ``half_open_calls``), transcribed to Lua so that each
+question and each failure is **one script call, one round trip**, atomic inside Redis (a success
+rides on the next one, below). The script reads the time from Redis
 (``TIME``), so clock skew between hosts changes no decision; a test runs the Lua breaker and the
 memory breaker on the same sequences of observations and times and compares every answer.
 
