@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import intercom
@@ -17,10 +18,33 @@ from tests.redis_support import RedisServer, redis_unavailable, start_private_re
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
+def worker_redis_url(url: str, worker: str | None) -> str:
+    """*url* moved to a database of the pytest-xdist *worker*'s own (``gw0`` keeps *url*'s).
+
+    ``fresh_redis_url`` deletes every library key in its database, so two workers sharing one
+    would wipe each other's state mid-test. Worker ``gwN`` counts *down* from the configured
+    database (13, 12, 11, ...): db 15 stays the benchmarks' and db 0 the examples'.
+    """
+    if not worker or not worker.startswith("gw"):
+        return url
+    index = int(worker.removeprefix("gw"))
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    if index > base:
+        raise pytest.UsageError(
+            f"xdist worker {worker} needs Redis db {base - index}: run fewer workers "
+            f"(--maxprocesses) or set INTERCOM_RESILIENCE_TEST_REDIS_URL to a higher db"
+        )
+    return urlunsplit(parts._replace(path=f"/{base - index}"))
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """A reachable Redis: skip outside CI when there is none, fail in CI (``CI=true``)."""
-    url = os.environ.get("INTERCOM_RESILIENCE_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+    url = worker_redis_url(
+        os.environ.get("INTERCOM_RESILIENCE_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL),
+        os.environ.get("PYTEST_XDIST_WORKER"),
+    )
     try:
         import redis
 
