@@ -101,10 +101,7 @@ class Admission:
             shared.refuse(call, StaleReason.DISABLED)
             return Conclusion(error=IntercomDisabledError(), stale_reason=StaleReason.DISABLED)
         now = shared.clock.monotonic()
-        lease = min(max(call.deadline - now, _LEASE[0]), _LEASE[1])
-        verdict: BreakerVerdict = yield AskBreaker(lease)
-        call.trial = verdict.trial
-        shared.note_transition(verdict.transition)
+        verdict = yield from self._ask_breaker(call, now)
         if not verdict.allowed:
             shared.refuse(call, StaleReason.CIRCUIT_OPEN)
             retry_in = verdict.retry_in
@@ -118,6 +115,28 @@ class Admission:
         with shared.lock:
             shared.budget.record_call(now)
         return None
+
+    def readmit(self, call: Call) -> Generator[Effect, Any, bool]:
+        """Before a retry: may it still go out? (``False``: the call ends with its last result.)
+
+        The breaker is asked again because it may have opened during the backoff: other calls'
+        failures in this process, or, with the fleet breaker, another process's. A retry the
+        breaker refuses is the request a new call would not be allowed to send.
+        """
+        shared = self._shared
+        verdict = yield from self._ask_breaker(call, shared.clock.monotonic())
+        if verdict.allowed:
+            return True
+        shared.refuse(call, StaleReason.CIRCUIT_OPEN)
+        return False
+
+    def _ask_breaker(self, call: Call, now: float) -> Generator[Effect, Any, BreakerVerdict]:
+        """Ask the breaker for *call* (a half-open trial slot is leased until its deadline)."""
+        lease = min(max(call.deadline - now, _LEASE[0]), _LEASE[1])
+        verdict: BreakerVerdict = yield AskBreaker(lease)
+        call.trial = verdict.trial
+        self._shared.note_transition(verdict.transition)
+        return verdict
 
     def still_admitted(self, call: Call) -> Conclusion | None:
         """Before every attempt: the kill switch again (a wait may have outlasted it).

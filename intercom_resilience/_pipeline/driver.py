@@ -10,7 +10,8 @@ step order, so the two clients cannot drift apart. One call::
         ▼                                                            │
     CacheGet (an interactive read: an answer held in reserve)        │
         │                                                            │
-    ┌─► Acquire ──no token──► pacing ──wait──► Sleep ──► Acquire …   │
+    ┌─► a retry: admission.readmit (AskBreaker again) ──open────────►┤
+    │   Acquire ──no token──► pacing ──wait──► Sleep ──► Acquire …   │
     │       │ token                 └──cannot wait in time──────────►┤
     │       ▼                                                        │
     │   admission.still_admitted (the kill switch) ──off────────────►┤
@@ -146,6 +147,8 @@ def _attempts(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion]:
     admission, pacing, attempt = stages.admission, stages.pacing, stages.attempt
     judgement, clock = stages.judgement, stages.shared.clock
     while True:
+        if call.attempts and not (yield from admission.readmit(call)):
+            return (yield from _stop(stages, call))  # the breaker opened during the backoff
         grant = yield ACQUIRE[call.priority]
         while not grant.granted:
             wait = pacing.on_refused(call, grant)
@@ -168,12 +171,17 @@ def _attempts(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion]:
         yield ObserveRate(outcome.status, outcome.rate_limit)
         wait_before_next = judgement.next_wait(call)
         if wait_before_next is None:
-            # A write whose answer was lost is reconciled (_core/writes.py), not given up on.
-            if stages.reconcile.wanted(call):
-                return (yield from stages.reconcile.resolve(call))
-            return judgement.conclude(call)
+            return (yield from _stop(stages, call))
         if wait_before_next > 0:
             yield from _nap(admission, wait_before_next)
+
+
+def _stop(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion]:
+    """No more attempts: conclude with the last one's result."""
+    # A write whose answer was lost is reconciled (_core/writes.py), not given up on.
+    if stages.reconcile.wanted(call):
+        return (yield from stages.reconcile.resolve(call))
+    return stages.judgement.conclude(call)
 
 
 #: Waits are slept in slices of at most this, so that the kill switch cuts them short.

@@ -276,3 +276,30 @@ async def test_a_call_whose_failure_opens_the_circuit_is_not_retried(
     with pytest.raises(CircuitOpenError):
         await done(client.admins.identify())
     assert len(fake.journal.filter(path="/me")) == 3
+
+
+async def test_a_retry_is_not_sent_once_the_circuit_opened_during_its_backoff(
+    mode: str, fake: FakeIntercom, clock: VirtualClock
+) -> None:
+    # Regression: the breaker was asked once per call, so a retry whose backoff outlasted the
+    # circuit's opening (other calls' failures here, or the fleet's) was still sent.
+    events: list[tuple[str, dict[str, Any]]] = []
+    config = ResilienceConfig(breaker=BreakerPolicy(min_calls=100, consecutive_failures=3))
+    client: Any = None
+
+    def hook(event: Any) -> None:
+        events.append((event.name, event.fields()))
+        if event.name == "call.retry":
+            # Other calls fail while this one backs off: three failures open the circuit.
+            for _ in range(3):
+                client._pipeline.breaker.record(True)
+
+    client = make_client(mode, fake, clock, config=config, event_hooks=[hook])
+    fake.faults.fail_next(100, status=503, path="/me")
+    with pytest.raises(ApiError) as raised:  # the first attempt's own 503, not a refusal
+        await done(client.admins.identify())
+    assert raised.value.status_code == 503
+    assert len(fake.journal.filter(path="/me")) == 1  # the retry was not sent
+    assert client.breaker_state.value == "open"
+    refused = [fields["reason"] for name, fields in events if name == "call.refused"]
+    assert refused == ["circuit_open"]

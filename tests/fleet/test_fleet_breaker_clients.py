@@ -6,6 +6,7 @@ Two clients of one app ("two pods") on one fake Intercom and one real Redis, wit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from intercom_resilience import (
     RetryPolicy,
     VirtualClock,
 )
-from intercom_resilience.events import BreakerTransition, Event
+from intercom_resilience.events import BreakerTransition, CallRefused, CallRetry, Event
 from intercom_resilience.testing import FakeIntercom
 from tests.client._drive import MODES, done
 from tests.redis_support import RedisServer
@@ -30,13 +31,19 @@ pytestmark = pytest.mark.redis
 BREAKER = BreakerPolicy(backend="redis", min_calls=4, failure_ratio=0.5, cooldown=30.0)
 
 
-def _pod(mode: str, fake: FakeIntercom, url: str, events: list[Event]) -> Any:
+def _pod(
+    mode: str,
+    fake: FakeIntercom,
+    url: str,
+    events: list[Event],
+    hook: Callable[[Event], None] | None = None,
+) -> Any:
     config = ResilienceConfig(breaker=BREAKER, retry=RetryPolicy(max_attempts=2), redis_url=url)
     kwargs: dict[str, Any] = {
         "token": "fake-token",
         "clock": fake.clock,
         "config": config,
-        "event_hooks": [events.append],
+        "event_hooks": [hook or events.append],
     }
     if mode == "sync":
         return ResilientIntercom(transport=fake.transport(), **kwargs)
@@ -102,3 +109,33 @@ async def test_no_call_fails_because_redis_is_gone(mode: str, redis_server: Redi
         assert not any("redis" in type(e).__name__.lower() and e.LEVEL == "error" for e in events)
     finally:
         await _close(pod)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_retry_is_not_sent_once_another_pod_opened_the_breaker(
+    mode: str, fresh_redis_url: str
+) -> None:
+    # Regression: a retry went out on the pod's own view of the breaker (closed when its call
+    # began), so every pod in its backoff sent one more request after the fleet's had opened.
+    fake = FakeIntercom(clock=VirtualClock())
+    contact = fake.workspace().create_contact({"email": "a@example.com"}, int(fake.clock.time()))
+    seen_a: list[Event] = []
+    b = _pod(mode, fake, fresh_redis_url, [])
+
+    def hook(event: Event) -> None:
+        seen_a.append(event)
+        if isinstance(event, CallRetry):  # while A backs off, B's failures open the breaker
+            for _ in range(BREAKER.min_calls):
+                b._pipeline.breaker.record(True)
+
+    a = _pod(mode, fake, fresh_redis_url, seen_a, hook)
+    try:
+        fake.faults.outage(600)
+        with pytest.raises(Exception) as raised:  # A's first attempt's own error
+            await done(a.contacts.find(contact_id=contact.id))
+        assert not isinstance(raised.value, CircuitOpenError)
+        assert len(fake.journal) == 1  # the retry was not sent
+        assert a.breaker_state is BreakerState.OPEN
+        assert [e.reason for e in seen_a if isinstance(e, CallRefused)] == ["circuit_open"]
+    finally:
+        await _close(a, b)
