@@ -3,7 +3,8 @@
 httpx's extension point is the transport, so the pipeline lives under one, wrapped around the
 real transport (or the fake backend's). The two shells below hold no decision and no step order:
 each asks the pipeline for a call driver (:mod:`._pipeline.driver`) and performs the effects it
-yields — send, sleep, or an effect on the limiter and cache backends — until it answers.
+yields — send, sleep, or an effect on a Redis backend — until it answers. (Effects on the
+in-memory backends never reach a shell: they do no I/O, so the driver performs them itself.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""The protocols between the pipeline and the state backends, and the values they exchange."""
+"""The protocols between the pipeline and the state backends, and the values they exchange.
+
+A backend that lives in the process (no I/O, never waits: the memory ones) says so with a class
+attribute ``in_process = True``; the call driver then performs its effects itself instead of
+handing each to the sync or async shell and back. A backend without it (Redis, or one of your
+own) is always performed by the shells, so an async backend is awaited.
+"""
 
 from __future__ import annotations
 

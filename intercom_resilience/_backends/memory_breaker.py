@@ -20,6 +20,9 @@ class MemoryBreaker:
         clock: the source of time (``clock.monotonic()``).
     """
 
+    #: Lives in the process: no I/O, never waits (the call driver performs its effects itself).
+    in_process = True
+
     __slots__ = ("_clock", "_lock", "breaker")
 
     def __init__(self, policy: BreakerPolicy, clock: Clock) -> None:

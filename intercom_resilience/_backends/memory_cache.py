@@ -157,6 +157,9 @@ class MemoryCache:
         events: where to report skipped oversize entries (``debug``).
     """
 
+    #: Lives in the process: no I/O, never waits (the call driver performs its effects itself).
+    in_process = True
+
     __slots__ = (
         "_bytes",
         "_clock",

@@ -38,6 +38,9 @@ class MemoryLimiter:
             ``policy.redis_fallback_share``).
     """
 
+    #: Lives in the process: no I/O, never waits (the call driver performs its effects itself).
+    in_process = True
+
     __slots__ = (
         "_app",
         "_app_interval",

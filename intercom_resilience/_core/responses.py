@@ -88,7 +88,8 @@ def malformed_json(
 
     Every response passes here, so the common case is settled by byte checks done in C: an
     object body (``{`` … ``}``) with few brackets is only parsed when *is_list* says the SDK will
-    iterate its ``data``.
+    iterate its ``data`` (or *data_is_object* says it reads it as an object): a record's body is
+    never parsed here, whatever it nests.
 
     A success is also judged for being JSON at all: a 2xx that is truncated, has trailing bytes
     or is an HTML page did not come from Intercom intact (a committed create with such an answer
@@ -103,13 +104,18 @@ def malformed_json(
             return f"a {status} response with an empty body"
         return None
     first = stripped[:1]
-    shallow = content.count(b"[") + content.count(b"{") <= _SAFE_BRACKETS
+    opened, listed = content.count(b"{"), content.count(b"[")
+    # Only a page's ``data`` (or a search's, an object) is looked into: a record's body may hold
+    # a nested ``"data"`` (a contact's tags, notes, companies) that the SDK models as it is. A
+    # record cut short after a nested object still ends in "}", but one bracket short: brackets
+    # that do not balance (or that a string holds) send it to the parser.
     if (
-        shallow
-        and first == b"{"
+        first == b"{"
         and stripped[-1:] == b"}"
-        and not is_list
-        and b'"data"' not in content
+        and not (is_list or data_is_object)
+        and opened + listed <= _SAFE_BRACKETS
+        and opened == content.count(b"}")
+        and listed == content.count(b"]")
     ):
         return None
     try:

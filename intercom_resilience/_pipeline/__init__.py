@@ -56,6 +56,7 @@ from .call import Call, Conclusion, priority
 from .coalesce import Coalescing
 from .coherence import Coherence
 from .driver import CallDriver, drive
+from .effects import BackendEffect, in_process_effects
 from .judgement import Judgement
 from .pacing import Pacing
 from .reconcile import Reconcile
@@ -68,6 +69,9 @@ __all__ = ["STALE_HEADER", "Call", "CallDriver", "Conclusion", "Pipeline", "prio
 
 class _NoLimiter:
     """The limiter when rate limiting is switched off: every acquire is granted."""
+
+    #: Lives in the process: no I/O, never waits (the call driver performs its effects itself).
+    in_process = True
 
     _GRANTED = Grant(granted=True)
 
@@ -86,6 +90,9 @@ class _NoLimiter:
 
 class _NoCache:
     """The cache when the stale-cache fallback is switched off."""
+
+    #: Lives in the process: no I/O, never waits (the call driver performs its effects itself).
+    in_process = True
 
     def get(self, key: str) -> CachedResponse | None:
         return None
@@ -192,10 +199,25 @@ class Pipeline:
             self.monitor.record_kill_switch(True)
         #: The fleet-health publisher (``docs/fleet.md#fleet-health``), set by the client.
         self.fleet: FleetPublisher | None = None
+        # The effects the driver performs itself (those on the backends that live in memory),
+        # and the backends they were worked out for (a backend may be swapped later).
+        self._in_process: tuple[tuple[object, ...], frozenset[type[BackendEffect]]]
+        self._in_process = ((), frozenset())
 
     def drive(self, request: httpx.Request) -> CallDriver:
         """A driver for one call of *request* (the shells perform what it yields)."""
-        return CallDriver(drive(self, request))
+        return CallDriver(drive(self, request), self, self.in_process)
+
+    @property
+    def in_process(self) -> frozenset[type[BackendEffect]]:
+        """The effects a call driver performs itself: those on the backends that live in the
+        process (see :func:`~.effects.in_process_effects`)."""
+        backends = (self.limiter, self.cache, self.breaker)
+        worked_out_for, effects = self._in_process
+        if worked_out_for != backends:
+            effects = in_process_effects(self)
+            self._in_process = (backends, effects)
+        return effects
 
     # ----------------------------------------------------------------------------- state
 

@@ -56,6 +56,19 @@ def _as_transport_error(
     )
 
 
+def _header_dict(headers: httpx.Headers) -> dict[str, str]:
+    """*headers* as a plain dict, lower-case names, repeated ones joined as ``Headers.items()``
+    joins them. Several stages read the headers and each ``httpx.Headers`` lookup scans the
+    whole list; ``items()`` would also work out the encoding again for every name and value."""
+    encoding = headers.encoding
+    plain: dict[str, str] = {}
+    for raw_name, raw_value in headers.raw:
+        name = raw_name.decode(encoding).lower()
+        value = raw_value.decode(encoding)
+        plain[name] = f"{plain[name]}, {value}" if name in plain else value
+    return plain
+
+
 @lru_cache(maxsize=1024)
 def _shape(kind: RequestKind) -> tuple[bool, bool, bool]:
     """What a success of *kind* must look like: ``(is_list, has_body, data_is_object)``.
@@ -114,7 +127,7 @@ class Attempt:
             return self._failed(call, _as_transport_error(sent.error, call.request), duration)
         response = sent.response
         status = response.status_code
-        headers = dict(response.headers.items())  # one pass: httpx.Headers lookups are O(n)
+        headers = _header_dict(response.headers)
         is_list, has_body, data_is_object = _shape(call.kind)
         problem = malformed_json(
             status,

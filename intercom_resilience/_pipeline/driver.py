@@ -28,6 +28,10 @@ step order, so the two clients cannot drift apart. One call::
         CacheGet ──► stale.serve (an outage, and a servable entry) ◄─┤
                                                   stale.finish ◄─────┘
 
+Effects on backends that live in the process (the memory limiter, cache and breaker) are
+performed by :class:`CallDriver` as they are yielded; the shells see the sends, the sleeps and the
+effects on Redis.
+
 A call the shell stops mid-way (cancelled, interrupted) is closed by the shell; the driver then
 gives back a half-open breaker slot the call may hold.
 """
@@ -45,7 +49,18 @@ from .attempt import Attempt
 from .call import Call, Conclusion
 from .coalesce import Coalescing, JoinFlight
 from .coherence import Coherence
-from .effects import ACQUIRE, CacheGet, CachePut, Effect, Invalidate, ObserveRate, Send, Sleep
+from .effects import (
+    ACQUIRE,
+    BackendEffect,
+    Backends,
+    CacheGet,
+    CachePut,
+    Effect,
+    Invalidate,
+    ObserveRate,
+    Send,
+    Sleep,
+)
 from .judgement import Judgement
 from .pacing import Pacing
 from .reconcile import Reconcile
@@ -235,12 +250,23 @@ class CallDriver:
 
     Leaving the ``with`` block early (an exception while performing an effect) closes the
     driver, which abandons the call cleanly.
+
+    Effects on in-process backends (*in_process*, see :func:`~.effects.in_process_effects`) are
+    performed here, on *backends*, as soon as the driver yields them: they do no I/O and never
+    wait, so both shells would do exactly the same with them. The shells see the rest.
     """
 
-    __slots__ = ("_driver", "_result", "reply")
+    __slots__ = ("_backends", "_driver", "_in_process", "_result", "reply")
 
-    def __init__(self, driver: Driver) -> None:
+    def __init__(
+        self,
+        driver: Driver,
+        backends: Backends | None = None,
+        in_process: frozenset[type[BackendEffect]] = frozenset(),
+    ) -> None:
         self._driver = driver
+        self._backends = backends
+        self._in_process = in_process if backends is not None else frozenset()
         self._result: httpx.Response | None = None
         #: The result of the effect last yielded, sent in on the next step.
         self.reply: Any = None
@@ -250,8 +276,14 @@ class CallDriver:
 
     def __next__(self) -> Effect:
         reply, self.reply = self.reply, None
+        send, in_process = self._driver.send, self._in_process
         try:
-            return self._driver.send(reply)
+            effect = send(reply)
+            while type(effect) in in_process:
+                assert isinstance(effect, BackendEffect)
+                assert self._backends is not None  # no backends, no in-process effects
+                effect = send(effect.run(self._backends))
+            return effect
         except StopIteration as done:
             self._result = done.value
             raise StopIteration from None

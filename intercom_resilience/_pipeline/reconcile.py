@@ -53,7 +53,7 @@ from .._errors import OutcomeUnknownError
 from .._sdk_bodies import sdk_readable
 from ..events import CallReconciled, RetryBudgetExhausted
 from .admission import Admission
-from .attempt import Attempt, _network
+from .attempt import Attempt, _header_dict, _network
 from .call import Call, Conclusion
 from .effects import Acquire, Effect, ObserveRate, Send, Sent, Sleep
 from .judgement import Judgement
@@ -281,7 +281,7 @@ class Reconcile:
             return None
         response = sent.response
         outcome = Outcome.from_response(
-            response.status_code, dict(response.headers.items()), sent.content, duration
+            response.status_code, _header_dict(response.headers), sent.content, duration
         )
         yield from shared.count_for_breaker(outcome.means.breaker)
         yield ObserveRate(outcome.status, outcome.rate_limit)
