@@ -245,6 +245,20 @@ class MemoryCache:
             shared = self._shapes.get(shape)
             if shared is None and len(self._shapes) < _MAX_SHAPES:
                 shared = self._shapes[shape] = shape
+            table = self._table
+            old = table.get(digest)
+            if old is not None and old[_TAGS:] == tuple(tags):
+                # The same read stored again (the steady state of a hot record): its tags, and so
+                # the index, are unchanged; only the record is replaced.
+                record = (entry.content, stamp, shared or shape, *old[_TAGS:])
+                charge = self._charge(record)
+                if charge + len(tags) * _TAG_CHARGE > self._policy.max_bytes:
+                    return  # could never fit (the old version stays, as below)
+                table[digest] = record
+                table.move_to_end(digest)
+                self._bytes += charge - self._charge(old)
+                self._evict()
+                return
             canonical = [self._canonical_tag(tag) for tag in tags]
             record = (entry.content, stamp, shared or shape, *canonical)
             charge = self._charge(record)
@@ -269,12 +283,7 @@ class MemoryCache:
                     self._bytes += _MEMBERS_BASE
                 else:
                     keys[digest] = None
-            policy = self._policy
-            table = self._table
-            # The new entry fits on its own (checked above), so this stops before reaching it.
-            while len(table) > policy.max_entries or self._bytes > policy.max_bytes:
-                self._drop(*table.popitem(last=False))
-                self.evictions += 1
+            self._evict()
 
     async def aput(
         self,
@@ -368,6 +377,16 @@ class MemoryCache:
         digest = _digest(key)
         self._last = (key, digest)
         return digest
+
+    def _evict(self) -> None:
+        """Evict least recently used entries until both budgets hold. Caller holds the lock.
+
+        The newest entry fits on its own (``put`` checks), so this stops before reaching it.
+        """
+        policy, table = self._policy, self._table
+        while len(table) > policy.max_entries or self._bytes > policy.max_bytes:
+            self._drop(*table.popitem(last=False))
+            self.evictions += 1
 
     def _charge(self, record: _Record) -> int:
         """An entry's charge, its unshared shape included. Caller holds the lock."""
