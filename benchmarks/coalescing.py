@@ -24,12 +24,12 @@ import dataclasses
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from typing import Any
 
+import _workers  # benchmarks/_workers.py: the fleet's processes
 import httpx
 
 QUERY = {"field": "email", "operator": "$", "value": "@bench.example"}
@@ -159,8 +159,7 @@ def _worker(options: dict[str, Any]) -> None:
             token=options["token"], base_url=options["base_url"], config=config
         ) as client:
             await client.admins.identify()  # connections warm before the start line
-            print("ready", flush=True)
-            start = float(await asyncio.to_thread(sys.stdin.readline))
+            start = await asyncio.to_thread(_workers.ready)
             await asyncio.sleep(max(0.0, start - time.time()))
 
             async def search() -> tuple[bool, int, int]:
@@ -180,7 +179,7 @@ def _worker(options: dict[str, Any]) -> None:
             "kinds": sorted({f"{c}/{a}" for c, a, _ in results}),
         }
 
-    print(json.dumps(asyncio.run(main())), flush=True)
+    _workers.report(asyncio.run(main()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,37 +235,9 @@ def run_fleet(
             "fleet": fleet,
             "per_process": per_process,
         }
-        workers = [
-            subprocess.Popen(  # noqa: S603 - this very file, with our own arguments
-                [sys.executable, os.path.abspath(__file__), "worker", json.dumps(options)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(processes)
-        ]
-        try:
-            for worker in workers:
-                assert worker.stdout is not None
-                line = worker.stdout.readline()
-                if line.strip() != "ready":
-                    raise RuntimeError(f"a worker failed to start: {line!r}")
-            start = time.time() + 0.3
-            for worker in workers:
-                assert worker.stdin is not None
-                worker.stdin.write(f"{start!r}\n")
-                worker.stdin.flush()
-            outputs = []
-            for worker in workers:
-                out, _ = worker.communicate(timeout=120)
-                if worker.returncode != 0:
-                    raise RuntimeError(f"a worker exited with {worker.returncode}")
-                outputs.append(json.loads(out.strip().splitlines()[-1]))
-        finally:
-            for worker in workers:
-                if worker.poll() is None:
-                    worker.kill()
-                    worker.wait()
+        with _workers.fleet(__file__, options, processes) as workers:
+            workers.release(time.time() + 0.3)
+            outputs = workers.results(timeout=120)
     return FleetResult(
         fleet=fleet,
         processes=processes,

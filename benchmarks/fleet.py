@@ -39,12 +39,13 @@ import dataclasses
 import json
 import math
 import os
-import subprocess
 import sys
 import threading
 import time
 import uuid
 from typing import Any
+
+import _workers  # benchmarks/_workers.py: the fleet's processes
 
 WINDOW = 10.0
 PER_MINUTE = 1_200  # 200 per 10-second window
@@ -139,8 +140,7 @@ def _worker(options: dict[str, Any]) -> None:
         client = ResilientIntercom(
             token=options["token"], base_url=options["base_url"], config=config
         )
-    print("ready", flush=True)
-    start = float(sys.stdin.readline())
+    start = _workers.ready()
     end = start + options["seconds"]
     quota: int | None = options.get("calls_per_thread")  # a fixed job: successes per thread
     raised: dict[str, int] = {}
@@ -173,7 +173,7 @@ def _worker(options: dict[str, Any]) -> None:
         thread.join()
     if side != "raw":
         client.close()
-    print(json.dumps({"raised": raised, "done": done[0], "finished": finished[0]}), flush=True)
+    _workers.report({"raised": raised, "done": done[0], "finished": finished[0]})
 
 
 # ---------------------------------------------------------------------------------- parent side
@@ -220,38 +220,11 @@ def run_side(
             "threads": threads,
             "calls_per_thread": None if job is None else job // callers,
         }
-        workers = [
-            subprocess.Popen(  # noqa: S603 - this very file, with our own arguments
-                [sys.executable, os.path.abspath(__file__), "worker", json.dumps(options)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(processes)
-        ]
-        try:
-            for worker in workers:
-                assert worker.stdout is not None
-                line = worker.stdout.readline()
-                if line.strip() != "ready":
-                    raise RuntimeError(f"a {side} worker failed to start: {line!r}")
+        with _workers.fleet(__file__, options, processes, f"a {side} worker") as workers:
             # Start on a window boundary of the fake, at least a second from now.
             start = math.ceil((time.time() + 1.0) / WINDOW) * WINDOW
-            outputs = []
-            for worker in workers:
-                assert worker.stdin is not None
-                worker.stdin.write(f"{start!r}\n")
-                worker.stdin.flush()
-            for worker in workers:
-                out, _ = worker.communicate(timeout=seconds + 120)
-                if worker.returncode != 0:
-                    raise RuntimeError(f"a {side} worker exited with {worker.returncode}")
-                outputs.append(json.loads(out.strip().splitlines()[-1]))
-        finally:
-            for worker in workers:
-                if worker.poll() is None:
-                    worker.kill()
-                    worker.wait()
+            workers.release(start)
+            outputs = workers.results(timeout=seconds + 120)
     finished = max(output["finished"] for output in outputs)
     end = start + seconds if job is None else finished + 1.0  # the last answers' stragglers
     span = [entry for entry in fake.journal.entries() if start <= entry.time < end]
@@ -353,8 +326,10 @@ def main() -> None:
         other = f"; other statuses {result.other_statuses}" if result.other_statuses else ""
         if result.job_seconds is not None:
             unfinished = "" if result.done >= (job or 0) else f" ({result.done} done)"
-            ratio = result.job_seconds / max(result.fastest_job_seconds, 1e-9)
-            figure = f"{result.job_seconds:7.1f} s ({ratio:4.2f}x){unfinished}"
+            fastest = result.fastest_job_seconds
+            # A job within one window's quota can be done at once: no ratio to print.
+            ratio = f"{result.job_seconds / fastest:4.2f}x" if fastest else "one window"
+            figure = f"{result.job_seconds:7.1f} s ({ratio}){unfinished}"
         else:
             figure = f"{result.goodput:.3f}"
         print(

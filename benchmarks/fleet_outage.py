@@ -30,12 +30,13 @@ import contextlib
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 import uuid
 from typing import Any
+
+import _workers  # benchmarks/_workers.py: the fleet's processes
 
 SIDES = ("fleet", "local", "raw")
 PROCESSES = 8
@@ -103,8 +104,7 @@ def _worker(options: dict[str, Any]) -> None:
             config=config,
             event_hooks=[hook],
         )
-    print("ready", flush=True)
-    start = float(sys.stdin.readline())
+    start = _workers.ready()
     end = start + options["warmup"] + options["outage"]
     interval = options["interval"]
 
@@ -124,7 +124,7 @@ def _worker(options: dict[str, Any]) -> None:
         thread.join()
     if side != "raw":
         client.close()
-    print(json.dumps({"opened": opened}), flush=True)
+    _workers.report({"opened": opened})
 
 
 # ---------------------------------------------------------------------------------- parent side
@@ -160,41 +160,14 @@ def run_side(
     }
     with fake.serve_in_thread() as base_url:
         options["base_url"] = base_url
-        workers = [
-            subprocess.Popen(  # noqa: S603 - this very file, with our own arguments
-                [sys.executable, os.path.abspath(__file__), "worker", json.dumps(options)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(processes)
-        ]
-        try:
-            for worker in workers:
-                assert worker.stdout is not None
-                line = worker.stdout.readline()
-                if line.strip() != "ready":
-                    raise RuntimeError(f"a {side} worker failed to start: {line!r}")
+        with _workers.fleet(__file__, options, processes, f"a {side} worker") as workers:
             start = time.time() + 0.5
             down_at = start + warmup
             timer = threading.Timer(down_at - time.time(), fake.faults.outage, (outage,))
             timer.start()
-            for worker in workers:
-                assert worker.stdin is not None
-                worker.stdin.write(f"{start!r}\n")
-                worker.stdin.flush()
-            outputs = []
-            for worker in workers:
-                out, _ = worker.communicate(timeout=warmup + outage + 120)
-                if worker.returncode != 0:
-                    raise RuntimeError(f"a {side} worker exited with {worker.returncode}")
-                outputs.append(json.loads(out.strip().splitlines()[-1]))
+            workers.release(start)
+            outputs = workers.results(timeout=warmup + outage + 120)
             timer.join()
-        finally:
-            for worker in workers:
-                if worker.poll() is None:
-                    worker.kill()
-                    worker.wait()
     up_at = down_at + outage
     upstream = sum(1 for entry in fake.journal.entries() if down_at <= entry.time < up_at)
     opened_after: list[float | None] = []

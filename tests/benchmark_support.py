@@ -11,7 +11,13 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def load_benchmark(name: str) -> ModuleType:
-    """``benchmarks/<name>.py`` as a module (registered, so its dataclasses resolve)."""
+    """``benchmarks/<name>.py`` as a module (registered, so its dataclasses resolve).
+
+    ``benchmarks/`` goes on ``sys.path`` as it does when a script there is run, so that the
+    scripts' shared helpers (``benchmarks/_workers.py``) import the same way in both cases.
+    """
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.append(str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(
         f"intercom_resilience_bench_{name}", BENCHMARKS / f"{name}.py"
     )
