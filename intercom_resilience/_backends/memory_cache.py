@@ -26,7 +26,8 @@ process really holds):
 * **Digests instead of strings** for keys and tags: a 128-bit BLAKE2b digest as an ``int`` is
   44 B, where a key string (``ir:cache:<scope>:<sha256 hex>``) is 139 B and a contact's tag 92 B.
   Two different keys colliding is a 2^-128 event per pair (10^-27 for a million entries); the
-  digest costs about 0.7 µs per key or tag (a get digests its key, a put its key and tags).
+  digest costs about 0.7 µs per key or tag (a get digests its key, a put its key and tags), so
+  the last key and the most recent tags (a bounded memo, :data:`_MAX_TAG_DIGESTS`) keep theirs.
 * **A tag index** from a tag's digest to the one key carrying it (an instance's own tag, the common
   case) or to a :class:`_Members` dict once a second entry carries it. The index only ever names
   live entries: every removal, eviction included, goes through :meth:`MemoryCache._drop`. Records
@@ -77,6 +78,11 @@ _WITH_ID = b"\x01"
 _getsizeof = sys.getsizeof
 _blake2b = hashlib.blake2b
 _from_bytes = int.from_bytes
+
+#: Tag digests memoised (about 200 B each: the tag string, its digest and a slot). Few, so that
+#: the memo stays a fixed ~6 KiB outside the byte budget (which bounds what entries hold): the
+#: tags most puts carry (their scope's, their collection's) are back in it a put after a clear.
+_MAX_TAG_DIGESTS = 32
 
 #: Distinct shapes shared between entries (content types are few; past this, say because a
 #: request-id header differs from the request id, an entry keeps, and is charged, its own).
@@ -170,6 +176,7 @@ class MemoryCache:
         "_policy",
         "_shapes",
         "_table",
+        "_tag_digests",
         "evictions",
     )
 
@@ -185,6 +192,8 @@ class MemoryCache:
         # The last key digested, and its digest: a read looks its key up, then stores its fresh
         # answer under the same string object (an identity check, so never a wrong digest).
         self._last: tuple[str, int] = ("", _digest(""))
+        # Tags to their digests (see _tag_digest): at most _MAX_TAG_DIGESTS, outside the budget.
+        self._tag_digests: dict[str, int] = {}
         #: How many entries were evicted to respect the budgets (not counting invalidations).
         self.evictions = 0
 
@@ -230,7 +239,7 @@ class MemoryCache:
         if not is_servable(entry.stored_at, self._clock.time(), self._policy.stale_window):
             return
         digest = self._key_digest(key)
-        tags = list(dict.fromkeys([_digest(tag) for tag in resources]))
+        tags = list(dict.fromkeys([self._tag_digest(tag) for tag in resources]))
         request_id = entry.request_id
         shape: _Shape = (
             entry.status,
@@ -297,7 +306,7 @@ class MemoryCache:
 
     def invalidate(self, resources: tuple[str, ...]) -> int:
         """Drop every entry tagged with any of *resources*; returns how many were dropped."""
-        tags = [_digest(tag) for tag in resources]
+        tags = [self._tag_digest(tag) for tag in resources]
         with self._lock:
             keys: set[int] = set()
             for tag in tags:
@@ -369,6 +378,17 @@ class MemoryCache:
         )
 
     # ------------------------------------------------------------------------------ internals
+
+    def _tag_digest(self, tag: str) -> int:
+        """*tag*'s digest, memoised: a handful of tags (a scope's, a collection's, a hot
+        record's) come with most puts, and a digest is the dearest step of a put."""
+        digests = self._tag_digests
+        digest = digests.get(tag)
+        if digest is None:
+            if len(digests) >= _MAX_TAG_DIGESTS:
+                digests.clear()  # a bounded memo, not an LRU: refilled by the next puts
+            digest = digests[tag] = _digest(tag)
+        return digest
 
     def _key_digest(self, key: str) -> int:
         last = self._last  # one read of the pair: another thread may replace it meanwhile

@@ -183,7 +183,7 @@ def cache_key(
         _canonical_query(query) if query else _NO_QUERY,
         _canonical_body(body) if body else _NO_BODY,
     )
-    digest.update(b"".join(len(part).to_bytes(8, "big") + part for part in tail))
+    digest.update(b"".join([len(part).to_bytes(8, "big") + part for part in tail]))
     return f"{KEY_PREFIX}{readable}:{digest.hexdigest()}"
 
 

@@ -64,6 +64,10 @@ class Priority(enum.Enum):
     INTERACTIVE = "interactive"
     BACKGROUND = "background"
 
+    # Members are singletons compared by identity: hashing by identity (in C) agrees with that,
+    # where Enum's own __hash__ is a Python call, and the driver looks a priority up every attempt.
+    __hash__ = object.__hash__
+
 
 @dataclasses.dataclass(slots=True)
 class Grant:

@@ -14,18 +14,19 @@ __all__ = ["Outcome"]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one attempt produced.
+    """What one attempt produced (built by :meth:`from_response` or :meth:`from_error`).
 
     Attributes:
         status: the HTTP status, or ``None`` when no response arrived.
-        headers: the response headers, lower-cased (empty when no response arrived).
+        headers: the response headers the decisions read (``responses.READ_HEADERS``), with
+            lower-case names (empty when no response arrived).
         body: the parsed JSON body, or ``None`` (empty, HTML, or not JSON).
         network: how a network failure happened (``None`` when a response arrived).
         error_name: the exception's class name for a network failure (for logs).
         duration: seconds the attempt took.
+        means: what the result means to every stage (the status table's row, :mod:`.status`).
         request_id: Intercom's request id (body first, then ``X-Request-Id``), if any.
         rate_limit: the response's rate-limit headers, if any.
-        meaning: what the result means to every stage (:mod:`.status`).
     """
 
     status: int | None
@@ -34,13 +35,10 @@ class Outcome:
     network: Network | None
     error_name: str | None
     duration: float
+    # A field rather than a property: every stage reads it, several times per attempt.
+    means: Meaning
     request_id: str | None = None
     rate_limit: RateLimitInfo | None = None
-    meaning: Meaning | None = None
-
-    def __post_init__(self) -> None:
-        if self.meaning is None:  # built directly rather than by from_response/from_error
-            object.__setattr__(self, "meaning", meaning(self.status, self.network))
 
     @classmethod
     def from_response(
@@ -48,8 +46,8 @@ class Outcome:
     ) -> Outcome:
         """Describe a response. The body is parsed only when it can matter (not for 2xx).
 
-        *headers* should be a plain dict with lower-case names: several decisions read them, and
-        ``httpx.Headers`` lookups scan the whole header list each time.
+        *headers* should be a plain dict with lower-case names (``responses.read_headers``):
+        several decisions read them, and ``httpx.Headers`` lookups scan the whole header list.
         """
         table = meaning(status)
         body = None if table.ok else parse_json_body(content)
@@ -60,9 +58,9 @@ class Outcome:
             None,
             None,
             duration,
+            table,
             request_id_from(headers, body),
             parse_rate_limit(headers),
-            table,
         )
 
     @classmethod
@@ -80,15 +78,7 @@ class Outcome:
         """
         if network is None:
             network = Network.CONNECT if connect else Network.AMBIGUOUS
-        return cls(
-            None, {}, None, network, type(error).__name__, duration, meaning=meaning(None, network)
-        )
-
-    @property
-    def means(self) -> Meaning:
-        """What the result means to every stage (the status table's row)."""
-        assert self.meaning is not None  # set by __post_init__
-        return self.meaning
+        return cls(None, {}, None, network, type(error).__name__, duration, meaning(None, network))
 
     @property
     def ok(self) -> bool:

@@ -101,7 +101,11 @@ class RequestKind:
 
 @lru_cache(maxsize=4096)
 def classify(method: str, path: str) -> RequestKind:
-    """Classify a request by its method and path (without query string)."""
+    """Classify a request by its method and path (without query string).
+
+    Memoised like :func:`path_template` (a hot record's every read classifies the same path,
+    twice for a cached read); a :class:`RequestKind` is immutable, so one may be shared.
+    """
     method = method.upper()
     path = "/" + path.split("?", 1)[0].strip("/")
     template = path_template(path)

@@ -12,19 +12,57 @@ import dataclasses
 import email.utils
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
     "OBJECT_DATA_TEMPLATES",
+    "READ_HEADERS",
     "RateLimitInfo",
     "error_codes",
     "malformed_json",
     "parse_json_body",
     "parse_rate_limit",
     "parse_retry_after",
+    "read_headers",
     "request_id_from",
 ]
+
+#: Every response header a decision reads (lower case): the content type (judging a body, the
+#: cached copy), the request id, the rate-limit headers and ``Retry-After``. An outcome keeps
+#: these and no others (:func:`read_headers`).
+READ_HEADERS: frozenset[str] = frozenset(
+    {
+        "content-type",
+        "x-request-id",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "retry-after",
+    }
+)
+_READ_RAW = frozenset(name.encode("ascii") for name in READ_HEADERS)
+
+
+def read_headers(raw: Iterable[tuple[bytes, bytes]], encoding: str = "ascii") -> dict[str, str]:
+    """The :data:`READ_HEADERS` among *raw* header pairs (``httpx.Headers.raw``), as a dict
+    with lower-case names, repeated ones joined with ``", "`` as ``httpx.Headers.items()`` joins
+    them; values decoded with *encoding* (``httpx.Headers.encoding``).
+
+    Every response passes here: a plain dict because several decisions look headers up and each
+    ``httpx.Headers`` lookup scans the whole list, and only the names read because a response
+    carries twice as many headers as any decision looks at (decoding the rest was most of the
+    cost).
+    """
+    wanted = _READ_RAW
+    plain: dict[str, str] = {}
+    for raw_name, raw_value in raw:
+        lowered = raw_name.lower()
+        if lowered in wanted:
+            name, value = lowered.decode("ascii"), raw_value.decode(encoding)
+            plain[name] = f"{plain[name]}, {value}" if name in plain else value
+    return plain
+
 
 _MAX_REQUEST_ID_LENGTH = 128
 _MAX_UNIX_SECONDS = 95_617_584_000.0  # 5000-01-01T00:00:00Z

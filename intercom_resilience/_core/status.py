@@ -102,6 +102,8 @@ class BreakerCount(enum.Enum):
     FAILURE = "failure"
     IGNORED = "ignored"
 
+    __hash__ = object.__hash__  # looked up every attempt (see Priority.__hash__)
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Meaning:

@@ -44,8 +44,15 @@ class SlidingCounter:
 
     def add(self, now: float, name: str, amount: float = 1.0) -> None:
         """Count *amount* of *name* at time *now*."""
-        current = self._expire(now)
         buckets = self._buckets
+        if buckets:
+            newest = buckets[-1]
+            if newest[0] == math.floor(now / self.resolution):
+                # Still the newest bucket's time: nothing expired since it was opened (expiry
+                # depends on the bucket number alone), so there is nothing to expire now.
+                newest[1 + self._index[name]] += amount
+                return
+        current = self._expire(now)
         if not buckets or buckets[-1][0] < current:
             buckets.append([current] + [0.0] * len(self._names))
         # A time earlier than the newest bucket (threads racing on one clock) lands in that bucket.

@@ -21,7 +21,7 @@ from .._errors import CircuitOpenError, IntercomDisabledError
 from ..events import KillSwitchChanged
 from .call import Call, Conclusion, current_priority
 from .deadline import lane_deadline, scoped_deadline
-from .effects import AskBreaker, Effect
+from .effects import Effect, ask_breaker
 from .shared import Shared
 
 __all__ = ["Admission"]
@@ -46,23 +46,33 @@ class Admission:
         self.base_url = base_url
         self.disabled = shared.config.disabled
         self._switch_lock = threading.Lock()
-        self._scopes: dict[str, str] = {}
+        self._scopes: dict[bytes, str] = {}
 
     def scope_of(self, request: httpx.Request) -> str:
         """The credentials fingerprint of *request* (memoised per Authorization value)."""
-        auth = request.headers.get("authorization", "")
-        scope = self._scopes.get(auth)
+        # The raw value is the memo's key: a lookup by name (httpx.Headers.get) would first work
+        # out the encoding of every header of the request, and it is a new request every call.
+        found = [
+            value
+            for name, value in request.headers.raw
+            if len(name) == 13 and name.lower() == b"authorization"
+        ]
+        # Sent twice, the values are joined by Headers.get: worked out, not memoised.
+        raw = found[0] if len(found) == 1 else None if found else b""
+        scope = None if raw is None else self._scopes.get(raw)
         if scope is None:
-            scope = credentials_fingerprint(auth, self.base_url)
-            if len(self._scopes) > _MAX_SCOPES:
-                self._scopes.clear()
-            self._scopes[auth] = scope
+            scope = credentials_fingerprint(request.headers.get("authorization", ""), self.base_url)
+            if raw is not None:
+                if len(self._scopes) > _MAX_SCOPES:
+                    self._scopes.clear()
+                self._scopes[raw] = scope
         return scope
 
     def start(self, request: httpx.Request) -> Call:
         """Begin a call: classify it, key it for the cache, fix its deadline."""
         shared = self._shared
-        kind = classify(request.method, request.url.path)
+        path = request.url.path  # percent-decoded on every read of it: read once
+        kind = classify(request.method, path)
         now = shared.clock.monotonic()
         scope = self.scope_of(request)
         key = None
@@ -71,7 +81,7 @@ class Admission:
                 scope,
                 self.base_url,
                 kind.method,
-                request.url.path,
+                path,
                 request.url.query.decode("ascii", "replace"),
                 request.content if kind.method == "POST" else b"",
             )
@@ -85,6 +95,7 @@ class Admission:
             slow_at = now + policy.stale_if_slow
         return Call(
             request=request,
+            path=path,
             kind=kind,
             scope=scope,
             priority=priority,
@@ -133,7 +144,7 @@ class Admission:
     def _ask_breaker(self, call: Call, now: float) -> Generator[Effect, Any, BreakerVerdict]:
         """Ask the breaker for *call* (a half-open trial slot is leased until its deadline)."""
         lease = min(max(call.deadline - now, _LEASE[0]), _LEASE[1])
-        verdict: BreakerVerdict = yield AskBreaker(lease)
+        verdict: BreakerVerdict = yield ask_breaker(lease)
         call.trial = verdict.trial
         self._shared.note_transition(verdict.transition)
         return verdict

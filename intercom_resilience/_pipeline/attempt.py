@@ -8,14 +8,22 @@ means, judges whether it may be retried, and counts it for the breaker.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 import httpx
 
 from .._backends.base import Grant
 from .._core.outcome import Outcome
 from .._core.requests import RequestKind
-from .._core.responses import EMPTY_SUCCESSES, OBJECT_DATA_TEMPLATES, error_codes, malformed_json
+from .._core.responses import (
+    EMPTY_SUCCESSES,
+    OBJECT_DATA_TEMPLATES,
+    error_codes,
+    malformed_json,
+    read_headers,
+)
 from .._core.retry import Verdict, judge
 from .._core.status import Network, RetryRule
 from ..events import CallAttempt, TokenRotated
@@ -28,6 +36,8 @@ __all__ = ["Attempt"]
 
 #: The smallest timeout handed to httpx (a call at its deadline still gets a well-formed request).
 _MIN_TIMEOUT = 0.001
+#: Distinct sets of request timeouts memoised (the SDK sends one; per-call overrides add a few).
+_MAX_TIMEOUT_SETS = 64
 
 
 def _network(error: httpx.TransportError) -> Network:
@@ -57,16 +67,8 @@ def _as_transport_error(
 
 
 def _header_dict(headers: httpx.Headers) -> dict[str, str]:
-    """*headers* as a plain dict, lower-case names, repeated ones joined as ``Headers.items()``
-    joins them. Several stages read the headers and each ``httpx.Headers`` lookup scans the
-    whole list; ``items()`` would also work out the encoding again for every name and value."""
-    encoding = headers.encoding
-    plain: dict[str, str] = {}
-    for raw_name, raw_value in headers.raw:
-        name = raw_name.decode(encoding).lower()
-        value = raw_value.decode(encoding)
-        plain[name] = f"{plain[name]}, {value}" if name in plain else value
-    return plain
+    """The headers of a response that the decisions read, as :func:`read_headers` gives them."""
+    return read_headers(headers.raw, headers.encoding)
 
 
 @lru_cache(maxsize=1024)
@@ -91,6 +93,32 @@ class Attempt:
     def __init__(self, shared: Shared, admission: Admission) -> None:
         self._shared = shared
         self._admission = admission
+        # The SDK sends the same timeouts with every request: bounded by the policy once.
+        self._bounded: dict[tuple[tuple[str, Any], ...], tuple[dict[str, float], float]] = {}
+
+    def _policy_bounded(self, current: Mapping[str, Any]) -> tuple[dict[str, float], float]:
+        """The request's httpx timeouts each bounded by the policy's, and the longest of them."""
+        try:
+            key = tuple(current.items())
+            found = self._bounded.get(key)
+        except TypeError:  # an unhashable value: not memoised
+            key, found = (), None
+        if found is not None:
+            return found
+        timeouts = self._shared.config.timeouts
+        base = {}
+        for name, policy_value in (
+            ("connect", timeouts.connect),
+            ("read", timeouts.read),
+            ("write", timeouts.write),
+            ("pool", timeouts.pool),
+        ):
+            value = current.get(name)
+            base[name] = policy_value if value is None else min(float(value), policy_value)
+        found = (base, max(base.values()))
+        if key and len(self._bounded) < _MAX_TIMEOUT_SETS:
+            self._bounded[key] = found
+        return found
 
     def prepare(self, call: Call, grant: Grant) -> httpx.Request:
         """The request for the next attempt: a fresh token after a 401, bounded timeouts."""
@@ -103,19 +131,12 @@ class Attempt:
             call.scope = self._admission.scope_of(request)
             call.rotated = True
             shared.telemetry.emit(TokenRotated(*where(call)))
-        timeouts = shared.config.timeouts
-        current = request.extensions.get("timeout") or {}
         left = max(call.deadline - shared.clock.monotonic(), _MIN_TIMEOUT)
-        bounded = {}
-        for name, policy_value in (
-            ("connect", timeouts.connect),
-            ("read", timeouts.read),
-            ("write", timeouts.write),
-            ("pool", timeouts.pool),
-        ):
-            value = current.get(name)
-            chosen = policy_value if value is None else min(float(value), policy_value)
-            bounded[name] = chosen if chosen < left else left
+        base, longest = self._policy_bounded(request.extensions.get("timeout") or {})
+        if left >= longest:
+            bounded = dict(base)  # the common case: the call has time for every timeout
+        else:
+            bounded = {name: value if value < left else left for name, value in base.items()}
         request.extensions["timeout"] = bounded
         call.attempts += 1
         return request
@@ -170,7 +191,7 @@ class Attempt:
             call.may_have_applied = True
         if means.retry is RetryRule.IF_IDEMPOTENT:
             call.maybe_processed = True  # reconciliation needs to know (_pipeline/reconcile.py)
-        codes = None if outcome.ok else error_codes(outcome.body)
+        codes = None if outcome.means.ok else error_codes(outcome.body)
         info = outcome.rate_limit
         telemetry = shared.telemetry
         duration_ms = round(outcome.duration * 1000, 3)

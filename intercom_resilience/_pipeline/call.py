@@ -47,6 +47,7 @@ class Call:
 
     Attributes:
         request: the request as the SDK built it.
+        path: its URL path (``request.url.path``, decoded once).
         kind: its classification (read/write, idempotency, path template).
         scope: the credentials fingerprint (never the token).
         priority: interactive or background.
@@ -77,6 +78,7 @@ class Call:
     """
 
     request: httpx.Request
+    path: str
     kind: RequestKind
     scope: str
     priority: Priority

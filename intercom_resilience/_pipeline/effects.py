@@ -49,9 +49,11 @@ from .._backends.base import (
 from .._clock import Clock
 from .._core.breaker import Transition
 from .._core.responses import RateLimitInfo
+from .._core.status import BreakerCount
 
 __all__ = [
     "ACQUIRE",
+    "TELL_BREAKER",
     "Acquire",
     "AskBreaker",
     "Backends",
@@ -65,6 +67,7 @@ __all__ = [
     "Sent",
     "Sleep",
     "TellBreaker",
+    "ask_breaker",
     "bounded_body",
     "in_process_effects",
     "sending",
@@ -335,6 +338,32 @@ class TellBreaker(BackendEffect):
 
     async def arun(self, backends: Backends) -> Transition | None:
         return await backends.breaker.arecord(self.failed)
+
+
+#: The breaker record of each way the status table counts an attempt, built once (one per
+#: attempt): an outage, a success, or neutral.
+TELL_BREAKER: dict[BreakerCount, TellBreaker] = {
+    BreakerCount.FAILURE: TellBreaker(True),
+    BreakerCount.SUCCESS: TellBreaker(False),
+    BreakerCount.IGNORED: TellBreaker(None),
+}
+
+
+def ask_breaker(lease: float) -> AskBreaker:
+    """The breaker question for a trial slot leased *lease* seconds, rounded up to a whole second
+    (built once per second of lease: one is asked per attempt, and a lease is only the bound on
+    how long a dead holder keeps the slot, so a fraction more is harmless)."""
+    whole = math.ceil(lease)
+    effect = _ASK_BREAKER.get(whole)
+    if effect is None:
+        effect = AskBreaker(float(whole))
+        if len(_ASK_BREAKER) < _MAX_LEASES:
+            _ASK_BREAKER[whole] = effect
+    return effect
+
+
+_ASK_BREAKER: dict[int, AskBreaker] = {}
+_MAX_LEASES = 128
 
 
 #: Every effect that works on one backend, by the backend's name in :class:`Backends`.

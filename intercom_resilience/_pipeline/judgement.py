@@ -102,7 +102,7 @@ class Judgement:
         outcome = call.outcome
         assert outcome is not None
         kind = call.kind
-        if outcome.ok:
+        if outcome.means.ok:
             assert call.response is not None
             content_type = outcome.headers.get("content-type", "")
             response = sdk_readable(call.response, call.request, content_type=content_type)
@@ -199,7 +199,7 @@ class Judgement:
         headers = call.outcome.headers
         return CachedResponse(
             status=fresh.status_code,
-            headers=tuple((name, headers[name]) for name in _KEPT_HEADERS if name in headers),
+            headers=tuple([(name, headers[name]) for name in _KEPT_HEADERS if name in headers]),
             content=response.content,
             stored_at=self._shared.clock.time(),
             request_id=call.outcome.request_id,

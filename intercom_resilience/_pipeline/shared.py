@@ -15,17 +15,10 @@ from .._core.retry import RetryBudget
 from .._core.status import BreakerCount, StaleReason
 from ..events import BreakerTransition, CallRefused
 from .call import Call
-from .effects import Effect, TellBreaker
+from .effects import TELL_BREAKER, Effect
 from .telemetry import Telemetry
 
 __all__ = ["Shared"]
-
-#: How the breaker's ``record`` spells each count.
-_FAILED: dict[BreakerCount, bool | None] = {
-    BreakerCount.FAILURE: True,
-    BreakerCount.SUCCESS: False,
-    BreakerCount.IGNORED: None,
-}
 
 
 class Shared:
@@ -63,7 +56,7 @@ class Shared:
 
     def count_for_breaker(self, count: BreakerCount) -> Generator[Effect, Any, None]:
         """Record one attempt's result in the breaker (the status table says how it counts)."""
-        self.note_transition((yield TellBreaker(_FAILED[count])))
+        self.note_transition((yield TELL_BREAKER[count]))
 
     def note_transition(self, transition: Transition | None) -> None:
         """Report a breaker transition (the incident timeline keeps it)."""

@@ -112,7 +112,7 @@ class StaleAnswer:
         telemetry = self._shared.telemetry
         if telemetry.wants_finished():
             outcome = call.outcome
-            fresh = outcome is not None and outcome.ok and conclusion.error is None
+            fresh = outcome is not None and outcome.means.ok and conclusion.error is None
             if fresh:
                 assert outcome is not None
                 request_id = outcome.request_id

@@ -30,6 +30,7 @@ def _call(clock: VirtualClock, path: str, method: str = "POST", budget: float = 
     now = clock.monotonic()
     return Call(
         request=request,
+        path=path,
         kind=classify(method, path),
         scope="s",
         priority=Priority.INTERACTIVE,

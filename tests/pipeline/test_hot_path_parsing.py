@@ -1,22 +1,26 @@
 """What the hot path reads of each response, and no more (issue #19).
 
 A record's body (``contacts.find``) only needs a shape check: it is never parsed by the
-pipeline, whatever it nests, while a page's ``data`` is still looked into. Response headers are
-read into one plain dict, exactly as ``httpx.Headers.items()`` gives them.
+pipeline, whatever it nests, while a page's ``data`` is still looked into. Of the response
+headers, only those a decision reads are decoded, into one plain dict, each exactly as
+``httpx.Headers.items()`` gives it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from intercom_resilience import ResilientIntercom
 from intercom_resilience._core import responses
-from intercom_resilience._core.responses import malformed_json
+from intercom_resilience._core.requests import credentials_fingerprint
+from intercom_resilience._core.responses import READ_HEADERS, malformed_json
 from intercom_resilience._pipeline.attempt import _header_dict
 
 CONTACT = json.dumps(
@@ -68,11 +72,45 @@ def test_a_record_whose_strings_hold_brackets_is_parsed_and_passes(parses: list[
     assert parses == [len(body)]
 
 
-_NAMES = st.sampled_from(["Content-Type", "X-Request-Id", "x-request-id", "Set-Cookie", "Vary"])
+_NAMES = st.sampled_from(
+    [
+        *("Content-Type", "X-Request-Id", "x-request-id", "X-RateLimit-Remaining", "RETRY-AFTER"),
+        *("Set-Cookie", "Vary", "X-Ratelimit", "content-typ"),  # never read
+    ]
+)
 _VALUES = st.binary(max_size=12).filter(lambda v: b"\r" not in v and b"\n" not in v)
 
 
 @given(st.lists(st.tuples(_NAMES.map(str.encode), _VALUES), max_size=8))
-def test_the_header_dict_is_what_headers_items_gives(pairs: list[tuple[bytes, bytes]]) -> None:
+def test_the_header_dict_is_what_headers_items_gives_for_the_names_read(
+    pairs: list[tuple[bytes, bytes]],
+) -> None:
     headers = httpx.Headers(pairs)
-    assert _header_dict(headers) == dict(headers.items())
+    everything = dict(headers.items())
+    expected = {name: value for name, value in everything.items() if name in READ_HEADERS}
+    assert _header_dict(headers) == expected
+
+
+@functools.cache
+def _admission(base_url: str) -> Any:
+    client = ResilientIntercom(token="t", base_url=base_url)  # intercom-resilience: allow-token
+    return client._client_wrapper.httpx_client.httpx_client._transport.pipeline.admission
+
+
+_AUTH_NAMES = st.sampled_from([b"Authorization", b"authorization", b"AUTHORIZATION", b"Accept"])
+_AUTH_VALUES = st.sampled_from([b"Bearer one", b"Bearer two", b"", b"Bearer \xc3\xa9"])
+
+
+@settings(deadline=None)  # the first example builds the client
+@given(st.lists(st.lists(st.tuples(_AUTH_NAMES, _AUTH_VALUES), max_size=3), max_size=6))
+def test_the_scope_is_the_fingerprint_of_the_authorization_header_as_headers_get_reads_it(
+    requests: list[list[tuple[bytes, bytes]]],
+) -> None:
+    # The scope is memoised by the header's raw value; a request that repeats the header (joined
+    # by Headers.get) or lacks it must still get the fingerprint of what Headers.get returns.
+    base_url = "https://api.intercom.io"
+    admission = _admission(base_url)
+    for headers in [*requests, *requests]:  # each twice: the second from the memo
+        request = httpx.Request("GET", f"{base_url}/contacts/1", headers=headers)
+        expected = credentials_fingerprint(request.headers.get("authorization", ""), base_url)
+        assert admission.scope_of(request) == expected
