@@ -8,9 +8,8 @@ few microseconds of arithmetic, never I/O, so it cannot stall an event loop.
 from __future__ import annotations
 
 import threading
-import time
 
-from .._clock import Clock, SystemClock
+from .._clock import Clock
 from .._config import RateLimitPolicy
 from .._core.limiter import MICROS, DualLimiter
 from .._core.responses import RateLimitInfo
@@ -77,8 +76,8 @@ class MemoryLimiter:
         self._app_interval = core.app.spec.interval_us
         self._workspace_interval = core.workspace.spec.interval_us
         self._lock = threading.Lock()
-        # The real clock's time() is time.time itself: skip its Python-level method per acquire.
-        self._time = time.time if type(clock) is SystemClock else clock.time
+        # Bound once (the real clock's time() is time.time itself: see SystemClock).
+        self._time = clock.time
         self.events = events if events is not None else EventLog()
 
     @property

@@ -98,11 +98,12 @@ class Attempt:
 
     def _policy_bounded(self, current: Mapping[str, Any]) -> tuple[dict[str, float], float]:
         """The request's httpx timeouts each bounded by the policy's, and the longest of them."""
+        key: tuple[tuple[str, Any], ...] | None
         try:
             key = tuple(current.items())
             found = self._bounded.get(key)
         except TypeError:  # an unhashable value: not memoised
-            key, found = (), None
+            key, found = None, None
         if found is not None:
             return found
         timeouts = self._shared.config.timeouts
@@ -116,7 +117,7 @@ class Attempt:
             value = current.get(name)
             base[name] = policy_value if value is None else min(float(value), policy_value)
         found = (base, max(base.values()))
-        if key and len(self._bounded) < _MAX_TIMEOUT_SETS:
+        if key is not None and len(self._bounded) < _MAX_TIMEOUT_SETS:
             self._bounded[key] = found
         return found
 

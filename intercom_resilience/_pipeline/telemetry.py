@@ -24,41 +24,20 @@ class Telemetry:
         monitor: the client's health monitor.
     """
 
-    __slots__ = ("events", "monitor")
+    __slots__ = ("attempted", "events", "monitor")
 
     def __init__(self, events: EventLog, monitor: HealthMonitor) -> None:
         self.events = events
         self.monitor = monitor
+        #: An attempt nobody listens for as an event (:meth:`wants_debug` is false): the health
+        #: monitor takes it in exactly as it would take its :class:`~..events.CallAttempt`. The
+        #: monitor's own method, bound once: a forwarding call per attempt cost more than it did.
+        self.attempted = monitor.record_attempt
 
     def emit(self, event: Event) -> None:
         """Log *event* (and hand it to the hooks), then let the health monitor take it in."""
         self.events.emit(event)
         self.monitor.observe(event)
-
-    def attempted(
-        self,
-        *,
-        method: str,
-        template: str,
-        status: int | None,
-        duration: float,
-        request_id: str | None,
-        error: str | None,
-        attempt: int,
-        rate_limit_remaining: int | None,
-    ) -> None:
-        """An attempt nobody listens for as an event (:meth:`wants_debug` is false): the health
-        monitor takes it in exactly as it would take its :class:`~..events.CallAttempt`."""
-        self.monitor.record_attempt(
-            method=method,
-            template=template,
-            status=status,
-            duration=duration,
-            request_id=request_id,
-            error=error,
-            attempt=attempt,
-            rate_limit_remaining=rate_limit_remaining,
-        )
 
     def wants_debug(self) -> bool:
         """Would a debug event go anywhere? Hot paths skip building ones nobody reads."""

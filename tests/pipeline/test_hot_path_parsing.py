@@ -92,9 +92,9 @@ def test_the_header_dict_is_what_headers_items_gives_for_the_names_read(
 
 
 @functools.cache
-def _admission(base_url: str) -> Any:
+def _pipeline(base_url: str) -> Any:
     client = ResilientIntercom(token="t", base_url=base_url)  # intercom-resilience: allow-token
-    return client._client_wrapper.httpx_client.httpx_client._transport.pipeline.admission
+    return client._client_wrapper.httpx_client.httpx_client._transport.pipeline
 
 
 _AUTH_NAMES = st.sampled_from([b"Authorization", b"authorization", b"AUTHORIZATION", b"Accept"])
@@ -109,8 +109,34 @@ def test_the_scope_is_the_fingerprint_of_the_authorization_header_as_headers_get
     # The scope is memoised by the header's raw value; a request that repeats the header (joined
     # by Headers.get) or lacks it must still get the fingerprint of what Headers.get returns.
     base_url = "https://api.intercom.io"
-    admission = _admission(base_url)
+    admission = _pipeline(base_url).admission
     for headers in [*requests, *requests]:  # each twice: the second from the memo
         request = httpx.Request("GET", f"{base_url}/contacts/1", headers=headers)
         expected = credentials_fingerprint(request.headers.get("authorization", ""), base_url)
         assert admission.scope_of(request) == expected
+
+
+_TIMEOUT = st.one_of(st.none(), st.floats(0.001, 120.0))
+
+
+@settings(deadline=None)  # the first example builds the client
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {}, optional=dict.fromkeys(("connect", "read", "write", "pool"), _TIMEOUT)
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_request_timeouts_are_bounded_by_the_policy_memoised_or_not(
+    requested: list[dict[str, float | None]],
+) -> None:
+    attempt = _pipeline("https://api.intercom.io").attempt
+    policy = attempt._shared.config.timeouts
+    for current in [*requested, *requested]:  # each twice: the second from the memo
+        base, longest = attempt._policy_bounded(current)
+        for name in ("connect", "read", "write", "pool"):
+            value, limit = current.get(name), getattr(policy, name)
+            assert base[name] == (limit if value is None else min(value, limit))
+        assert longest == max(base.values())
