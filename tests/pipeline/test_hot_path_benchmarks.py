@@ -59,3 +59,21 @@ def test_threads_counts_calls_and_lock_waits() -> None:
     # Every call takes the limiter's lock (acquire, then the rate headers) and the monitor's.
     assert locks["limiter"].acquired >= calls
     assert locks["health monitor"].acquired >= calls
+
+
+def test_instructions_runs_every_subject_and_states_each_target() -> None:
+    bench = load_benchmark("instructions")
+    # The loop each callgrind child counts, run here without valgrind (a few calls each).
+    for subject in ("raw SDK find", "inner", "pass-through", "full pipeline"):
+        bench._child(subject, 3, None)
+    counts = {
+        "raw SDK find": 1_000_000.0,
+        "inner": 100_000.0,
+        "pass-through": 115_000.0,  # adds 15,000: 1.015, within 1.02
+        "full pipeline": 160_000.0,  # adds 60,000: 1.060, past 1.05
+    }
+    lines = bench.report(counts)
+    (passing,) = [line for line in lines if line.strip().startswith("pass-through")]
+    (full,) = [line for line in lines if line.strip().startswith("full pipeline")]
+    assert "15,000" in passing and "1.015" in passing and passing.endswith("holds)")
+    assert "60,000" in full and "1.060" in full and full.endswith("MISSES)")
