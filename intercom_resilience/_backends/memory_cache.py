@@ -239,7 +239,7 @@ class MemoryCache:
         if not is_servable(entry.stored_at, self._clock.time(), self._policy.stale_window):
             return
         digest = self._key_digest(key)
-        tags = list(dict.fromkeys([self._tag_digest(tag) for tag in resources]))
+        tags = tuple(dict.fromkeys([self._tag_digest(tag) for tag in resources]))
         request_id = entry.request_id
         shape: _Shape = (
             entry.status,
@@ -256,17 +256,20 @@ class MemoryCache:
                 shared = self._shapes[shape] = shape
             table = self._table
             old = table.get(digest)
-            if old is not None and old[_TAGS:] == tuple(tags):
+            if old is not None and old[_TAGS:] == tags:
                 # The same read stored again (the steady state of a hot record): its tags, and so
                 # the index, are unchanged; only the record is replaced.
                 record = (entry.content, stamp, shared or shape, *old[_TAGS:])
-                charge = self._charge(record)
+                # An interned shape is charged nowhere (the common case: no lookup to tell).
+                charge = _entry_charge(record) if shared is not None else self._charge(record)
                 if charge + len(tags) * _TAG_CHARGE > self._policy.max_bytes:
                     return  # could never fit (the old version stays, as below)
                 table[digest] = record
                 table.move_to_end(digest)
-                self._bytes += charge - self._charge(old)
-                self._evict()
+                gone = _entry_charge(old) if old[_SHAPE] is shared else self._charge(old)
+                self._bytes += charge - gone
+                if self._bytes > self._policy.max_bytes:  # the entry count is unchanged
+                    self._evict()
                 return
             canonical = [self._canonical_tag(tag) for tag in tags]
             record = (entry.content, stamp, shared or shape, *canonical)

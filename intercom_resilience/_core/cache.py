@@ -175,6 +175,21 @@ def cache_key(
             of repeated values of one parameter does.
         body: the request body (search and list ``POST``s); JSON is canonicalised first.
     """
+    if not query and not body:
+        return _plain_key(scope, base_url, method, path)
+    return _key(scope, base_url, method, path, query, body)
+
+
+@lru_cache(maxsize=4096)
+def _plain_key(scope: str, base_url: str, method: str, path: str) -> str:
+    """The key of a read with neither query nor body (a record's ``GET``), memoised per path
+    like its tags (:func:`read_resources`): a hot record is keyed on every read."""
+    return _key(scope, base_url, method, path, "", None)
+
+
+def _key(
+    scope: str, base_url: str, method: str, path: str, query: str | bytes, body: bytes | str | None
+) -> str:
     readable, prefix = _key_prefix(scope, base_url, method)
     digest = prefix.copy()
     # The fields after the memoised prefix, length-prefixed like it, in one update.
