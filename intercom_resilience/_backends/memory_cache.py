@@ -175,6 +175,7 @@ class MemoryCache:
         "_lock",
         "_policy",
         "_shapes",
+        "_stored",
         "_table",
         "_tag_digests",
         "evictions",
@@ -192,6 +193,10 @@ class MemoryCache:
         # The last key digested, and its digest: a read looks its key up, then stores its fresh
         # answer under the same string object (an identity check, so never a wrong digest).
         self._last: tuple[str, int] = ("", _digest(""))
+        # The record last stored and the entry it was made from (equal to its rebuild): a read
+        # looks its key up before it stores its fresh answer, so a hot record's next lookup finds
+        # the entry its last put was given. Forgotten when that record leaves the table.
+        self._stored: tuple[_Record | None, CachedResponse | None] = (None, None)
         # Tags to their digests (see _tag_digest): at most _MAX_TAG_DIGESTS, outside the budget.
         self._tag_digests: dict[str, int] = {}
         #: How many entries were evicted to respect the budgets (not counting invalidations).
@@ -211,6 +216,10 @@ class MemoryCache:
                 self._remove(digest)
                 return None
             self._table.move_to_end(digest)
+            stored_record, stored_entry = self._stored
+        if stored_record is record:  # the entry last put, still as it was: no rebuild
+            assert stored_entry is not None
+            return stored_entry
         return _response(record)
 
     async def aget(self, key: str) -> CachedResponse | None:
@@ -266,6 +275,7 @@ class MemoryCache:
                     return  # could never fit (the old version stays, as below)
                 table[digest] = record
                 table.move_to_end(digest)
+                self._stored = (record, entry)
                 gone = _entry_charge(old) if old[_SHAPE] is shared else self._charge(old)
                 self._bytes += charge - gone
                 if self._bytes > self._policy.max_bytes:  # the entry count is unchanged
@@ -280,6 +290,7 @@ class MemoryCache:
             # carries different tags.
             self._remove(digest)
             self._table[digest] = record
+            self._stored = (record, entry)
             self._bytes += charge
             index = self._index
             for tag in canonical:
@@ -332,6 +343,7 @@ class MemoryCache:
         """Drop every entry."""
         with self._lock:
             self._table = OrderedDict()
+            self._stored = (None, None)
             self._index = {}
             self._shapes = {}
             self._bytes = 0
@@ -439,6 +451,8 @@ class MemoryCache:
 
     def _drop(self, key: int, record: _Record) -> None:
         """Un-charge an entry taken out of the table and drop it from the tag index."""
+        if self._stored[0] is record:
+            self._stored = (None, None)
         self._bytes -= self._charge(record)
         index = self._index
         for tag in record[_TAGS:]:

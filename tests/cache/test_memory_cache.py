@@ -240,7 +240,27 @@ def test_responses_are_rebuilt_exactly_from_their_compact_records() -> None:
     ]
     for i, response_ in enumerate(stored):
         cache.put(f"ir:cache:{i}", response_, ())
+        assert cache.get(f"ir:cache:{i}") == response_  # the entry last put (not rebuilt)
+    # Rebuilt from their records (only the last one is the entry last put).
     assert [cache.get(f"ir:cache:{i}") for i in range(len(stored))] == stored
+    assert [memory_cache._response(record) for record in cache._table.values()] == stored
+
+
+def test_the_entry_last_put_is_served_as_it_was_given_until_its_record_leaves() -> None:
+    clock = VirtualClock()
+    cache = MemoryCache(CachePolicy(), clock)
+    first = entry(clock)
+    cache.put("ir:cache:k", first, ("t",))
+    assert cache.get("ir:cache:k") is first  # no rebuild for the hot record's next lookup
+    again = entry(clock, body=b'{"type":"contact","v":2}')
+    cache.put("ir:cache:k", again, ("t",))  # the same read stored again
+    assert cache.get("ir:cache:k") is again
+    cache.invalidate(("t",))
+    assert cache.get("ir:cache:k") is None
+    assert cache._stored == (None, None)  # the dropped entry's body is not kept alive
+    cache.put("ir:cache:k", first, ("t",))
+    cache.clear()
+    assert cache.get("ir:cache:k") is None and cache._stored == (None, None)
 
 
 def test_entries_with_the_same_headers_share_one_shape() -> None:
