@@ -292,20 +292,7 @@ class MemoryCache:
             self._table[digest] = record
             self._stored = (record, entry)
             self._bytes += charge
-            index = self._index
-            for tag in canonical:
-                keys = index.get(tag)
-                if keys is None:
-                    index[tag] = digest
-                    self._bytes += _TAG_CHARGE
-                elif isinstance(keys, int):
-                    members = _Members(tag)
-                    members[keys] = None
-                    members[digest] = None
-                    index[tag] = members
-                    self._bytes += _MEMBERS_BASE
-                else:
-                    keys[digest] = None
+            self._index_tags(digest, canonical)
             self._evict()
 
     async def aput(
@@ -430,6 +417,23 @@ class MemoryCache:
         if self._shapes.get(shape) is not shape:
             size += _shape_charge(shape)
         return size
+
+    def _index_tags(self, digest: int, tags: list[int]) -> None:
+        """Name the entry *digest* under each of its *tags* in the index. Caller holds the lock."""
+        index = self._index
+        for tag in tags:
+            keys = index.get(tag)
+            if keys is None:
+                index[tag] = digest
+                self._bytes += _TAG_CHARGE
+            elif isinstance(keys, int):
+                members = _Members(tag)
+                members[keys] = None
+                members[digest] = None
+                index[tag] = members
+                self._bytes += _MEMBERS_BASE
+            else:
+                keys[digest] = None
 
     def _canonical_tag(self, tag: int) -> int:
         """The digest object the index and every record share for *tag* (*tag* itself when the
