@@ -295,6 +295,13 @@ def report(
     plain_per_entry = plain["structure"] / entries
     traced_ratio = cache["budget"] / cache["held"]
     rss_ratio = cache_rss["budget"] / max(1, cache_rss["rss"])
+    # RSS moves in pages and allocator arenas: a fill that grows it by less than a MiB (the smoke
+    # test's, measured in its own process) says nothing about the budget.
+    if cache_rss["rss"] >= MIB:
+        held = verdict(abs(rss_ratio - 1) <= 0.10)
+        rss_figure = f"{rss_ratio:>10.3f}   target within 10%: {held}"
+    else:
+        rss_figure = f"{'n/a':>10}   target within 10%: not measured (RSS grew by under 1 MiB)"
     return [
         f"entries stored               {cache['entries']:>10,} "
         f"(of {entries:,}; baseline {plain['entries']:,})",
@@ -312,8 +319,7 @@ def report(
         f"   target within 10%: {verdict(abs(traced_ratio - 1) <= 0.10)}",
         f"cache: RSS growth            {cache_rss['rss'] / MIB:>10.2f} MiB; budget counted "
         f"{cache_rss['budget'] / MIB:.2f} MiB",
-        f"cache: budget / RSS growth   {rss_ratio:>10.3f}"
-        f"   target within 10%: {verdict(abs(rss_ratio - 1) <= 0.10)}",
+        f"cache: budget / RSS growth   {rss_figure}",
         f"cache: whole, bodies incl.   {cache['held'] / MIB:>10.2f} MiB"
         f"   target under 64 MiB: {verdict(cache['held'] < 64 * MIB)}",
     ]

@@ -13,7 +13,7 @@ def test_every_target_is_printed_with_its_figure_and_verdict() -> None:
     assert "entries stored                      300 (of 300; baseline 300)" in text
     for target in ("target <= 400 B", "budget / traced held", "budget / RSS growth", "64 MiB"):
         (line,) = [line for line in lines if target in line]
-        assert line.endswith(("holds", "MISSED")), line
+        assert line.endswith(("holds", "MISSED", "(RSS grew by under 1 MiB)")), line
     # The accounting holds even on a small fill (the RSS figures need a large one).
     (traced,) = [line for line in lines if "budget / traced held" in line]
     assert traced.endswith("holds"), traced
