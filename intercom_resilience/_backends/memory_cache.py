@@ -52,6 +52,7 @@ import struct
 import sys
 import threading
 from collections import OrderedDict
+from functools import lru_cache
 from typing import Any
 
 from .._clock import Clock
@@ -79,9 +80,7 @@ _getsizeof = sys.getsizeof
 _blake2b = hashlib.blake2b
 _from_bytes = int.from_bytes
 
-#: Tag digests memoised (about 200 B each: the tag string, its digest and a slot). Few, so that
-#: the memo stays a fixed ~6 KiB outside the byte budget (which bounds what entries hold): the
-#: tags most puts carry (their scope's, their collection's) are back in it a put after a clear.
+#: Tag digests memoised (about 200 B each: the tag string, its digest and the memo's link).
 _MAX_TAG_DIGESTS = 32
 
 #: Distinct shapes shared between entries (content types are few; past this, say because a
@@ -108,6 +107,12 @@ def _digest(text: str) -> int:
     """The 128-bit digest a key or tag is stored under (see the module docstring)."""
     data = text.encode("utf-8", "surrogatepass")
     return _from_bytes(_blake2b(data, digest_size=16).digest(), "little")
+
+
+#: A tag's digest, for the few tags most puts carry (a scope's, a collection's, a hot record's):
+#: a digest was the dearest step of a put. Few (:data:`_MAX_TAG_DIGESTS`), so the memo stays a
+#: fixed few KiB outside the byte budget, which bounds what entries hold.
+_tag_digest = lru_cache(maxsize=_MAX_TAG_DIGESTS)(_digest)
 
 
 def _shape_charge(shape: _Shape) -> int:
@@ -177,7 +182,6 @@ class MemoryCache:
         "_shapes",
         "_stored",
         "_table",
-        "_tag_digests",
         "evictions",
     )
 
@@ -197,8 +201,6 @@ class MemoryCache:
         # looks its key up before it stores its fresh answer, so a hot record's next lookup finds
         # the entry its last put was given. Forgotten when that record leaves the table.
         self._stored: tuple[_Record | None, CachedResponse | None] = (None, None)
-        # Tags to their digests (see _tag_digest): at most _MAX_TAG_DIGESTS, outside the budget.
-        self._tag_digests: dict[str, int] = {}
         #: How many entries were evicted to respect the budgets (not counting invalidations).
         self.evictions = 0
 
@@ -248,7 +250,7 @@ class MemoryCache:
         if not is_servable(entry.stored_at, self._clock.time(), self._policy.stale_window):
             return
         digest = self._key_digest(key)
-        tags = tuple(dict.fromkeys([self._tag_digest(tag) for tag in resources]))
+        tags = tuple(dict.fromkeys([_tag_digest(tag) for tag in resources]))
         request_id = entry.request_id
         shape: _Shape = (
             entry.status,
@@ -307,7 +309,7 @@ class MemoryCache:
 
     def invalidate(self, resources: tuple[str, ...]) -> int:
         """Drop every entry tagged with any of *resources*; returns how many were dropped."""
-        tags = [self._tag_digest(tag) for tag in resources]
+        tags = [_tag_digest(tag) for tag in resources]
         with self._lock:
             keys: set[int] = set()
             for tag in tags:
@@ -380,17 +382,6 @@ class MemoryCache:
         )
 
     # ------------------------------------------------------------------------------ internals
-
-    def _tag_digest(self, tag: str) -> int:
-        """*tag*'s digest, memoised: a handful of tags (a scope's, a collection's, a hot
-        record's) come with most puts, and a digest is the dearest step of a put."""
-        digests = self._tag_digests
-        digest = digests.get(tag)
-        if digest is None:
-            if len(digests) >= _MAX_TAG_DIGESTS:
-                digests.clear()  # a bounded memo, not an LRU: refilled by the next puts
-            digest = digests[tag] = _digest(tag)
-        return digest
 
     def _key_digest(self, key: str) -> int:
         last = self._last  # one read of the pair: another thread may replace it meanwhile

@@ -79,13 +79,3 @@ class Outcome:
         if network is None:
             network = Network.CONNECT if connect else Network.AMBIGUOUS
         return cls(None, {}, None, network, type(error).__name__, duration, meaning(None, network))
-
-    @property
-    def ok(self) -> bool:
-        """A 2xx response."""
-        return self.means.ok
-
-    @property
-    def is_outage(self) -> bool:
-        """A failure that says Intercom (or the way to it) is unwell: 5xx or a network failure."""
-        return self.means.outage

@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import AsyncIterator, Iterator
+from functools import lru_cache
 from types import TracebackType
 from typing import Any, ClassVar, Protocol
 
@@ -353,17 +354,12 @@ def ask_breaker(lease: float) -> AskBreaker:
     """The breaker question for a trial slot leased *lease* seconds, rounded up to a whole second
     (built once per second of lease: one is asked per attempt, and a lease is only the bound on
     how long a dead holder keeps the slot, so a fraction more is harmless)."""
-    whole = math.ceil(lease)
-    effect = _ASK_BREAKER.get(whole)
-    if effect is None:
-        effect = AskBreaker(float(whole))
-        if len(_ASK_BREAKER) < _MAX_LEASES:
-            _ASK_BREAKER[whole] = effect
-    return effect
+    return _asking(math.ceil(lease))
 
 
-_ASK_BREAKER: dict[int, AskBreaker] = {}
-_MAX_LEASES = 128
+@lru_cache(maxsize=128)
+def _asking(whole: int) -> AskBreaker:
+    return AskBreaker(float(whole))
 
 
 #: Every effect that works on one backend, by the backend's name in :class:`Backends`.
