@@ -8,11 +8,11 @@ own) is always performed by the shells, so an async backend is awaited.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Protocol
 
 from .._core.breaker import BreakerState, Transition
 from .._core.limiter import Grant, Priority
+from .._core.record import record
 from .._core.responses import RateLimitInfo
 
 __all__ = [
@@ -50,7 +50,7 @@ class LimiterBackend(Protocol):
         ...
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class CachedResponse:
     """A stored successful read: enough to rebuild the response the SDK parses.
 
@@ -120,7 +120,7 @@ class CacheBackend(Protocol):
         ...
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class BreakerVerdict:
     """The breaker's answer to "may a call go out now?".
 

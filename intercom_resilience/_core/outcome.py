@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from .record import record
 from .responses import RateLimitInfo, parse_json_body, parse_rate_limit, request_id_from
 from .status import Meaning, Network, meaning
 
 __all__ = ["Outcome"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Outcome:
     """What one attempt produced (built by :meth:`from_response` or :meth:`from_error`).
 

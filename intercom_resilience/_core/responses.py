@@ -8,12 +8,13 @@ a client sleep for hours.
 
 from __future__ import annotations
 
-import dataclasses
 import email.utils
 import json
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from .record import record
 
 __all__ = [
     "OBJECT_DATA_TEMPLATES",
@@ -212,7 +213,7 @@ def error_codes(body: Any | None) -> tuple[str, ...]:
     )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class RateLimitInfo:
     """The ``X-RateLimit-*`` headers of one response, validated.
 

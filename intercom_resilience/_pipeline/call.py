@@ -12,6 +12,7 @@ import httpx
 
 from .._backends.base import CachedResponse, Priority
 from .._core.outcome import Outcome
+from .._core.record import record
 from .._core.requests import RequestKind
 from .._core.retry import Verdict
 from .._core.status import StaleReason
@@ -106,7 +107,7 @@ class Call:
     trial: bool = False
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Conclusion:
     """How a call ends, before the stale-cache stage has had its say.
 

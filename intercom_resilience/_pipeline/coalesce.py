@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import secrets
 import threading
 from collections.abc import Generator
@@ -45,6 +44,7 @@ from typing import Any
 
 from .._backends.base import CachedResponse
 from .._clock import Clock
+from .._core.record import record
 from .._core.requests import is_collection_read
 from .call import Call
 from .coherence import Coherence
@@ -131,7 +131,7 @@ class Flight:
         return self.answer
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class JoinFlight(BackendEffect):
     """Wait for *flight* to land, at most *timeout* seconds: its shared answer, or ``None``."""
 
@@ -145,7 +145,7 @@ class JoinFlight(BackendEffect):
         return await self.flight.await_answer(self.timeout)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class FleetLock(BackendEffect):
     """Take the fleet lock of the read cached under *key*: ``True`` (fetch for the fleet),
     ``False`` (another process fetches), ``None`` (Redis unavailable: fetch alone)."""
@@ -167,7 +167,7 @@ class FleetLock(BackendEffect):
         return result
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class FleetPeek(BackendEffect):
     """The fleet lock's value (``held:…``, ``done:…``, ``""``; ``None``: Redis unavailable)."""
 
@@ -182,7 +182,7 @@ class FleetPeek(BackendEffect):
         return result
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class FleetLand(BackendEffect):
     """The fleet's leader is done: mark the lock ``done`` with *marker*, or release it."""
 

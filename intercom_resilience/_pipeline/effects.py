@@ -49,6 +49,7 @@ from .._backends.base import (
 )
 from .._clock import Clock
 from .._core.breaker import Transition
+from .._core.record import record
 from .._core.responses import RateLimitInfo
 from .._core.status import BreakerCount
 
@@ -105,14 +106,14 @@ class Effect:
     __slots__ = ()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Sleep(Effect):
     """Wait *seconds* on the client's clock (a rate-limit wait or a backoff)."""
 
     seconds: float
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Send(Effect):
     """Send *request* through the inner transport and read the whole body by *deadline*.
 
@@ -228,7 +229,7 @@ class BackendEffect(Effect):
         raise NotImplementedError
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Acquire(BackendEffect):
     """Take one token from the app and workspace buckets at *priority*."""
 
@@ -247,7 +248,7 @@ class Acquire(BackendEffect):
 ACQUIRE: dict[Priority, Acquire] = {level: Acquire(level) for level in Priority}
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class ObserveRate(BackendEffect):
     """Feed an attempt's status and rate-limit headers back to the limiter."""
 
@@ -263,7 +264,7 @@ class ObserveRate(BackendEffect):
         await backends.limiter.aobserve(self.status, self.info)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class CachePut(BackendEffect):
     """Store a fresh read under *key*, tagged with *tags*."""
 
@@ -281,7 +282,7 @@ class CachePut(BackendEffect):
         await backends.cache.aput(self.key, self.entry, self.tags, self.read_started)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class Invalidate(BackendEffect):
     """Drop every cached read tagged with one of *tags*."""
 
@@ -296,7 +297,7 @@ class Invalidate(BackendEffect):
         return await backends.cache.ainvalidate(self.tags)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class CacheGet(BackendEffect):
     """Look up the stored read under *key*."""
 
@@ -311,7 +312,7 @@ class CacheGet(BackendEffect):
         return await backends.cache.aget(self.key)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class AskBreaker(BackendEffect):
     """May a call go out? A trial slot it is granted is held at most *lease* seconds."""
 
@@ -326,7 +327,7 @@ class AskBreaker(BackendEffect):
         return await backends.breaker.aallow(self.lease)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record
 class TellBreaker(BackendEffect):
     """Record an attempt's result: ``True`` an outage, ``False`` a success, ``None`` neutral."""
 

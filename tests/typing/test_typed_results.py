@@ -60,6 +60,22 @@ USER_FILES = {
 }
 RESOURCES_FILE = "user_resources.py"
 RAW_FILE = "user_raw_sdk.py"
+#: The pipeline's records are plain slotted dataclasses at run time (cheap to build on every
+#: call) and read-only only to the type checker: an assignment to one must be an error.
+RECORDS_FILE = "records_read_only.py"
+RECORDS_SOURCE = """
+    from intercom_resilience._core.limiter import Grant
+    from intercom_resilience._core.outcome import Outcome
+    from intercom_resilience._pipeline.call import Conclusion
+    from intercom_resilience._pipeline.effects import Send
+
+    def tamper(grant: Grant, outcome: Outcome, conclusion: Conclusion, send: Send) -> None:
+        grant.granted = False  # ERROR: read-only
+        outcome.status = 500  # ERROR: read-only
+        conclusion.store = None  # ERROR: read-only
+        send.deadline = 0.0  # ERROR: read-only
+        print(grant.wait, outcome.duration, conclusion.error, send.request)
+"""
 NOTE = re.compile(r'^(?P<file>[\w.]+):(?P<line>\d+): note: Revealed type is "(?P<type>[^"]+)"$')
 ERROR = re.compile(r"^(?P<file>[\w.]+):(?P<line>\d+): error: (?P<message>.*)$")
 
@@ -117,7 +133,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
     (root / RAW_FILE).write_text(
         "import intercom\nreveal_type(intercom.Intercom(token='t').contacts)\n", encoding="utf-8"
     )
-    files = [str(root / name) for name in [*USER_FILES, RESOURCES_FILE, RAW_FILE]]
+    (root / RECORDS_FILE).write_text(textwrap.dedent(RECORDS_SOURCE).lstrip(), encoding="utf-8")
+    files = [str(root / name) for name in [*USER_FILES, RESOURCES_FILE, RAW_FILE, RECORDS_FILE]]
     stdout, stderr, _status = mypy_api.run(
         [
             "--strict",
@@ -144,7 +161,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
 
 
 def marked_lines(name: str, marker: str) -> list[int]:
-    source = textwrap.dedent(USER_FILES[name]).lstrip().splitlines()
+    text = RECORDS_SOURCE if name == RECORDS_FILE else USER_FILES[name]
+    source = textwrap.dedent(text).lstrip().splitlines()
     return [number for number, line in enumerate(source, start=1) if f"# {marker}" in line]
 
 
@@ -173,8 +191,17 @@ def test_deliberate_mistakes_are_caught(report: Report, name: str) -> None:
     assert caught == expected, report.raw
 
 
+def test_records_are_read_only_to_the_type_checker(report: Report) -> None:
+    expected = marked_lines(RECORDS_FILE, "ERROR")
+    assert len(expected) == 4
+    for line in expected:
+        message = report.errors.get((RECORDS_FILE, line), "")
+        assert "read-only" in message, report.raw
+
+
 def test_no_unexpected_errors(report: Report) -> None:
-    expected = {(name, line) for name in USER_FILES for line in marked_lines(name, "ERROR")}
+    checked = [*USER_FILES, RECORDS_FILE]
+    expected = {(name, line) for name in checked for line in marked_lines(name, "ERROR")}
     assert set(report.errors) == expected, report.raw
 
 
