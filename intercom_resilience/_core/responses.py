@@ -45,10 +45,13 @@ READ_HEADERS: frozenset[str] = frozenset(
 _READ_RAW = frozenset(name.encode("ascii") for name in READ_HEADERS)
 
 
-def read_headers(raw: Iterable[tuple[bytes, bytes]], encoding: str = "ascii") -> dict[str, str]:
-    """The :data:`READ_HEADERS` among *raw* header pairs (``httpx.Headers.raw``), as a dict
-    with lower-case names, repeated ones joined with ``", "`` as ``httpx.Headers.items()`` joins
-    them; values decoded with *encoding* (``httpx.Headers.encoding``).
+def read_headers(
+    triples: Iterable[tuple[bytes, bytes, bytes]], encoding: str = "ascii"
+) -> dict[str, str]:
+    """The :data:`READ_HEADERS` among *triples* (``(raw name, lower-case name, raw value)``, as
+    ``httpx.Headers`` keeps them), as a dict with lower-case names, repeated ones joined with
+    ``", "`` as ``httpx.Headers.items()`` joins them; values decoded with *encoding*
+    (``httpx.Headers.encoding``).
 
     Every response passes here: a plain dict because several decisions look headers up and each
     ``httpx.Headers`` lookup scans the whole list, and only the names read because a response
@@ -57,8 +60,7 @@ def read_headers(raw: Iterable[tuple[bytes, bytes]], encoding: str = "ascii") ->
     """
     wanted = _READ_RAW
     plain: dict[str, str] = {}
-    for raw_name, raw_value in raw:
-        lowered = raw_name.lower()
+    for _, lowered, raw_value in triples:
         if lowered in wanted:
             name, value = lowered.decode("ascii"), raw_value.decode(encoding)
             plain[name] = f"{plain[name]}, {value}" if name in plain else value

@@ -22,6 +22,7 @@ from ..events import KillSwitchChanged
 from .call import Call, Conclusion, current_priority
 from .deadline import lane_deadline, scoped_deadline
 from .effects import Effect, ask_breaker
+from .headers import header_triples
 from .shared import Shared
 
 __all__ = ["Admission"]
@@ -53,9 +54,7 @@ class Admission:
         # The raw value is the memo's key: a lookup by name (httpx.Headers.get) would first work
         # out the encoding of every header of the request, and it is a new request every call.
         found = [
-            value
-            for name, value in request.headers.raw
-            if len(name) == 13 and name.lower() == b"authorization"
+            value for _, name, value in header_triples(request.headers) if name == b"authorization"
         ]
         # Sent twice, the values are joined by Headers.get: worked out, not memoised.
         raw = found[0] if len(found) == 1 else None if found else b""

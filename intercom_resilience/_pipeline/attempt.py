@@ -30,6 +30,7 @@ from ..events import CallAttempt, TokenRotated
 from .admission import Admission
 from .call import Call
 from .effects import Sent
+from .headers import header_triples
 from .shared import Shared, where
 
 __all__ = ["Attempt"]
@@ -68,7 +69,7 @@ def _as_transport_error(
 
 def _header_dict(headers: httpx.Headers) -> dict[str, str]:
     """The headers of a response that the decisions read, as :func:`read_headers` gives them."""
-    return read_headers(headers.raw, headers.encoding)
+    return read_headers(header_triples(headers), headers.encoding)
 
 
 @lru_cache(maxsize=1024)

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from intercom_resilience import ResilientIntercom
 from intercom_resilience._core import responses
 from intercom_resilience._core.requests import credentials_fingerprint
-from intercom_resilience._core.responses import READ_HEADERS, malformed_json
+from intercom_resilience._core.responses import READ_HEADERS, malformed_json, read_headers
+from intercom_resilience._pipeline import headers as header_reading
 from intercom_resilience._pipeline.attempt import _header_dict
 
 CONTACT = json.dumps(
@@ -89,6 +90,26 @@ def test_the_header_dict_is_what_headers_items_gives_for_the_names_read(
     everything = dict(headers.items())
     expected = {name: value for name, value in everything.items() if name in READ_HEADERS}
     assert _header_dict(headers) == expected
+
+
+def test_the_installed_httpx_lets_headers_be_read_in_place() -> None:
+    """Else every call copies its headers twice: an httpx that changed ``Headers._list``."""
+    assert header_reading._KEEPS_TRIPLES
+    headers = httpx.Headers([("X-A", "1")])
+    assert header_reading.header_triples(headers) is headers._list
+
+
+@given(st.lists(st.tuples(_NAMES.map(str.encode), _VALUES), max_size=8))
+def test_without_the_list_in_place_the_triples_are_the_same(
+    pairs: list[tuple[bytes, bytes]],
+) -> None:
+    headers = httpx.Headers(pairs)
+    in_place = list(header_reading.header_triples(headers))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(header_reading, "_KEEPS_TRIPLES", False)
+        built = list(header_reading.header_triples(headers))
+        assert _header_dict(headers) == read_headers(in_place, headers.encoding)
+    assert built == in_place
 
 
 @functools.cache
