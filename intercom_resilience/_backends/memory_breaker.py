@@ -11,6 +11,9 @@ from .base import BreakerVerdict
 
 __all__ = ["MemoryBreaker"]
 
+#: A closed breaker's answer: go, no transition, no trial slot.
+_ADMITTED = BreakerVerdict(allowed=True)
+
 
 class MemoryBreaker:
     """This process's breaker (the default). Implements :class:`~.base.BreakerBackend`.
@@ -39,6 +42,11 @@ class MemoryBreaker:
         """May a call go out now? (*lease* is for the fleet breaker: no slot is lost here.)"""
         del lease
         breaker = self.breaker
+        if breaker.state is BreakerState.CLOSED:
+            # Only a recorded result moves a closed breaker: admitting a call changes nothing, so
+            # the common answer needs neither the lock nor the clock (a result recorded by
+            # another thread meanwhile is one that came just after this call was admitted).
+            return _ADMITTED
         with self._lock:
             now = self._clock.monotonic()
             allowed, transition = breaker.allow(now)

@@ -6,6 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intercom_resilience import BreakerPolicy, BreakerState
+from intercom_resilience._backends.memory_breaker import MemoryBreaker
+from intercom_resilience._clock import VirtualClock
 from intercom_resilience._core.breaker import CircuitBreaker
 
 POLICY = BreakerPolicy(
@@ -147,3 +149,29 @@ def test_the_run_starts_again_after_the_circuit_closes() -> None:
     breaker.record(2.1, failed=True)
     breaker.record(2.1, failed=True)
     assert breaker.state is BreakerState.CLOSED  # two, not four, in a row since it closed
+
+
+@settings(max_examples=300)
+@given(steps)
+def test_the_memory_breaker_answers_as_the_state_machine_does(script: list[tuple]) -> None:
+    """Its closed-state answer skips the lock and the clock (issue #19): same verdicts."""
+    clock = VirtualClock()
+    backend = MemoryBreaker(POLICY, clock)
+    model = CircuitBreaker(POLICY)
+    for step in script:
+        clock.advance(step[1])
+        now = clock.monotonic()
+        if step[0] == "allow":
+            before = model.state
+            allowed, transition = model.allow(now)
+            verdict = backend.allow(lease=5.0)
+            assert verdict.allowed == allowed
+            assert verdict.transition == transition
+            assert verdict.trial == (allowed and model.state is BreakerState.HALF_OPEN)
+            retry_at = model.retry_at
+            assert verdict.retry_in == (None if retry_at is None else retry_at - now)
+            if before is BreakerState.CLOSED:
+                assert verdict.trial is False and verdict.retry_in is None
+        else:
+            assert backend.record(step[2]) == model.record(now, failed=step[2])
+        assert backend.state is model.state
