@@ -37,6 +37,7 @@ _stdlib_logger = logging.getLogger(LOGGER_NAME)
 # A library never decides where its logs go: without this, Python's last-resort handler would
 # print our warnings to stderr in applications that configured no logging at all.
 _stdlib_logger.addHandler(logging.NullHandler())
+_DEBUG = logging.DEBUG
 _LEVELS: dict[str, int] = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -81,6 +82,10 @@ class EventLog:
             or structlog.is_configured()
             or (_stdlib_logger.isEnabledFor(_LEVELS[level]))
         )
+
+    def wants_debug(self) -> bool:
+        """``wants("debug")``, asked before every attempt's event: without the level lookup."""
+        return bool(self.hooks) or structlog.is_configured() or _stdlib_logger.isEnabledFor(_DEBUG)
 
     def emit(self, event: Event) -> None:
         """Hand *event* to every hook, then log it at its level (when anything listens)."""

@@ -42,7 +42,7 @@ READ_HEADERS: frozenset[str] = frozenset(
         "retry-after",
     }
 )
-_READ_RAW = frozenset(name.encode("ascii") for name in READ_HEADERS)
+_READ_NAMES = {name.encode("ascii"): name for name in READ_HEADERS}
 
 
 def read_headers(
@@ -58,11 +58,14 @@ def read_headers(
     carries twice as many headers as any decision looks at (decoding the rest was most of the
     cost).
     """
-    wanted = _READ_RAW
+    names = _READ_NAMES
+    # Headers httpx found to be ASCII decode the same as UTF-8, whose decoder needs no lookup.
+    utf8 = encoding in ("ascii", "utf-8")
     plain: dict[str, str] = {}
     for _, lowered, raw_value in triples:
-        if lowered in wanted:
-            name, value = lowered.decode("ascii"), raw_value.decode(encoding)
+        name = names.get(lowered)
+        if name is not None:
+            value = raw_value.decode() if utf8 else raw_value.decode(encoding)
             plain[name] = f"{plain[name]}, {value}" if name in plain else value
     return plain
 
@@ -144,21 +147,16 @@ def malformed_json(
         if expects_body and 200 <= status < 300:
             return f"a {status} response with an empty body"
         return None
-    first = stripped[:1]
-    opened, listed = content.count(b"{"), content.count(b"[")
     # Only a page's ``data`` (or a search's, an object) is looked into: a record's body may hold
     # a nested ``"data"`` (a contact's tags, notes, companies) that the SDK models as it is. A
-    # record cut short after a nested object still ends in "}", but one bracket short: brackets
-    # that do not balance (or that a string holds) send it to the parser.
-    if (
-        first == b"{"
-        and stripped[-1:] == b"}"
-        and not (is_list or data_is_object)
-        and opened + listed <= _SAFE_BRACKETS
-        and opened == content.count(b"}")
-        and listed == content.count(b"]")
-    ):
-        return None
+    # record cut short after a nested object still ends in "}", but its outermost brace is still
+    # open (whatever lists it holds): braces that do not balance (or that a string holds) send
+    # it to the parser. Lists are counted only for the nesting bound, and only then: each count
+    # is a byte-by-byte pass over the body, on every response.
+    if stripped[:1] == b"{" and stripped[-1:] == b"}" and not (is_list or data_is_object):
+        opened = content.count(b"{")
+        if opened == content.count(b"}") and opened + content.count(b"[") <= _SAFE_BRACKETS:
+            return None
     try:
         parsed = json.loads(content)
     except RecursionError:

@@ -204,17 +204,17 @@ class Attempt:
         codes = None if outcome.means.ok else error_codes(outcome.body)
         info = outcome.rate_limit
         telemetry = shared.telemetry
-        duration_ms = round(outcome.duration * 1000, 3)
         remaining = None if info is None else info.remaining
         if not telemetry.wants_debug():
             # Nobody listens for the event (no hook, no debug logging): only the health monitor
-            # takes the attempt in, without an event built for it.
+            # takes the attempt in, without an event built for it (nor the event's rounded
+            # milliseconds: round() with digits formats the float, a fifth of this method).
             kind = call.kind
             telemetry.attempted(
                 method=kind.method,
                 template=kind.template,
                 status=outcome.status,
-                duration=duration_ms / 1000.0,
+                duration=outcome.duration,
                 request_id=outcome.request_id,
                 error=outcome.error_name or (codes[0] if codes else None),
                 attempt=call.attempts,
@@ -227,7 +227,7 @@ class Attempt:
                 attempt=call.attempts,
                 status=outcome.status,
                 error=outcome.error_name,
-                duration_ms=duration_ms,
+                duration_ms=round(outcome.duration * 1000, 3),
                 request_id=outcome.request_id,
                 verdict=verdict.value,
                 tokens_left=call.tokens_left,

@@ -55,6 +55,8 @@ class Call:
         started: monotonic time at the start.
         deadline: monotonic time after which no further attempt or wait begins.
         cache_key: where a successful read is stored (``None`` when not cacheable).
+        slow_at: for an interactive read, the monotonic time its latency budget is spent
+            (``DeadlinePolicy.stale_if_slow``); ``None`` when it has none.
         attempts: attempts sent so far.
         rotated: the token was rotated once after a 401.
         outcome: the last attempt's outcome.
@@ -62,8 +64,6 @@ class Call:
         error: the last attempt's network error, when one happened.
         verdict: the retry decision about the last attempt.
         tokens_left: rate-limit tokens left after this attempt's acquire, when known.
-        slow_at: for an interactive read, the monotonic time its latency budget is spent
-            (``DeadlinePolicy.stale_if_slow``); ``None`` when it has none.
         looked_up: the stale cache was consulted before the first attempt.
         entry: what that lookup found (a servable answer held in reserve), if anything.
         cut_short: the wait that did not fit before the deadline, when one ended the retries.
@@ -86,6 +86,7 @@ class Call:
     started: float
     deadline: float
     cache_key: str | None
+    slow_at: float | None = None
     attempts: int = 0
     rotated: bool = False
     outcome: Outcome | None = None
@@ -93,7 +94,6 @@ class Call:
     error: httpx.TransportError | None = None
     verdict: Verdict | None = None
     tokens_left: float | None = None
-    slow_at: float | None = None
     looked_up: bool = False
     entry: CachedResponse | None = None
     cut_short: float | None = None

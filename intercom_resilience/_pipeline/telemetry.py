@@ -24,7 +24,7 @@ class Telemetry:
         monitor: the client's health monitor.
     """
 
-    __slots__ = ("attempted", "events", "monitor")
+    __slots__ = ("attempted", "events", "monitor", "wants_debug")
 
     def __init__(self, events: EventLog, monitor: HealthMonitor) -> None:
         self.events = events
@@ -33,19 +33,18 @@ class Telemetry:
         #: monitor takes it in exactly as it would take its :class:`~..events.CallAttempt`. The
         #: monitor's own method, bound once: a forwarding call per attempt cost more than it did.
         self.attempted = monitor.record_attempt
+        #: Would a debug event go anywhere? Hot paths skip building ones nobody reads. (The
+        #: event log's own method, bound once, like :attr:`attempted`: asked on every attempt.)
+        self.wants_debug = events.wants_debug
 
     def emit(self, event: Event) -> None:
         """Log *event* (and hand it to the hooks), then let the health monitor take it in."""
         self.events.emit(event)
         self.monitor.observe(event)
 
-    def wants_debug(self) -> bool:
-        """Would a debug event go anywhere? Hot paths skip building ones nobody reads."""
-        return self.events.wants("debug")
-
     def wants_finished(self) -> bool:
         """Is anyone interested in how a call finished (a capture, a hook, debug logging)?"""
-        return _callinfo.capturing() or self.events.wants("debug")
+        return _callinfo.capturing() or self.events.wants_debug()
 
     def finished(self, event: CallFinished) -> None:
         """A call ended: capture its :class:`~intercom_resilience.CallInfo` and emit the event."""

@@ -161,3 +161,26 @@ def test_request_timeouts_are_bounded_by_the_policy_memoised_or_not(
             value, limit = current.get(name), getattr(policy, name)
             assert base[name] == (limit if value is None else min(value, limit))
         assert longest == max(base.values())
+
+
+# Strings without brackets: a string that holds them can balance a cut body's count by chance
+# (then the SDK's own parser reports it), with lists counted or not.
+_TEXT = st.text(alphabet='ab:,"', max_size=4)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TEXT,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_TEXT, children, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(_TEXT, _JSON, max_size=4))
+def test_a_record_is_passed_whole_and_flagged_when_cut_after_any_closing_brace(
+    record: dict[str, Any],
+) -> None:
+    """A cut record that still ends in "}" is caught by its braces alone (lists never need
+    counting for it): the outermost brace of a prefix is open whatever the body nests."""
+    body = json.dumps(record).encode()
+    assert malformed_json(200, body, expects_body=True) is None
+    for end in range(1, len(body)):
+        if body[end - 1 : end] == b"}":
+            assert malformed_json(200, body[:end], expects_body=True) is not None, body[:end]
