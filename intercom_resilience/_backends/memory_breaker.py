@@ -13,6 +13,8 @@ __all__ = ["MemoryBreaker"]
 
 #: A closed breaker's answer: go, no transition, no trial slot.
 _ADMITTED = BreakerVerdict(allowed=True)
+# Enum members read on every call, bound to module names (see _core/__init__.py).
+_CLOSED = BreakerState.CLOSED
 
 
 class MemoryBreaker:
@@ -42,7 +44,7 @@ class MemoryBreaker:
         """May a call go out now? (*lease* is for the fleet breaker: no slot is lost here.)"""
         del lease
         breaker = self.breaker
-        if breaker.state is BreakerState.CLOSED:
+        if breaker.state is _CLOSED:
             # Only a recorded result moves a closed breaker: admitting a call changes nothing, so
             # the common answer needs neither the lock nor the clock (a result recorded by
             # another thread meanwhile is one that came just after this call was admitted).

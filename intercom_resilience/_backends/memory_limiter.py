@@ -18,6 +18,7 @@ from .base import Grant, Priority
 
 __all__ = ["MemoryLimiter"]
 
+# Enum members read on every call, bound to module names (see _core/__init__.py).
 _BACKGROUND = Priority.BACKGROUND
 _INTERACTIVE = Priority.INTERACTIVE
 

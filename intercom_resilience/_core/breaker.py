@@ -47,6 +47,10 @@ class Transition:
     reason: str
 
 
+# Enum members read on every call, bound to module names (see _core/__init__.py).
+_HALF_OPEN = BreakerState.HALF_OPEN
+
+
 class CircuitBreaker:
     """See the module docstring.
 
@@ -104,7 +108,7 @@ class CircuitBreaker:
         """
         if not self.policy.enabled:
             return None
-        if self.state is BreakerState.HALF_OPEN:
+        if self.state is _HALF_OPEN:
             self._in_trial = max(0, self._in_trial - 1)
             if failed:
                 return self._open(now, "trial call failed")

@@ -106,6 +106,7 @@ MAX_RESET_WINDOWS = 6
 # Float noise guard for shares: 0.1 * 30 is 3.0000000000000004, which must not round up to 4.
 _EPSILON = 1e-9
 
+# Enum members read on every call, bound to module names (see _core/__init__.py).
 _BACKGROUND = Priority.BACKGROUND
 
 

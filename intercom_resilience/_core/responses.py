@@ -12,6 +12,7 @@ import email.utils
 import json
 import math
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from .record import record
@@ -194,7 +195,7 @@ def request_id_from(headers: Mapping[str, str], body: Any | None) -> str | None:
     The body wins because Intercom documents it there; the header is read because gateways and some
     endpoints send one. Values that are not short printable strings are ignored.
     """
-    if isinstance(body, Mapping):
+    if body is not None and isinstance(body, Mapping):  # an ABC check: skipped for no body
         found = _clean_request_id(body.get("request_id"))
         if found is not None:
             return found
@@ -248,8 +249,19 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
     reset_raw = headers.get("x-ratelimit-reset")
     if limit_raw is None and remaining_raw is None and reset_raw is None:
         return None  # the common case for responses without them: nothing to parse
-    limit = _non_negative_int(limit_raw)
+    limit, reset_at = _window(limit_raw, reset_raw)
     remaining = _non_negative_int(remaining_raw)
+    if limit is None and remaining is None and reset_at is None:
+        return None
+    if limit is not None and remaining is not None and remaining > limit:
+        remaining = limit
+    return RateLimitInfo(limit, remaining, reset_at)
+
+
+@lru_cache(maxsize=16)  # a window or two at a time; garbage values cannot grow it
+def _window(limit_raw: str | None, reset_raw: str | None) -> tuple[int | None, float | None]:
+    """The limit and reset time of a window, validated. Memoised: every response of a window
+    repeats them (only the remaining count changes), and parsing both cost twice the lookup."""
     reset_at: float | None = None
     if reset_raw is not None:
         try:
@@ -260,11 +272,7 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
         # integer arithmetic downstream), not a window that resets in three thousand years.
         if math.isfinite(reset) and 0 < reset < _MAX_UNIX_SECONDS:
             reset_at = reset
-    if limit is None and remaining is None and reset_at is None:
-        return None
-    if limit is not None and remaining is not None:
-        remaining = min(remaining, limit)
-    return RateLimitInfo(limit=limit, remaining=remaining, reset_at=reset_at)
+    return _non_negative_int(limit_raw), reset_at
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

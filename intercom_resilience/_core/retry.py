@@ -40,6 +40,10 @@ class Verdict(enum.Enum):
     FAIL = "fail"
 
 
+# Enum members read on every call, bound to module names (see _core/__init__.py).
+_SUCCESS = Verdict.SUCCESS
+
+
 def judge(kind: RequestKind, outcome: Outcome, *, can_rotate_token: bool, rotated: bool) -> Verdict:
     """Classify an attempt's *outcome* for a request of *kind*.
 
@@ -49,7 +53,7 @@ def judge(kind: RequestKind, outcome: Outcome, *, can_rotate_token: bool, rotate
     """
     meaning = outcome.means
     if meaning.ok:
-        return Verdict.SUCCESS
+        return _SUCCESS
     rule = meaning.retry
     if rule is RetryRule.ROTATE_TOKEN:
         return Verdict.ROTATE_TOKEN if can_rotate_token and not rotated else Verdict.FAIL

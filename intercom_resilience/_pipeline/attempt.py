@@ -39,6 +39,8 @@ __all__ = ["Attempt"]
 _MIN_TIMEOUT = 0.001
 #: Distinct sets of request timeouts memoised (the SDK sends one; per-call overrides add a few).
 _MAX_TIMEOUT_SETS = 64
+# Enum members read on every call, bound to module names (see _core/__init__.py).
+_ROTATE_TOKEN, _IF_IDEMPOTENT = Verdict.ROTATE_TOKEN, RetryRule.IF_IDEMPOTENT
 
 
 def _network(error: httpx.TransportError) -> Network:
@@ -128,7 +130,7 @@ class Attempt:
         call.tokens_left = grant.remaining
         request = call.request
         token = shared.token
-        if call.verdict is Verdict.ROTATE_TOKEN and callable(token):
+        if call.verdict is _ROTATE_TOKEN and callable(token):
             request.headers["authorization"] = f"Bearer {token()}"
             call.scope = self._admission.scope_of(request)
             call.rotated = True
@@ -197,9 +199,9 @@ class Attempt:
         call.verdict = verdict
         # Processed for sure (2xx), or perhaps (a lost answer, a 5xx): a write may have landed.
         means = outcome.means
-        if means.ok or means.retry is RetryRule.IF_IDEMPOTENT:
+        if means.ok or means.retry is _IF_IDEMPOTENT:
             call.may_have_applied = True
-        if means.retry is RetryRule.IF_IDEMPOTENT:
+        if means.retry is _IF_IDEMPOTENT:
             call.maybe_processed = True  # reconciliation needs to know (_pipeline/reconcile.py)
         codes = None if outcome.means.ok else error_codes(outcome.body)
         info = outcome.rate_limit
@@ -210,15 +212,15 @@ class Attempt:
             # takes the attempt in, without an event built for it (nor the event's rounded
             # milliseconds: round() with digits formats the float, a fifth of this method).
             kind = call.kind
-            telemetry.attempted(
-                method=kind.method,
-                template=kind.template,
-                status=outcome.status,
-                duration=outcome.duration,
-                request_id=outcome.request_id,
-                error=outcome.error_name or (codes[0] if codes else None),
-                attempt=call.attempts,
-                rate_limit_remaining=remaining,
+            telemetry.attempted(  # method, template, status, duration, request id, error, …
+                kind.method,
+                kind.template,
+                outcome.status,
+                outcome.duration,
+                outcome.request_id,
+                outcome.error_name or (codes[0] if codes else None),
+                call.attempts,
+                remaining,
             )
             return outcome
         telemetry.emit(

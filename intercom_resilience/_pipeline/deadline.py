@@ -56,6 +56,10 @@ def scoped_deadline(clock: Clock) -> float | None:
     return None if scoped is None else _on(clock, scoped)
 
 
+# Enum members read on every call, bound to module names (see _core/__init__.py).
+_BACKGROUND = Priority.BACKGROUND
+
+
 def lane_deadline(policy: DeadlinePolicy, priority: Priority) -> float:
     """The default deadline, in seconds, of a call at *priority*."""
-    return policy.background if priority is Priority.BACKGROUND else policy.interactive
+    return policy.background if priority is _BACKGROUND else policy.interactive

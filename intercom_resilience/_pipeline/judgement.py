@@ -31,6 +31,9 @@ from .shared import Shared, where
 
 __all__ = ["Judgement"]
 
+# Enum members read on every call, bound to module names (see _core/__init__.py).
+_ROTATE_TOKEN, _RETRY = Verdict.ROTATE_TOKEN, Verdict.RETRY
+
 #: Headers of a fresh read worth keeping in the stale cache.
 _KEPT_HEADERS = ("content-type", "x-request-id")
 
@@ -44,11 +47,11 @@ class Judgement:
     def next_wait(self, call: Call) -> float | None:
         """After an attempt: seconds to wait before the next one, or ``None`` to stop."""
         verdict = call.verdict
-        if verdict is Verdict.ROTATE_TOKEN:
+        if verdict is _ROTATE_TOKEN:
             return 0.0
         shared = self._shared
         policy = shared.config.retry
-        if verdict is not Verdict.RETRY or not policy.enabled:
+        if verdict is not _RETRY or not policy.enabled:
             return None
         if shared.breaker.state is BreakerState.OPEN:
             # The circuit opened (this attempt's failure, or the fleet's, as the breaker last

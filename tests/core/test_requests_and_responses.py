@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 
 import pytest
 from hypothesis import given
@@ -172,3 +173,54 @@ def test_malformed_json(status: int, content: bytes, is_list: bool, malformed: b
 @given(st.binary(max_size=300), st.integers(100, 599), st.booleans())
 def test_malformed_json_is_total(content: bytes, status: int, is_list: bool) -> None:
     malformed_json(status, content, is_list=is_list)  # never raises
+
+
+def _parsed_afresh(headers: dict[str, str]) -> tuple[int | None, int | None, float | None] | None:
+    """parse_rate_limit as it was before its window was memoised (issue #19): the reference."""
+
+    def whole(raw: str | None) -> int | None:
+        try:
+            value = None if raw is None else int(raw)
+        except ValueError:
+            return None
+        return value if value is None or value >= 0 else None
+
+    limit = whole(headers.get("x-ratelimit-limit"))
+    remaining = whole(headers.get("x-ratelimit-remaining"))
+    reset_at = None
+    if (reset_raw := headers.get("x-ratelimit-reset")) is not None:
+        try:
+            reset = float(reset_raw)
+        except ValueError:
+            reset = float("nan")
+        if math.isfinite(reset) and 0 < reset < 95_617_584_000.0:
+            reset_at = reset
+    if limit is None and remaining is None and reset_at is None:
+        return None
+    if limit is not None and remaining is not None:
+        remaining = min(remaining, limit)
+    return (limit, remaining, reset_at)
+
+
+_RATE_VALUES = st.one_of(
+    st.sampled_from(["1666", "0", "-1", "1700000010", " 7 ", "1e3", "nan", "inf", "", "x"]),
+    st.integers(-5, 10**12).map(str),
+    st.floats(allow_nan=True).map(repr),
+    st.text(max_size=6),
+)
+
+
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"]),
+            _RATE_VALUES,
+        ),
+        max_size=6,
+    )
+)
+def test_the_memoised_window_parses_as_a_fresh_parse_does(responses: list[dict[str, str]]) -> None:
+    for headers in [*responses, *responses]:  # each twice: the second from the memo
+        info = parse_rate_limit(headers)
+        got = None if info is None else (info.limit, info.remaining, info.reset_at)
+        assert got == _parsed_afresh(headers)
