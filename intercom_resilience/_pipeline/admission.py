@@ -102,7 +102,8 @@ class Admission:
             shared.refuse(call, StaleReason.DISABLED)
             return Conclusion(error=IntercomDisabledError(), stale_reason=StaleReason.DISABLED)
         now = shared.clock.monotonic()
-        verdict = yield from self._ask_breaker(call, now)
+        verdict: BreakerVerdict = yield self._breaker_question(call, now)
+        self._heard(call, verdict)
         if not verdict.allowed:
             shared.refuse(call, StaleReason.CIRCUIT_OPEN)
             retry_in = verdict.retry_in
@@ -125,19 +126,25 @@ class Admission:
         breaker refuses is the request a new call would not be allowed to send.
         """
         shared = self._shared
-        verdict = yield from self._ask_breaker(call, shared.clock.monotonic())
+        verdict: BreakerVerdict = yield self._breaker_question(call, shared.clock.monotonic())
+        self._heard(call, verdict)
         if verdict.allowed:
             return True
         shared.refuse(call, StaleReason.CIRCUIT_OPEN)
         return False
 
-    def _ask_breaker(self, call: Call, now: float) -> Generator[Effect, Any, BreakerVerdict]:
-        """Ask the breaker for *call* (a half-open trial slot is leased until its deadline)."""
-        lease = min(max(call.deadline - now, _LEASE[0]), _LEASE[1])
-        verdict: BreakerVerdict = yield ask_breaker(lease)
+    # Asking the breaker is a question and a hearing, not a generator of its own: it is on every
+    # call, where creating and running one more generator cost more than the step.
+
+    @staticmethod
+    def _breaker_question(call: Call, now: float) -> Effect:
+        """The breaker question for *call* (a half-open trial slot is leased until its deadline)."""
+        return ask_breaker(min(max(call.deadline - now, _LEASE[0]), _LEASE[1]))
+
+    def _heard(self, call: Call, verdict: BreakerVerdict) -> None:
+        """Take in the breaker's *verdict* on *call*."""
         call.trial = verdict.trial
         self._shared.note_transition(verdict.transition)
-        return verdict
 
     def still_admitted(self, call: Call) -> Conclusion | None:
         """Before every attempt: the kill switch again (a wait may have outlasted it).

@@ -126,6 +126,7 @@ Driver = Generator[Effect, Any, httpx.Response]
 def drive(stages: Stages, request: httpx.Request) -> Driver:
     """Drive one call of *request* through every stage; the shells perform what it yields."""
     admission, stale = stages.admission, stages.stale
+    fleet = stages.coalescing.fleet  # asked only then: a generator per call otherwise
     call = admission.start(request)
     conclusion = yield from admission.admit(call)
     if conclusion is None:
@@ -141,7 +142,7 @@ def drive(stages: Stages, request: httpx.Request) -> Driver:
         try:
             # A search or list another process is fetching (fleet_coalesce): its answer, from
             # the shared cache, for this read and the reads of this process that follow it.
-            shared = yield from stages.coalescing.fleet_join(call)
+            shared = (yield from stages.coalescing.fleet_join(call)) if fleet else None
             if shared is not None:
                 stages.coalescing.land(call, shared)
                 return stale.shared(call, shared)
@@ -149,6 +150,14 @@ def drive(stages: Stages, request: httpx.Request) -> Driver:
                 # A read with a latency budget: is there an answer to fall back on if it is slow?
                 stale.hold_in_reserve(call, (yield CacheGet(call.cache_key)))
             conclusion = yield from _attempts(stages, call)
+            if conclusion is None:
+                # No more attempts: conclude with the last one's result. A write whose answer
+                # was lost is reconciled (_core/writes.py), not given up on.
+                reconcile = stages.reconcile
+                if reconcile.wanted(call):
+                    conclusion = yield from reconcile.resolve(call)
+                else:
+                    conclusion = stages.judgement.conclude(call)
         except GeneratorExit:
             # Stopped by the shell mid-call (cancelled, interrupted): no attempt will report.
             stages.coalescing.land(call, None)
@@ -157,13 +166,17 @@ def drive(stages: Stages, request: httpx.Request) -> Driver:
     return (yield from _answer(stages, call, conclusion))
 
 
-def _attempts(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion]:
-    """Attempts until one concludes the call: pacing, sending, judging, backing off."""
+def _attempts(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion | None]:
+    """Attempts until one concludes the call: pacing, sending, judging, backing off.
+
+    ``None``: no more attempts, the call concludes with the last one's result (by the caller:
+    a generator of its own for that cost more than the step).
+    """
     admission, pacing, attempt = stages.admission, stages.pacing, stages.attempt
     judgement, clock = stages.judgement, stages.shared.clock
     while True:
         if call.attempts and not (yield from admission.readmit(call)):
-            return (yield from _stop(stages, call))  # the breaker opened during the backoff
+            return None  # the breaker opened during the backoff
         grant = yield ACQUIRE[call.priority]
         while not grant.granted:
             wait = pacing.on_refused(call, grant)
@@ -186,17 +199,9 @@ def _attempts(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion]:
         yield ObserveRate(outcome.status, outcome.rate_limit)
         wait_before_next = judgement.next_wait(call)
         if wait_before_next is None:
-            return (yield from _stop(stages, call))
+            return None
         if wait_before_next > 0:
             yield from _nap(admission, wait_before_next)
-
-
-def _stop(stages: Stages, call: Call) -> Generator[Effect, Any, Conclusion]:
-    """No more attempts: conclude with the last one's result."""
-    # A write whose answer was lost is reconciled (_core/writes.py), not given up on.
-    if stages.reconcile.wanted(call):
-        return (yield from stages.reconcile.resolve(call))
-    return stages.judgement.conclude(call)
 
 
 #: Waits are slept in slices of at most this, so that the kill switch cuts them short.
