@@ -19,8 +19,11 @@ What a facade adds is its transport's count minus the inner one's; the ratio it 
 ``(raw + added) / raw``, printed against issue #19's targets (pass-through <= 1.02, full pipeline
 <= 1.05 on find). ``--against DIR`` measures another checkout's package too (before/after).
 
-Run: ``python benchmarks/instructions.py [--calls 300] [--against DIR]`` (valgrind required; a
-minute or two).
+Each subject is counted through the sync client and again through the async one (`` (async)``:
+the async raw SDK, an async canned transport, the async facades; ``--no-async`` skips them).
+
+Run: ``python benchmarks/instructions.py [--calls 300] [--against DIR] [--no-async]`` (valgrind
+required; about 45 s per subject).
 """
 
 from __future__ import annotations
@@ -39,17 +42,46 @@ from overhead import PASS_THROUGH_TARGET, TARGETS, TOKEN, _Canned, _configs, _lo
 
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 _KINDS = ("pass-through", "full pipeline")
+#: The suffix of a subject run through the async client and transport.
+ASYNC = " (async)"
+
+
+class _AsyncCanned(httpx.AsyncBaseTransport):
+    """The async twin of ``overhead._Canned``: one recorded answer, never suspending."""
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], content: bytes) -> None:
+        self._answer = (status, headers, content)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        status, headers, content = self._answer
+        return httpx.Response(status, headers=headers, content=content)
 
 
 def _child(subject: str, calls: int, against: str | None) -> None:
-    """Run *calls* of *subject* inside ``functools.reduce`` (what callgrind counts)."""
+    """Run *calls* of *subject* inside ``functools.reduce`` (what callgrind counts).
+
+    An async subject runs its whole batch in one coroutine, driven by a single reduce step: the
+    event loop's own start and stop are counted once, not per call.
+    """
     from intercom_resilience.testing import FakeIntercom
 
+    asynchronous = subject.endswith(ASYNC)
+    subject = subject.removesuffix(ASYNC)
     fake = FakeIntercom(app_quota=10**9, workspace_quota=10**9)
     contact_id = _seed(fake)
     if subject == "raw SDK find":
         import intercom
 
+        if asynchronous:
+            ahttp = httpx.AsyncClient(transport=fake.async_transport())
+            asdk = intercom.AsyncIntercom(token=TOKEN, httpx_client=ahttp)
+
+            async def finds(count: int) -> None:
+                for _ in range(count):
+                    await asdk.contacts.find(contact_id=contact_id)
+
+            _run_async(finds, calls)
+            return
         http = httpx.Client(transport=fake.transport())
         sdk = intercom.Intercom(token=TOKEN, httpx_client=http)
         for _ in range(50):
@@ -59,9 +91,10 @@ def _child(subject: str, calls: int, against: str | None) -> None:
     with httpx.Client(transport=fake.transport(), base_url="https://api.intercom.io") as http:
         recorded = http.get(f"/contacts/{contact_id}", headers={"Authorization": f"Bearer {TOKEN}"})
     canned = (recorded.status_code, list(recorded.headers.items()), recorded.content)
+    inner: Any = _AsyncCanned(*canned) if asynchronous else _Canned(*canned)
     transport: Any
     if subject == "inner":
-        transport = _Canned(*canned)
+        transport = inner
     else:
         label, _, kind = subject.rpartition(", ")
         if label:
@@ -69,16 +102,34 @@ def _child(subject: str, calls: int, against: str | None) -> None:
             package: Any = _load_baseline(Path(against))
         else:
             package = sys.modules["intercom_resilience"]
-        client = package.ResilientIntercom(
-            token=TOKEN, transport=_Canned(*canned), config=_configs(package)[kind]
-        )
+        facade = package.AsyncResilientIntercom if asynchronous else package.ResilientIntercom
+        client = facade(token=TOKEN, transport=inner, config=_configs(package)[kind])
         transport = client._client_wrapper.httpx_client.httpx_client._transport
     url = f"https://api.intercom.io/contacts/{contact_id}"
     headers = {"authorization": f"Bearer {TOKEN}", "accept": "application/json"}
+    if asynchronous:
+        batch = [httpx.Request("GET", url, headers=headers) for _ in range(calls + 200)]
+
+        async def sends(count: int) -> None:
+            for _ in range(count):
+                await transport.handle_async_request(batch.pop())
+
+        _run_async(sends, calls)
+        return
     for _ in range(200):
         transport.handle_request(httpx.Request("GET", url, headers=headers))
     batch = [httpx.Request("GET", url, headers=headers) for _ in range(calls)]
     functools.reduce(lambda _, request: transport.handle_request(request), batch, None)
+
+
+def _run_async(run: Any, calls: int) -> None:
+    """Warm up with 50 (200 for transports) calls of *run*, then count *calls* of them."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(run(50))
+    functools.reduce(lambda _, __: loop.run_until_complete(run(calls)), range(1), None)
+    loop.close()
 
 
 def count(subject: str, calls: int, against: Path | None) -> float:
@@ -107,24 +158,29 @@ def count(subject: str, calls: int, against: Path | None) -> float:
 
 
 def report(counts: dict[str, float]) -> list[str]:
-    """Each subject's instructions per call; what each facade adds and the ratio it implies."""
-    raw, inner = counts["raw SDK find"], counts["inner"]
-    lines = [
-        "instructions per call (callgrind, the measured loop only)",
-        f"  {'raw SDK find':<30} {raw:>12,.0f}",
-        f"  {'inner (canned answer)':<30} {inner:>12,.0f}",
-        f"  {'facade':<30} {'added':>12}   implied ratio to the raw find",
-    ]
-    for subject, value in counts.items():
-        if subject in ("raw SDK find", "inner"):
+    """Each subject's instructions per call; what each facade adds and the ratio it implies
+    (sync subjects against the sync raw SDK and inner transport, async ones against theirs)."""
+    lines = ["instructions per call (callgrind, the measured loop only)"]
+    for suffix in ("", ASYNC):
+        if f"raw SDK find{suffix}" not in counts:
             continue
-        added = value - inner
-        target = PASS_THROUGH_TARGET if subject.endswith("pass-through") else TARGETS["find"]
-        implied = (raw + added) / raw
-        verdict = "holds" if implied <= target else "MISSES"
-        lines.append(
-            f"  {subject:<30} {added:>12,.0f}   {implied:.3f} (<= {target:.2f}: {verdict})"
-        )
+        raw, inner = counts[f"raw SDK find{suffix}"], counts[f"inner{suffix}"]
+        lines += [
+            f"  {'raw SDK find' + suffix:<38} {raw:>12,.0f}",
+            f"  {'inner (canned answer)' + suffix:<38} {inner:>12,.0f}",
+            f"  {'facade':<38} {'added':>12}   implied ratio to the raw find",
+        ]
+        for subject, value in counts.items():
+            base = subject.removesuffix(ASYNC)
+            if base in ("raw SDK find", "inner") or subject.endswith(ASYNC) != bool(suffix):
+                continue
+            added = value - inner
+            target = PASS_THROUGH_TARGET if base.endswith("pass-through") else TARGETS["find"]
+            implied = (raw + added) / raw
+            verdict = "holds" if implied <= target else "MISSES"
+            lines.append(
+                f"  {subject:<38} {added:>12,.0f}   {implied:.3f} (<= {target:.2f}: {verdict})"
+            )
     return lines
 
 
@@ -132,6 +188,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--against", type=Path, default=None)
+    parser.add_argument("--no-async", action="store_true", help="the sync subjects only")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -142,6 +199,8 @@ def main() -> None:
     subjects = ["raw SDK find", "inner", *_KINDS]
     if args.against is not None:
         subjects += [f"baseline, {kind}" for kind in _KINDS]
+    if not args.no_async:
+        subjects += [subject + ASYNC for subject in subjects]
     counts = {subject: count(subject, args.calls, args.against) for subject in subjects}
     print("\n".join(report(counts)))
 

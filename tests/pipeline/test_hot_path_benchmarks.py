@@ -66,14 +66,25 @@ def test_instructions_runs_every_subject_and_states_each_target() -> None:
     # The loop each callgrind child counts, run here without valgrind (a few calls each).
     for subject in ("raw SDK find", "inner", "pass-through", "full pipeline"):
         bench._child(subject, 3, None)
+        bench._child(subject + bench.ASYNC, 3, None)
     counts = {
         "raw SDK find": 1_000_000.0,
         "inner": 100_000.0,
         "pass-through": 115_000.0,  # adds 15,000: 1.015, within 1.02
         "full pipeline": 160_000.0,  # adds 60,000: 1.060, past 1.05
+        # async: against the async raw SDK and inner transport, not the sync ones
+        "raw SDK find (async)": 2_000_000.0,
+        "inner (async)": 200_000.0,
+        "pass-through (async)": 250_000.0,  # adds 50,000: 1.025, past 1.02
+        "full pipeline (async)": 280_000.0,  # adds 80,000: 1.040, within 1.05
     }
     lines = bench.report(counts)
-    (passing,) = [line for line in lines if line.strip().startswith("pass-through")]
-    (full,) = [line for line in lines if line.strip().startswith("full pipeline")]
+    sync = [line for line in lines if "(async)" not in line]
+    (passing,) = [line for line in sync if line.strip().startswith("pass-through ")]
+    (full,) = [line for line in sync if line.strip().startswith("full pipeline ")]
+    (apassing,) = [line for line in lines if line.strip().startswith("pass-through (async)")]
+    (afull,) = [line for line in lines if line.strip().startswith("full pipeline (async)")]
     assert "15,000" in passing and "1.015" in passing and passing.endswith("holds)")
     assert "60,000" in full and "1.060" in full and full.endswith("MISSES)")
+    assert "50,000" in apassing and "1.025" in apassing and apassing.endswith("MISSES)")
+    assert "80,000" in afull and "1.040" in afull and afull.endswith("holds)")
