@@ -115,6 +115,14 @@ def _digest(text: str) -> int:
 _tag_digest = lru_cache(maxsize=_MAX_TAG_DIGESTS)(_digest)
 
 
+@lru_cache(maxsize=_MAX_TAG_DIGESTS)
+def _tag_digests(resources: tuple[str, ...]) -> tuple[int, ...]:
+    """The distinct digests of a put's tags, in order. Memoised per tag set, as few as the tags
+    (a hot read carries the same set on every put): one lookup instead of one per tag and the
+    dedupe, which together cost a fifth of a put."""
+    return tuple(dict.fromkeys([_tag_digest(tag) for tag in resources]))
+
+
 def _shape_charge(shape: _Shape) -> int:
     """What an unshared shape holds (its tuples and strings)."""
     headers = shape[1]
@@ -250,7 +258,7 @@ class MemoryCache:
         if not is_servable(entry.stored_at, self._clock.time(), self._policy.stale_window):
             return
         digest = self._key_digest(key)
-        tags = tuple(dict.fromkeys([_tag_digest(tag) for tag in resources]))
+        tags = _tag_digests(resources)
         request_id = entry.request_id
         shape: _Shape = (
             entry.status,

@@ -200,10 +200,10 @@ class Judgement:
         assert call.outcome is not None
         # The outcome's plain dict of the headers: httpx.Headers lookups scan the whole list.
         headers = call.outcome.headers
-        return CachedResponse(
-            status=fresh.status_code,
-            headers=tuple([(name, headers[name]) for name in _KEPT_HEADERS if name in headers]),
-            content=response.content,
-            stored_at=self._shared.clock.time(),
-            request_id=call.outcome.request_id,
+        return CachedResponse(  # status, headers, content, stored at, request id
+            fresh.status_code,
+            tuple([(name, headers[name]) for name in _KEPT_HEADERS if name in headers]),
+            response.content,
+            self._shared.clock.time(),
+            call.outcome.request_id,
         )

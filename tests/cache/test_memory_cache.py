@@ -299,3 +299,13 @@ def test_a_hit_is_used_and_the_least_recently_used_entry_goes_first() -> None:
     assert cache.get("ir:cache:b") is None
     assert cache.get("ir:cache:a") is not None
     assert cache.warmth() == (2, clock.time())
+
+
+@given(st.lists(st.lists(st.sampled_from(["ir:a", "ir:b", "ir:c*", "ir:scope:x"]), max_size=4)))
+def test_a_tag_sets_digests_are_its_distinct_tags_digests_in_order(
+    tag_sets: list[list[str]],
+) -> None:
+    """The memo per tag set (issue #19) gives what digesting each tag and deduping gave."""
+    for tags in [*tag_sets, *tag_sets]:  # each twice: the second from the memo
+        expected = tuple(dict.fromkeys(memory_cache._digest(tag) for tag in tags))
+        assert memory_cache._tag_digests(tuple(tags)) == expected
