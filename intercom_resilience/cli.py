@@ -1049,10 +1049,14 @@ def serve(
     logging.getLogger("uvicorn.error").addFilter(_DropAbortedResponses())
     try:
         uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C after its graceful shutdown
-        click.echo("Fake Intercom stopped", err=True)
+    except KeyboardInterrupt:
+        # uvicorn re-raises the Ctrl-C after its graceful shutdown, to asyncio's own handler:
+        # whether that surfaces here depends on whether the main task was still running (a
+        # race), so a return after the shutdown is the same stop.
+        pass
     finally:
         sock.close()
+    click.echo("Fake Intercom stopped", err=True)
 
 
 # ---------------------------------------------------------------------------------------- outbox
