@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from .events import Event, Level
+from .events import Event
 
 __all__ = ["LOGGER_NAME", "EventHook", "EventLog", "redact"]
 
@@ -75,16 +75,9 @@ class EventLog:
         self.hooks: list[EventHook] = list(hooks or [])
         self._context: dict[str, Any] = dict(context or {})
 
-    def wants(self, level: Level) -> bool:
-        """Would an event at *level* go anywhere? Lets hot paths skip building it."""
-        return (
-            bool(self.hooks)
-            or structlog.is_configured()
-            or (_stdlib_logger.isEnabledFor(_LEVELS[level]))
-        )
-
     def wants_debug(self) -> bool:
-        """``wants("debug")``, asked before every attempt's event: without the level lookup."""
+        """Would a debug event go anywhere (a hook, structlog, or ``logging`` at debug)? Hot
+        paths skip building events nobody reads; every other level is built and emitted."""
         return bool(self.hooks) or structlog.is_configured() or _stdlib_logger.isEnabledFor(_DEBUG)
 
     def emit(self, event: Event) -> None:

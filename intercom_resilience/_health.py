@@ -623,7 +623,7 @@ class HealthMonitor:
         """Record one upstream attempt (every attempt, retries included).
 
         The pipeline passes the arguments by position (once per attempt: binding eight keywords
-        cost a tenth of the call); everything else names them.
+        cost 5% of the call); everything else names them.
 
         Args:
             method: the HTTP method.

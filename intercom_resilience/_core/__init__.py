@@ -11,5 +11,5 @@ Two conventions of the per-call path (issue #19's hot path, measured with
   slotted dataclasses at run time;
 * enum members compared on every call are bound to module names (``_RETRY = Verdict.RETRY``):
   on Python 3.10 and 3.11 ``EnumType`` defines ``__getattr__``, which puts every ``Verdict.RETRY``
-  read through a slow attribute hook (about 65 ns, four times a global's; gone in 3.12).
+  read through a slow attribute hook (84 ns against 20 ns for a global, measured on 3.11).
 """

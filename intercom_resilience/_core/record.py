@@ -5,8 +5,8 @@ A record is read-only by contract, and the type checker holds everyone to it: ``
 assignment to one. At run time it is a plain slotted dataclass (with the hash a frozen one
 would have), because every call builds half a dozen of them and a frozen dataclass's
 ``__init__`` sets each field through ``object.__setattr__``: three to four times the cost of a
-slotted assignment, which on the hot path was a tenth of what the whole pipeline adds to a call
-(see ``benchmarks/instructions.py``).
+slotted assignment, which on the hot path was an eighth of what the whole pipeline adds to a
+call (see ``benchmarks/instructions.py``).
 
 Configuration stays truly frozen (``dataclasses.dataclass(frozen=True)``): it is public, built
 once, and a user's code must not be able to change a policy under a running client.

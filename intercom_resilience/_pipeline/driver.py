@@ -126,7 +126,7 @@ Driver = Generator[Effect, Any, httpx.Response]
 def drive(stages: Stages, request: httpx.Request) -> Driver:
     """Drive one call of *request* through every stage; the shells perform what it yields."""
     admission, stale = stages.admission, stages.stale
-    fleet = stages.coalescing.fleet  # asked only then: a generator per call otherwise
+    fleet = stages.coalescing.fleet  # fleet_join is a generator: none is made per call when off
     call = admission.start(request)
     conclusion = yield from admission.admit(call)
     if conclusion is None:
