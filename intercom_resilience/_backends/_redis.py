@@ -22,7 +22,10 @@ Everything the Redis backends have in common lives here, once:
   (``intercom-resilience`` by default), followed by the family (``limiter``, ``cache``,
   ``cache-tag``, ``cache-meta``, ``webhook-seen``, ``fleet``).
 * **Scripts.** Lua scripts run by ``EVALSHA``, loaded again on ``NOSCRIPT`` (a restarted or flushed
-  server).
+  server). A sync script call goes out on a connection its thread holds (see
+  :class:`_HeldConnection`): it is on every facade call's path (the limiter's acquire), where
+  borrowing a connection from the pool and redis-py's command wrapper around the send cost about
+  a third of the client's CPU time per round trip.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import os
 import threading
+import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Final, Literal, TypeVar
 
@@ -287,6 +293,82 @@ class Latch:
             self._on_up(downtime)
 
 
+#: Seconds a held connection may sit idle before it is checked for a close (see
+#: :func:`_refresh_if_closed`).
+_IDLE = 1.0
+#: Bumped in a forked child: a connection a thread held before the fork is the parent's socket.
+_fork_generation = 0
+
+
+def _forked() -> None:
+    global _fork_generation  # noqa: PLW0603 - one process-wide counter, bumped by the fork hook
+    _fork_generation += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+class _HeldConnection:
+    """One thread's own connection for script calls: borrowed from the client's pool once, given
+    back when the thread ends (the thread-local holding this object is then dropped).
+
+    Why not the pool per call: ``Redis.execute_command`` borrows and returns a connection (two
+    lock round trips), wraps the send in its retry machinery (off here: the latch decides) and
+    times it, about 11 of 39 µs of client CPU per ``EVALSHA`` (``benchmarks/limiter.py``). Only
+    a plain :class:`redis.ConnectionPool` lends one: a bounded pool must not lose a connection
+    to every thread, and a Sentinel pool picks its server per connection.
+    """
+
+    __slots__ = ("__weakref__", "connection", "generation", "used_at")
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        # Any: redis-py's Connection methods (send_command, read_response, …) are unannotated.
+        self.connection: Any = pool.get_connection()  # checked by the pool as it lends it
+        self.generation = _fork_generation
+        #: When (``time.monotonic()``: the socket's time, not the injected clock) it last sent.
+        self.used_at = time.monotonic()
+        finalizer = weakref.finalize(self, pool.release, self.connection)
+        finalizer.atexit = False  # at exit the pool goes too; nothing to give back
+
+
+def _lends_connections(client: redis.Redis) -> bool:
+    """Whether script calls on *client* may hold a connection per thread (see above)."""
+    return (
+        isinstance(client, redis.Redis)
+        and client.connection is None  # a single-connection client: its one, behind its lock
+        and type(client.connection_pool) is redis.ConnectionPool
+    )
+
+
+def _refresh_if_closed(connection: Any) -> None:
+    """Reconnect *connection* if the server (or a proxy between) closed it while it was idle.
+
+    What the pool checks each time it lends a connection, here only after :data:`_IDLE` (the
+    check costs three system calls, a third of a round trip): an idle timeout closes a connection
+    only after seconds of silence (Redis's ``timeout`` counts whole seconds). Checked before
+    anything is sent, because after a send a closed socket cannot tell a script that never ran
+    from one that ran and lost its answer.
+    """
+    try:
+        closed = connection.can_read()  # readable while idle: end of stream, or a stray answer
+    except REDIS_ERRORS:  # the end of the stream, read
+        closed = True
+    if closed:
+        connection.disconnect()  # the send connects again
+
+
+def _evalsha(connection: Any, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    """Run *script* on *connection*, loading it first if the server does not know it."""
+    connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+    try:
+        return connection.read_response()
+    except NoScriptError:  # a restarted or flushed server: load it, once
+        connection.send_command("SCRIPT", "LOAD", script.source)
+        connection.read_response()
+        connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        return connection.read_response()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Script:
     """A Lua script and its SHA-1 (what ``EVALSHA`` names it by)."""
@@ -353,6 +435,9 @@ class RedisLink:
             ) from None
         self._given_async = async_client
         self._loops: dict[asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, Any]] = {}
+        #: Each thread's :class:`_HeldConnection` (when the client's pool lends them).
+        self._held = threading.local()
+        self._holds = client is None and _lends_connections(self.client)
 
     # ------------------------------------------------------------------ events (the one place)
 
@@ -382,6 +467,29 @@ class RedisLink:
         """Run *script* (one round trip); :data:`MISSED` when Redis is unavailable or paused."""
         if not self.latch.admit():
             return MISSED
+        if not self._holds:
+            return self._call_through_pool(script, keys, args)
+        held: _HeldConnection | None = getattr(self._held, "connection", None)
+        try:
+            now = time.monotonic()
+            if held is None or held.generation != _fork_generation:
+                held = self._held.connection = _HeldConnection(self.client.connection_pool)
+            elif now - held.used_at > _IDLE:
+                _refresh_if_closed(held.connection)
+            held.used_at = now
+            reply = _evalsha(held.connection, script, keys, args)
+        except REDIS_ERRORS as error:
+            if held is not None:
+                # Whatever the error left unread must not be the next command's answer; the
+                # next call connects again (redis-py connects a disconnected connection lazily).
+                held.connection.disconnect()
+            self.latch.failed(error)
+            return MISSED
+        self.latch.succeeded()
+        return reply
+
+    def _call_through_pool(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """:meth:`call` on a client whose pool lends no connection to hold (see above)."""
         client = self.client
         try:
             try:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from cache_support import Events, entry
 
+from intercom_resilience._backends import _redis
 from intercom_resilience._backends.base import CachedResponse
 from intercom_resilience._backends.redis_cache import RedisCache, decode_entry, encode_entry
 from intercom_resilience._clock import VirtualClock
@@ -186,7 +187,8 @@ async def test_recovery_is_logged_once(
         raise redis.exceptions.TimeoutError("Timeout reading from socket")
 
     with monkeypatch.context() as patch:
-        patch.setattr(cache._link.client, "evalsha", broken)
+        # Every sync script call ends in _redis._evalsha, on the connection its thread holds.
+        patch.setattr(_redis, "_evalsha", broken)
         assert cache.get("ir:cache:k") is None
     # Within the pause Redis is left alone, even though it would answer now.
     assert cache.get("ir:cache:k") is None
