@@ -25,6 +25,14 @@ against that canned transport alone, in interleaved rounds (microseconds, best r
 and the ratio to the raw ``find`` that this implies (raw median plus the added time, over the raw
 median).
 
+Last, where a whole ``find``'s added time goes (sync, in process): the same clients with a timer
+around the facade's transport and around the fake's, so that each call splits into the
+pipeline's own time (inside the facade's transport, outside the fake's), the fake's, and the
+SDK's and httpx's time outside the transport, each against the raw SDK's. It shows what the
+canned figure cannot: inside whole calls the pipeline's own code runs slower than on a canned
+answer (the SDK's work between two calls evicts it from the CPU's caches and predictors), and
+the SDK's own work slows down beside it.
+
 Rounds are timed by the process's CPU time by default (``--clock wall`` for wall-clock time): on
 a shared machine the time other processes hold the cores is then not charged to whichever client
 was running, and the fake (in process, or served in a thread) is part of the process. A verdict
@@ -395,6 +403,105 @@ def report_pipeline_cost(
     return lines
 
 
+class _Timed(httpx.BaseTransport):
+    """A transport that adds the wall-clock time spent inside *inner* to :attr:`spent`."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.spent = 0.0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        start = time.perf_counter()
+        try:
+            return self.inner.handle_request(request)
+        finally:
+            self.spent += time.perf_counter() - start
+
+
+#: One client's split of a whole call, in seconds: (whole call, the pipeline's own, the fake's,
+#: outside the transport).
+Split = tuple[float, float, float, float]
+
+
+def gap_split(rounds: int, calls: int = 200) -> dict[str, list[Split]]:
+    """Each client's sync in-process ``find``, split per call (see the module docstring), in
+    interleaved rounds. Timed by ``time.perf_counter`` (a process-CPU clock read costs a
+    system call, four per call here): run it on a quiet machine."""
+    fake = FakeIntercom(app_quota=10**9, workspace_quota=10**9)
+    contact_id = _seed(fake)
+    package = sys.modules[ResilientIntercom.__module__.split(".")[0]]
+    sides: dict[str, tuple[Any, _Timed, _Timed | None]] = {}
+    raw_inner = _Timed(fake.transport())
+    sides["raw SDK"] = (
+        intercom.Intercom(token=TOKEN, httpx_client=httpx.Client(transport=raw_inner)),
+        raw_inner,
+        None,
+    )
+    for kind, config in _configs(package).items():
+        inner = _Timed(fake.transport())
+        client = package.ResilientIntercom(token=TOKEN, transport=inner, config=config)
+        http = client._client_wrapper.httpx_client.httpx_client  # benchmark only
+        outer = _Timed(http._transport)
+        http._transport = outer
+        sides[kind] = (client, inner, outer)
+
+    def one_round(client: Any, inner: _Timed, outer: _Timed | None, n: int) -> Split:
+        inner.spent = 0.0
+        if outer is not None:
+            outer.spent = 0.0
+        start = time.perf_counter()
+        for _ in range(n):
+            client.contacts.find(contact_id=contact_id)
+        whole = time.perf_counter() - start
+        transport = outer.spent if outer is not None else inner.spent
+        return (whole / n, (transport - inner.spent) / n, inner.spent / n, (whole - transport) / n)
+
+    splits: dict[str, list[Split]] = {name: [] for name in sides}
+    for side in sides.values():
+        one_round(*side, max(3, calls // 10))
+    for _ in range(rounds):
+        for name, side in sides.items():
+            splits[name].append(one_round(*side, calls))
+    return splits
+
+
+def report_gap_split(
+    splits: dict[str, list[Split]], canned: dict[str, list[float]] | None = None
+) -> list[str]:
+    """One line per client: the medians of each part of a whole ``find``, each against the raw
+    SDK's; and the pipeline's own time beside its time on a canned answer (*canned*: the
+    timings of :func:`pipeline_cost`)."""
+    medians = {
+        name: [statistics.median(split[part] for split in values) for part in range(4)]
+        for name, values in splits.items()
+    }
+    raw = medians["raw SDK"]
+    rounds = len(splits["raw SDK"])
+    lines = [
+        f"where a whole find's added time goes (sync, in process; wall-clock time around the "
+        f"transports, medians of {rounds} interleaved rounds, us per call)",
+        f"  {'client':<16} {'whole call':>10} {'added':>7}   {'pipeline own':>12} "
+        f"{'canned':>7}   {'the fake':>8}   {'SDK + httpx, outside':>20}",
+    ]
+    for name, (whole, own, inner, outside) in medians.items():
+        if name == "raw SDK":
+            lines.append(
+                f"  {name:<16} {whole * 1e6:>10.1f} {'':>7}   {'':>12} {'':>7}   "
+                f"{inner * 1e6:>8.1f}   {outside * 1e6:>12.1f}"
+            )
+            continue
+        warm = ""
+        if canned is not None and name in canned:
+            added = statistics.median(canned[name]) - statistics.median(canned["inner"])
+            warm = f"{added * 1e6:.1f}"
+        lines.append(
+            f"  {name:<16} {whole * 1e6:>10.1f} {(whole - raw[0]) * 1e6:>+7.1f}   "
+            f"{own * 1e6:>12.1f} {warm:>7}   {inner * 1e6:>8.1f}   {outside * 1e6:>12.1f} "
+            f"({(outside - raw[3]) * 1e6:+.1f})"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -419,6 +526,8 @@ def main() -> None:
     print("\n".join(report(scenarios, args.rounds, args.clock)))
     costs = pipeline_cost(max(args.rounds, 15), against=args.against, clock=args.clock)
     print("\n".join(report_pipeline_cost(costs, scenarios, args.clock)))
+    if "find" in args.only.split(","):
+        print("\n".join(report_gap_split(gap_split(max(args.rounds, 9)), costs)))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,23 @@ def test_overhead_states_every_target_with_its_verdict() -> None:
     assert all(line.rstrip().endswith(("holds)", "MISSES)")) for line in added[2:])
 
 
+def test_overhead_splits_a_whole_find_into_its_parts() -> None:
+    bench = _overhead()
+    splits = bench.gap_split(rounds=2, calls=5)
+    assert set(splits) == {"raw SDK", "pass-through", "full pipeline"}
+    for name, values in splits.items():
+        assert len(values) == 2
+        for whole, own, fake, outside in values:
+            # The parts add up to the whole call, and only a facade has a pipeline of its own.
+            assert abs(own + fake + outside - whole) < 1e-9
+            assert fake > 0 and outside > 0
+            assert (own > 0) == (name != "raw SDK")
+    costs = bench.pipeline_cost(rounds=2, calls=5)
+    lines = bench.report_gap_split(splits, costs)
+    assert [line.split()[0] for line in lines[2:]] == ["raw", "pass-through", "full"]
+    assert all(" (+" in line or " (-" in line for line in lines[3:])
+
+
 def test_threads_counts_calls_and_lock_waits() -> None:
     bench = _threads()
     fake = bench.FakeIntercom(app_quota=10**9, workspace_quota=10**9)
