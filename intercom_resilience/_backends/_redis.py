@@ -22,10 +22,10 @@ Everything the Redis backends have in common lives here, once:
   (``intercom-resilience`` by default), followed by the family (``limiter``, ``cache``,
   ``cache-tag``, ``cache-meta``, ``webhook-seen``, ``fleet``).
 * **Scripts.** Lua scripts run by ``EVALSHA``, loaded again on ``NOSCRIPT`` (a restarted or flushed
-  server). A sync script call goes out on a connection its thread holds (see
-  :class:`_HeldConnection`): it is on every facade call's path (the limiter's acquire), where
-  borrowing a connection from the pool and redis-py's command wrapper around the send cost about
-  a third of the client's CPU time per round trip.
+  server). A script call goes out on a connection its thread holds, or one of a few its event
+  loop keeps (see :class:`_HeldConnection`): it is on every facade call's path (the limiter's
+  acquire), where borrowing a connection from the pool and redis-py's command wrapper around the
+  send cost about a third of the client's CPU time per round trip.
 """
 
 from __future__ import annotations
@@ -293,9 +293,12 @@ class Latch:
             self._on_up(downtime)
 
 
-#: Seconds a held connection may sit idle before it is checked for a close (see
-#: :func:`_refresh_if_closed`).
+#: Seconds a held connection may sit idle before it goes back to the pool to be checked (see
+#: :class:`_HeldConnection`).
 _IDLE = 1.0
+#: Connections an event loop keeps for its script calls between two calls (more are borrowed
+#: while more calls are in flight at once, and given back after).
+_MAX_IDLE_PER_LOOP = 8
 #: Bumped in a forked child: a connection a thread held before the fork is the parent's socket.
 _fork_generation = 0
 
@@ -309,52 +312,37 @@ os.register_at_fork(after_in_child=_forked)
 
 
 class _HeldConnection:
-    """One thread's own connection for script calls: borrowed from the client's pool once, given
-    back when the thread ends (the thread-local holding this object is then dropped).
+    """One thread's own connection for script calls, borrowed from the pool of the link's client.
 
-    Why not the pool per call: ``Redis.execute_command`` borrows and returns a connection (two
-    lock round trips), wraps the send in its retry machinery (off here: the latch decides) and
-    times it, about 11 of 39 µs of client CPU per ``EVALSHA`` (``benchmarks/limiter.py``). Only
-    a plain :class:`redis.ConnectionPool` lends one: a bounded pool must not lose a connection
-    to every thread, and a Sentinel pool picks its server per connection.
+    Script calls (the limiter's acquire on every facade call, the cache's and the fleet
+    breaker's) keep a connection rather than borrow one per command: ``Redis.execute_command``
+    borrows and returns it (two lock round trips), wraps the send in its retry machinery (off
+    here: the latch decides) and times it, about 11 of 39 µs of client CPU per ``EVALSHA``
+    (``benchmarks/limiter.py``). An event loop keeps a few the same way (tasks interleave, so
+    each call takes one of the loop's idle connections, or borrows another).
+
+    What the pool does when it lends a connection (reconnect one the server closed, or one that
+    holds an answer nobody read) still happens, because a connection goes back to the pool and
+    is borrowed again whenever it might need it: after a failure or a cancellation, and after
+    :data:`_IDLE` unused (an idle timeout, Redis's ``timeout`` or a proxy's, closes a connection
+    only after seconds of silence; checked before anything is sent, since after a send a closed
+    socket cannot tell a script that never ran from one that ran and lost its answer). A thread's
+    connection goes back when the thread ends (the thread-local holding this object is dropped);
+    a forked child never uses its parent's. Only the link's own client lends them: a client the
+    caller passed in keeps its pool and its retries.
     """
 
-    __slots__ = ("__weakref__", "connection", "generation", "used_at")
+    __slots__ = ("__weakref__", "connection", "generation", "give_back", "used_at")
 
     def __init__(self, pool: redis.ConnectionPool) -> None:
         # Any: redis-py's Connection methods (send_command, read_response, …) are unannotated.
-        self.connection: Any = pool.get_connection()  # checked by the pool as it lends it
+        self.connection: Any = pool.get_connection()
         self.generation = _fork_generation
-        #: When (``time.monotonic()``: the socket's time, not the injected clock) it last sent.
+        #: When it last sent (``time.monotonic()``: the socket's time, not the injected clock).
         self.used_at = time.monotonic()
-        finalizer = weakref.finalize(self, pool.release, self.connection)
-        finalizer.atexit = False  # at exit the pool goes too; nothing to give back
-
-
-def _lends_connections(client: redis.Redis) -> bool:
-    """Whether script calls on *client* may hold a connection per thread (see above)."""
-    return (
-        isinstance(client, redis.Redis)
-        and client.connection is None  # a single-connection client: its one, behind its lock
-        and type(client.connection_pool) is redis.ConnectionPool
-    )
-
-
-def _refresh_if_closed(connection: Any) -> None:
-    """Reconnect *connection* if the server (or a proxy between) closed it while it was idle.
-
-    What the pool checks each time it lends a connection, here only after :data:`_IDLE` (the
-    check costs three system calls, a third of a round trip): an idle timeout closes a connection
-    only after seconds of silence (Redis's ``timeout`` counts whole seconds). Checked before
-    anything is sent, because after a send a closed socket cannot tell a script that never ran
-    from one that ran and lost its answer.
-    """
-    try:
-        closed = connection.can_read()  # readable while idle: end of stream, or a stray answer
-    except REDIS_ERRORS:  # the end of the stream, read
-        closed = True
-    if closed:
-        connection.disconnect()  # the send connects again
+        #: Gives the connection back to the pool, once (now, or when this holder is dropped).
+        self.give_back = weakref.finalize(self, pool.release, self.connection)
+        self.give_back.atexit = False  # at exit the pool goes too; nothing to give back
 
 
 def _evalsha(connection: Any, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -367,6 +355,54 @@ def _evalsha(connection: Any, script: Script, keys: Sequence[str], args: Sequenc
         connection.read_response()
         connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
         return connection.read_response()
+
+
+async def _aevalsha(
+    connection: Any, script: Script, keys: Sequence[str], args: Sequence[Any]
+) -> Any:
+    """Async twin of :func:`_evalsha`."""
+    await connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+    try:
+        return await connection.read_response()
+    except NoScriptError:
+        await connection.send_command("SCRIPT", "LOAD", script.source)
+        await connection.read_response()
+        await connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        return await connection.read_response()
+
+
+#: A loop's idle script connections, each with when it last sent.
+_Idle = list[tuple[Any, float]]
+
+
+async def _acall_on_loop(
+    pool: redis.asyncio.ConnectionPool,
+    idle: _Idle,
+    script: Script,
+    keys: Sequence[str],
+    args: Sequence[Any],
+) -> Any:
+    """Run *script* on one of the loop's *idle* connections, or on one borrowed from *pool*."""
+    connection = None
+    now = time.monotonic()
+    while idle:
+        candidate, used_at = idle.pop()  # the most recently used first
+        if now - used_at <= _IDLE:
+            connection = candidate
+            break
+        await pool.release(candidate)  # idle for long: the pool checks it before lending it
+    if connection is None:
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call] # unannotated
+    try:
+        reply = await _aevalsha(connection, script, keys, args)
+    except BaseException:  # a failure or a cancellation may leave an answer unread
+        await pool.release(connection)
+        raise
+    if len(idle) < _MAX_IDLE_PER_LOOP:
+        idle.append((connection, time.monotonic()))
+    else:
+        await pool.release(connection)
+    return reply
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -434,10 +470,11 @@ class RedisLink:
                 f"({redact_text(redis_url)!r}): {redact_text(str(error))}"
             ) from None
         self._given_async = async_client
-        self._loops: dict[asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, Any]] = {}
+        # Per loop: its client, the guard that closes it, and its idle script connections.
+        self._loops: dict[asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, Any, _Idle]] = {}
         #: Each thread's :class:`_HeldConnection` (when the client's pool lends them).
         self._held = threading.local()
-        self._holds = client is None and _lends_connections(self.client)
+        self._holds = client is None
 
     # ------------------------------------------------------------------ events (the one place)
 
@@ -472,17 +509,21 @@ class RedisLink:
         held: _HeldConnection | None = getattr(self._held, "connection", None)
         try:
             now = time.monotonic()
-            if held is None or held.generation != _fork_generation:
+            if held is None or held.generation != _fork_generation or now - held.used_at > _IDLE:
+                if held is not None:
+                    if held.generation == _fork_generation:
+                        held.give_back()  # idle for long: the pool checks it as it lends it
+                    else:
+                        held.give_back.detach()  # the parent's socket: not this pool's to keep
                 held = self._held.connection = _HeldConnection(self.client.connection_pool)
-            elif now - held.used_at > _IDLE:
-                _refresh_if_closed(held.connection)
             held.used_at = now
             reply = _evalsha(held.connection, script, keys, args)
         except REDIS_ERRORS as error:
             if held is not None:
-                # Whatever the error left unread must not be the next command's answer; the
-                # next call connects again (redis-py connects a disconnected connection lazily).
-                held.connection.disconnect()
+                # It may hold an answer nobody read, or a closed socket: back to the pool,
+                # which checks (and reconnects) a connection before it lends it again.
+                self._held.connection = None
+                held.give_back()
             self.latch.failed(error)
             return MISSED
         self.latch.succeeded()
@@ -504,16 +545,20 @@ class RedisLink:
         return reply
 
     async def acall(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Async twin of :meth:`call`, on the running loop's own client."""
+        """Async twin of :meth:`call`, on the running loop's own client (and its connections)."""
         if not self.latch.admit():
             return MISSED
         try:
-            client = await self._loop_client()
-            try:
-                reply = await client.evalsha(script.sha, len(keys), *keys, *args)
-            except NoScriptError:
-                await client.script_load(script.source)
-                reply = await client.evalsha(script.sha, len(keys), *keys, *args)
+            given = self._given_async
+            if given is None:
+                client, idle = await self._loop_client_and_idle()
+                reply = await _acall_on_loop(client.connection_pool, idle, script, keys, args)
+            else:
+                try:
+                    reply = await given.evalsha(script.sha, len(keys), *keys, *args)
+                except NoScriptError:
+                    await given.script_load(script.source)
+                    reply = await given.evalsha(script.sha, len(keys), *keys, *args)
         except REDIS_ERRORS as error:
             self.latch.failed(error)
             return MISSED
@@ -534,13 +579,12 @@ class RedisLink:
 
     # ------------------------------------------------------------------ one client per loop
 
-    async def _loop_client(self) -> redis.asyncio.Redis:
-        if self._given_async is not None:
-            return self._given_async
+    async def _loop_client_and_idle(self) -> tuple[redis.asyncio.Redis, _Idle]:
+        """The running loop's own client and idle script connections (made on first use)."""
         loop = asyncio.get_running_loop()
         entry = self._loops.get(loop)
         if entry is not None:
-            return entry[0]
+            return entry[0], entry[2]
         with self._lock:
             # Loops closed without finalising their async generators: nothing can close their
             # connections any more (their loop is gone); let them be collected.
@@ -553,9 +597,10 @@ class RedisLink:
                 retry=AsyncRetry(NoBackoff(), 0),
             )
             guard = self._close_with(loop, client)
-            self._loops[loop] = (client, guard)
+            idle: _Idle = []
+            self._loops[loop] = (client, guard, idle)
         await anext(guard)  # registers the guard with this loop's async-generator finaliser
-        return client
+        return client, idle
 
     async def _close_with(
         self, loop: asyncio.AbstractEventLoop, client: redis.asyncio.Redis
@@ -567,7 +612,7 @@ class RedisLink:
             yield
         finally:
             with self._lock:
-                if self._loops.get(loop, (None,))[0] is client:
+                if self._loops.get(loop, (None, None, None))[0] is client:
                     del self._loops[loop]
             await client.aclose()
 

@@ -10,6 +10,7 @@ clients whose pool must not lend connections keep the pooled path.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from intercom_resilience._backends._redis import MISSED, RedisLink, Script
+from intercom_resilience._backends._redis import _MAX_IDLE_PER_LOOP, MISSED, RedisLink, Script
 from intercom_resilience._clock import SystemClock, VirtualClock
 from tests.redis_support import RedisServer
 
@@ -207,4 +208,88 @@ def test_a_connection_the_server_closed_while_idle_is_not_a_failure(
         assert link.available
     finally:
         link.close()
+        admin.close()
+
+
+# -- async: an event loop keeps a few connections for its script calls ---------------------------
+
+
+async def test_a_loops_script_calls_skip_the_pooled_command_path(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    link = _link(redis_url)
+    assert await link.acall(ECHO, ["k"], ["first"]) == b"first"  # makes the loop's client
+    client = link._loops[asyncio.get_running_loop()][0]
+    pooled: list[object] = []
+    send = client.execute_command
+
+    async def counted(*args: Any, **options: Any) -> Any:  # a spy: the real command still runs
+        pooled.append(args[0])
+        return await send(*args, **options)
+
+    monkeypatch.setattr(client, "execute_command", counted)
+    try:
+        replies = [await link.acall(ECHO, ["k"], [f"call-{i}"]) for i in range(20)]
+    finally:
+        await link.aclose()
+    assert replies == [f"call-{i}".encode() for i in range(20)]
+    assert pooled == []  # before: one execute_command (a pool borrow and return) per call
+
+
+async def test_concurrent_tasks_get_their_own_answers(redis_url: str) -> None:
+    link = _link(redis_url)
+
+    async def calls(label: str) -> list[bool]:
+        return [
+            await link.acall(ECHO, ["k"], [f"{label}-{i}"]) == f"{label}-{i}".encode()
+            for i in range(30)
+        ]
+
+    try:
+        results = await asyncio.gather(*(calls(f"task{n}") for n in range(20)))
+        idle = link._loops[asyncio.get_running_loop()][2]
+    finally:
+        await link.aclose()
+    assert all(all(task) for task in results)
+    assert 1 <= len(idle) <= _MAX_IDLE_PER_LOOP  # the rest went back to the pool
+
+
+async def test_a_cancelled_call_leaves_no_answer_for_the_next_one(
+    redis_server: RedisServer,
+) -> None:
+    """The late answer of a cancelled script must never be read as the next call's."""
+    slow = Script("for i = 1, 30000000 do end return ARGV[1]")  # a few hundred ms of Lua
+    link = _link(redis_server.url)
+    try:
+        assert await link.acall(ECHO, ["k"], ["warm"]) == b"warm"
+        task = asyncio.ensure_future(link.acall(slow, ["k"], ["the slow one"]))
+        await asyncio.sleep(0.05)  # it has been sent; the server is running it
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await link.acall(ECHO, ["k"], ["next"]) == b"next"
+        assert await link.acall(ECHO, ["k"], ["and the next"]) == b"and the next"
+    finally:
+        await link.aclose()
+
+
+async def test_a_loops_connection_the_server_closed_while_idle_is_not_a_failure(
+    redis_server: RedisServer,
+) -> None:
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.config_set("timeout", 1)
+    name = f"held-{uuid.uuid4().hex[:8]}"
+    link = _link(_named(redis_server.url, name))
+    try:
+        assert await link.acall(ECHO, ["k"], ["before"]) == b"before"
+        for _ in range(400):  # readiness, not timing: until the server has closed it
+            if _connections_named(redis_server.url, name) == 0:
+                break
+            await asyncio.sleep(0.025)
+        else:
+            pytest.fail("the server never closed the idle connection")
+        assert await link.acall(ECHO, ["k"], ["after"]) == b"after"
+        assert link.available
+    finally:
+        await link.aclose()
         admin.close()
