@@ -299,6 +299,11 @@ _IDLE = 1.0
 #: Connections an event loop keeps for its script calls between two calls (more are borrowed
 #: while more calls are in flight at once, and given back after).
 _MAX_IDLE_PER_LOOP = 8
+#: Threads of one link that may hold a connection at once; the others borrow one per call. A
+#: process with a big thread pool must not open a connection per thread per backend (Redis's
+#: ``maxclients`` is 10,000 by default, shared by the fleet), and under the GIL more threads
+#: than this rarely have a script call in flight at the same time.
+_MAX_HELD = 16
 #: Bumped in a forked child: a connection a thread held before the fork is the parent's socket.
 _fork_generation = 0
 
@@ -309,6 +314,39 @@ def _forked() -> None:
 
 
 os.register_at_fork(after_in_child=_forked)
+
+
+class _Holds:
+    """How many of a link's threads hold a connection, against :data:`_MAX_HELD`."""
+
+    __slots__ = ("cap", "count", "lock")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Count one more holder, if there is room."""
+        with self.lock:
+            if self.count >= self.cap:
+                return False
+            self.count += 1
+            return True
+
+    def give(self) -> None:
+        """A holder gave its connection back."""
+        with self.lock:
+            self.count -= 1
+
+
+def _give_back(pool: redis.ConnectionPool, connection: Any, holds: _Holds) -> None:
+    holds.give()
+    pool.release(connection)
+
+
+#: What a thread's slot holds once it found the link's holders full: it borrows per call.
+_BORROWS: Final = object()
 
 
 class _HeldConnection:
@@ -328,20 +366,26 @@ class _HeldConnection:
     only after seconds of silence; checked before anything is sent, since after a send a closed
     socket cannot tell a script that never ran from one that ran and lost its answer). A thread's
     connection goes back when the thread ends (the thread-local holding this object is dropped);
-    a forked child never uses its parent's. Only the link's own client lends them: a client the
-    caller passed in keeps its pool and its retries.
+    a forked child never uses its parent's. At most :data:`_MAX_HELD` threads of a link hold one;
+    the others borrow per call. Only the link's own client lends them: a client the caller passed
+    in keeps its pool and its retries.
     """
 
     __slots__ = ("__weakref__", "connection", "generation", "give_back", "used_at")
 
-    def __init__(self, pool: redis.ConnectionPool) -> None:
-        # Any: redis-py's Connection methods (send_command, read_response, …) are unannotated.
-        self.connection: Any = pool.get_connection()
+    def __init__(self, pool: redis.ConnectionPool, holds: _Holds) -> None:
+        """Borrow a connection from *pool*; *holds* must already count this holder."""
+        try:
+            # Any: redis-py's Connection methods (send_command, read_response, …) are untyped.
+            self.connection: Any = pool.get_connection()
+        except BaseException:
+            holds.give()
+            raise
         self.generation = _fork_generation
         #: When it last sent (``time.monotonic()``: the socket's time, not the injected clock).
         self.used_at = time.monotonic()
         #: Gives the connection back to the pool, once (now, or when this holder is dropped).
-        self.give_back = weakref.finalize(self, pool.release, self.connection)
+        self.give_back = weakref.finalize(self, _give_back, pool, self.connection, holds)
         self.give_back.atexit = False  # at exit the pool goes too; nothing to give back
 
 
@@ -475,6 +519,7 @@ class RedisLink:
         #: Each thread's :class:`_HeldConnection` (when the client's pool lends them).
         self._held = threading.local()
         self._holds = client is None
+        self._holders = _Holds(_MAX_HELD)
 
     # ------------------------------------------------------------------ events (the one place)
 
@@ -506,20 +551,29 @@ class RedisLink:
             return MISSED
         if not self._holds:
             return self._call_through_pool(script, keys, args)
-        held: _HeldConnection | None = getattr(self._held, "connection", None)
+        held: Any = getattr(self._held, "connection", None)  # a holder, _BORROWS or None
+        if held is _BORROWS:
+            return self._call_through_pool(script, keys, args)
         try:
             now = time.monotonic()
             if held is None or held.generation != _fork_generation or now - held.used_at > _IDLE:
                 if held is not None:
+                    self._held.connection = None
                     if held.generation == _fork_generation:
                         held.give_back()  # idle for long: the pool checks it as it lends it
-                    else:
-                        held.give_back.detach()  # the parent's socket: not this pool's to keep
-                held = self._held.connection = _HeldConnection(self.client.connection_pool)
+                    else:  # the parent's socket: not this pool's to take back
+                        held.give_back.detach()
+                        self._holders.give()
+                if not self._holders.take():
+                    self._held.connection = _BORROWS
+                    return self._call_through_pool(script, keys, args)
+                held = self._held.connection = _HeldConnection(
+                    self.client.connection_pool, self._holders
+                )
             held.used_at = now
             reply = _evalsha(held.connection, script, keys, args)
         except REDIS_ERRORS as error:
-            if held is not None:
+            if held is not None and self._held.connection is held:
                 # It may hold an answer nobody read, or a closed socket: back to the pool,
                 # which checks (and reconnects) a connection before it lends it again.
                 self._held.connection = None

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import redis
 
+from intercom_resilience._backends import _redis
 from intercom_resilience._backends._redis import _MAX_IDLE_PER_LOOP, MISSED, RedisLink, Script
 from intercom_resilience._clock import SystemClock, VirtualClock
 from tests.redis_support import RedisServer
@@ -120,6 +121,43 @@ def test_threads_get_their_own_answers_and_give_connections_back(redis_url: str)
             thread.join()
         assert wrong == []
         assert _connections_named(redis_url, name) <= 4
+    finally:
+        link.close()
+
+
+def test_at_most_the_cap_of_threads_hold_a_connection(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big thread pool must not open a connection per thread: past the cap, threads borrow."""
+    monkeypatch.setattr(_redis, "_MAX_HELD", 2)
+    link = _link(redis_url)
+    threads = 6
+    all_called = threading.Barrier(threads)
+    holders_seen: list[int] = []
+    wrong: list[bytes] = []
+
+    def calls(label: str) -> None:
+        for i in range(50):
+            expected = f"{label}-{i}".encode()
+            if link.call(ECHO, ["k"], [expected]) != expected:
+                wrong.append(expected)
+        all_called.wait()  # every thread alive and past its calls: count the holders now
+        holders_seen.append(link._holders.count)
+        all_called.wait()
+
+    try:
+        started = [threading.Thread(target=calls, args=(f"t{n}",)) for n in range(threads)]
+        for thread in started:
+            thread.start()
+        for thread in started:
+            thread.join()
+        assert wrong == []
+        assert holders_seen == [2] * threads
+        for _ in range(200):  # readiness, not timing: a thread's locals go as its state is cleared
+            if link._holders.count == 0:
+                break
+            time.sleep(0.01)
+        assert link._holders.count == 0  # each holder gave its connection back as its thread ended
     finally:
         link.close()
 
