@@ -54,6 +54,15 @@ def _connections_named(url: str, name: str) -> int:
         observer.close()
 
 
+def _wait_for_the_server_to_close(url: str, name: str) -> None:
+    """Until the server (its ``timeout``) has closed the idle connections called *name*."""
+    for _ in range(400):  # readiness, not timing
+        if _connections_named(url, name) == 0:
+            return
+        time.sleep(0.025)
+    pytest.fail("the server never closed the idle connection")
+
+
 def _link(url: str, clock: Any = None) -> RedisLink:
     return RedisLink("limiter", url, clock or SystemClock(), None, socket_timeout=2.0)
 
@@ -236,12 +245,7 @@ def test_a_connection_the_server_closed_while_idle_is_not_a_failure(
     link = _link(_named(redis_server.url, name))
     try:
         assert link.call(ECHO, ["k"], ["before"]) == b"before"
-        for _ in range(400):  # readiness, not timing: until the server has closed it
-            if _connections_named(redis_server.url, name) == 0:
-                break
-            time.sleep(0.025)
-        else:
-            pytest.fail("the server never closed the idle connection")
+        _wait_for_the_server_to_close(redis_server.url, name)
         assert link.call(ECHO, ["k"], ["after"]) == b"after"
         assert link.available
     finally:
@@ -320,12 +324,7 @@ async def test_a_loops_connection_the_server_closed_while_idle_is_not_a_failure(
     link = _link(_named(redis_server.url, name))
     try:
         assert await link.acall(ECHO, ["k"], ["before"]) == b"before"
-        for _ in range(400):  # readiness, not timing: until the server has closed it
-            if _connections_named(redis_server.url, name) == 0:
-                break
-            await asyncio.sleep(0.025)
-        else:
-            pytest.fail("the server never closed the idle connection")
+        _wait_for_the_server_to_close(redis_server.url, name)
         assert await link.acall(ECHO, ["k"], ["after"]) == b"after"
         assert link.available
     finally:
