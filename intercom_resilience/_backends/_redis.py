@@ -518,7 +518,8 @@ class RedisLink:
         self._loops: dict[asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, Any, _Idle]] = {}
         #: Each thread's :class:`_HeldConnection` (when the client's pool lends them).
         self._held = threading.local()
-        self._holds = client is None
+        # Only a client of the link's own lends connections to hold (see _HeldConnection).
+        self._may_hold = client is None
         self._holders = _Holds(_MAX_HELD)
 
     # ------------------------------------------------------------------ events (the one place)
@@ -549,7 +550,7 @@ class RedisLink:
         """Run *script* (one round trip); :data:`MISSED` when Redis is unavailable or paused."""
         if not self.latch.admit():
             return MISSED
-        if not self._holds:
+        if not self._may_hold:
             return self._call_through_pool(script, keys, args)
         held: Any = getattr(self._held, "connection", None)  # a holder, _BORROWS or None
         if held is _BORROWS:
@@ -584,7 +585,8 @@ class RedisLink:
         return reply
 
     def _call_through_pool(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """:meth:`call` on a client whose pool lends no connection to hold (see above)."""
+        """:meth:`call` by redis-py's own command path: for a client the caller passed in, and
+        for a thread that found the link's holders full."""
         client = self.client
         try:
             try:
