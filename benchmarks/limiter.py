@@ -27,6 +27,12 @@ measured ratio or figure and whether it holds.
   the best single-quota peer (the median of round-by-round ratios), one round trip per call
   (acquire, then a response's headers observed).
 
+Last, what a facade call pays for the Redis limiter (``--only facade``, or with the Redis
+section): ``contacts.find`` on the in-process fake through a facade with the in-memory limiter
+and one with the Redis limiter, in interleaved rounds of process CPU time. Informational (no
+target): inside whole calls a round trip costs several times its CPU in a loop of acquires,
+because waiting for the answer leaves the caches cold for the SDK's work that follows.
+
 The Redis limiter is measured twice: with quotas no loop can reach (every acquire checks and
 spends both buckets: the full path) and at Intercom's quotas (10,000/min app, 25,000/min
 workspace, in 10-s windows), where most acquires are refused once the burst is spent. The peers
@@ -583,6 +589,84 @@ def cleanup(client: Any, prefix: str) -> None:
         client.delete(*set(keys))
 
 
+def _reachable(url: str) -> bool:
+    try:
+        import redis
+    except ImportError:
+        return False
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+    return True
+
+
+def facade_cost(url: str, rounds: int, calls: int = 200) -> dict[str, list[float]]:
+    """Per-call process CPU time of ``contacts.find`` through a facade with each limiter (and the
+    raw SDK), in interleaved rounds: what a call pays for its limiter's backend."""
+    import httpx
+    import intercom
+
+    from intercom_resilience import ResilienceConfig, ResilientIntercom
+    from intercom_resilience.testing import FakeIntercom
+
+    fake = FakeIntercom(app_quota=10**9, workspace_quota=10**9)
+    sdk = intercom.Intercom(
+        token="fake-token", httpx_client=httpx.Client(transport=fake.transport())
+    )
+    contact_id = sdk.contacts.create(request={"email": "limiter-bench@example.com"}).id
+    quota = {"app_per_minute": 10**9, "workspace_per_minute": 10**9}
+    clients: dict[str, Any] = {"raw SDK": sdk}
+    for label, backend in (
+        ("facade, memory limiter", "memory"),
+        ("facade, Redis limiter", "redis"),
+    ):
+        config = ResilienceConfig(
+            redis_url=url, rate_limit=RateLimitPolicy(backend=backend, **quota)
+        )
+        clients[label] = ResilientIntercom(
+            token="fake-token", transport=fake.transport(), config=config
+        )
+    timings: dict[str, list[float]] = {name: [] for name in clients}
+    try:
+        for client in clients.values():
+            for _ in range(max(3, calls // 10)):
+                client.contacts.find(contact_id=contact_id)
+        for _ in range(rounds):
+            for name, client in clients.items():
+                start = time.process_time()
+                for _ in range(calls):
+                    client.contacts.find(contact_id=contact_id)
+                timings[name].append((time.process_time() - start) / calls)
+    finally:
+        for name, client in clients.items():
+            if name != "raw SDK":
+                client.close()
+    return timings
+
+
+def report_facade_cost(timings: dict[str, list[float]]) -> list[str]:
+    """One line per client: median µs per find, and its ratio to the raw SDK's and to the
+    memory-limiter facade's."""
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    raw, memory_facade = medians["raw SDK"], medians["facade, memory limiter"]
+    rounds = len(timings["raw SDK"])
+    lines = [
+        f"what a facade call pays for the Redis limiter (contacts.find on the in-process fake, "
+        f"process CPU time, {rounds} interleaved rounds; informational):"
+    ]
+    for name, median in medians.items():
+        spread = f"(min {min(timings[name]) * 1e6:,.1f}, max {max(timings[name]) * 1e6:,.1f})"
+        lines.append(
+            f"  {name:<26} {median * 1e6:>8.1f} µs median {spread}   {median / raw:.3f}x raw, "
+            f"{median / memory_facade:.3f}x the memory-limiter facade"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.3, help="length of one timed batch")
@@ -592,7 +676,7 @@ def main() -> None:
         "--redis-url",
         default=os.environ.get("INTERCOM_RESILIENCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
     )
-    parser.add_argument("--only", choices=["memory", "threads", "redis"], default=None)
+    parser.add_argument("--only", choices=["memory", "threads", "redis", "facade"], default=None)
     args = parser.parse_args()
     if args.only in (None, "memory"):
         memory(args.seconds, args.rounds)
@@ -600,6 +684,12 @@ def main() -> None:
         threaded(args.seconds, args.rounds, args.threads)
     if args.only in (None, "redis"):
         with_redis(args.redis_url, args.seconds, args.rounds)
+    if args.only in (None, "redis", "facade"):
+        if _reachable(args.redis_url):
+            timings = facade_cost(args.redis_url, max(args.rounds, 7))
+            print("\n".join(report_facade_cost(timings)))
+        else:  # the Redis limiter would run on its local share: not what this measures
+            print(f"facade cost: skipped, {args.redis_url} unreachable")
 
 
 if __name__ == "__main__":

@@ -49,3 +49,14 @@ def test_the_redis_section_prints_its_targets(
     assert all(("holds" in line or "HOLD" in line or "installed" in line) for line in targets)
     # (the count itself comes from server-wide stats: other clients of a shared Redis add to it)
     assert "script calls per call" in out
+
+
+@pytest.mark.redis
+def test_the_facade_section_measures_both_limiters(bench: ModuleType, redis_url: str) -> None:
+    timings = bench.facade_cost(redis_url, rounds=2, calls=3)
+    assert set(timings) == {"raw SDK", "facade, memory limiter", "facade, Redis limiter"}
+    assert all(len(values) == 2 and min(values) > 0 for values in timings.values())
+    lines = bench.report_facade_cost(timings)
+    assert lines[0].startswith("what a facade call pays for the Redis limiter")
+    assert [line.split()[0] for line in lines[1:]] == ["raw", "facade,", "facade,"]
+    assert all("x the memory-limiter facade" in line for line in lines[1:])
