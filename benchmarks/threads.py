@@ -15,8 +15,9 @@ it. ``--locks`` also runs one round with every lock of the facade's pipeline (sh
 limiter, cache, health monitor, write generations, coalescing) replaced by a counting wrapper,
 and prints, per lock, acquisitions per call, the share that had to wait, and the mean wait.
 The wrapper is Python code inside every critical section (its ``__exit__`` runs before the real
-release), and CPython may switch threads at any Python call: it adds switch points the real locks
-do not have, so its figures are an upper bound on contention, never a measure of the throughput.
+release), and CPython may switch threads at any Python call: it adds switch points to sections
+that had none (the limiter's acquire was written without one), so its figures overstate
+contention; the uninstrumented rounds' throughput is the measure.
 
 Run: ``python benchmarks/threads.py [--threads 16] [--seconds 1.0] [--rounds 7] [--locks]``.
 """
@@ -200,8 +201,8 @@ def main() -> None:
                 f"  {name:<26} {lock.acquired / max(calls, 1):>9.2f} {share:>8.1%} {mean:>8.1f} us"
             )
         print(
-            "  (an upper bound: the counting wrapper's own Python calls inside each critical "
-            "section are switch points the real locks do not have)"
+            "  (an overstatement: the counting wrapper's own Python calls add thread switch "
+            "points inside every critical section)"
         )
 
 
