@@ -227,7 +227,8 @@ def test_a_flushed_script_is_loaded_again_on_the_held_connection(
     link = _link(redis_server.url)
     try:
         assert link.call(ECHO, ["k"], ["first"]) == b"first"
-        redis.Redis.from_url(redis_server.url).script_flush()
+        with redis.Redis.from_url(redis_server.url) as admin:
+            admin.script_flush()
         assert link.call(ECHO, ["k"], ["again"]) == b"again"
         assert link.available
     finally:
