@@ -19,7 +19,12 @@ release), and CPython may switch threads at any Python call: it adds switch poin
 that had none (the limiter's acquire was written without one), so its figures overstate
 contention; the uninstrumented rounds' throughput is the measure.
 
-Run: ``python benchmarks/threads.py [--threads 16] [--seconds 1.0] [--rounds 7] [--locks]``.
+``--one-thread`` also runs both sides on one thread and prints how much of that throughput
+ratio the threads keep: under the GIL the threads take turns, so a ratio near 1.0 says the gap is
+the per-call cost, and a convoy would show as a ratio well below it.
+
+Run: ``python benchmarks/threads.py [--threads 16] [--seconds 1.0] [--rounds 7] [--locks]
+[--one-thread]``.
 """
 
 from __future__ import annotations
@@ -148,6 +153,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one round")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--locks", action="store_true", help="count each pipeline lock's waits")
+    parser.add_argument(
+        "--one-thread",
+        action="store_true",
+        help="also run one thread, to tell the per-call cost from what threads add",
+    )
     args = parser.parse_args()
 
     fake = FakeIntercom(app_quota=10**9, workspace_quota=10**9)
@@ -188,6 +198,18 @@ def main() -> None:
     ):
         verdict = "holds" if holds else "MISSES"
         print(f"  {what} vs raw: {ratio:.3f}x   (target {target}: {verdict})")
+
+    if args.one_thread:
+        alone: dict[str, list[float]] = {name: [] for name in sides}
+        for _ in range(args.rounds):
+            for name, call in sides.items():
+                alone[name].append(run_round(call, 1, args.seconds)[0])
+        single = statistics.median(alone["full pipeline"]) / statistics.median(alone["raw SDK"])
+        print(
+            f"  one thread ({args.rounds} more interleaved rounds): throughput vs raw "
+            f"{single:.3f}x; {args.threads} threads keep {throughput / single:.3f} of it (1.0: "
+            "the threads add no loss of their own, the gap is the per-call cost)"
+        )
 
     if args.locks:
         locks = instrument(facade)
