@@ -52,10 +52,10 @@ def test_overhead_splits_a_whole_find_into_its_parts() -> None:
     for name, values in splits.items():
         assert len(values) == 2
         for whole, own, fake, outside in values:
-            # The parts add up to the whole call, and only a facade has a pipeline of its own.
-            assert abs(own + fake + outside - whole) < 1e-9
-            assert fake > 0 and outside > 0
-            assert (own > 0) == (name != "raw SDK")
+            # Each part is a real share of the call (a timer wired around the wrong transport
+            # reads zero, or the whole call), and only a facade has a pipeline of its own.
+            assert 0 < fake < whole and 0 < outside < whole
+            assert (0 < own < whole) if name != "raw SDK" else own == 0
     costs = bench.pipeline_cost(rounds=2, calls=5)
     lines = bench.report_gap_split(splits, costs)
     assert [line.split()[0] for line in lines[2:]] == ["raw", "pass-through", "full"]
