@@ -39,7 +39,12 @@ from ._pagination import fix_search_pagers
 from ._pipeline import Pipeline, priority
 from ._pipeline.deadline import deadline_scope
 from ._resources import TypedAsyncIntercom, TypedIntercom
-from ._sdk import disable_sdk_retries, wrap_transports
+from ._sdk import (
+    DefaultAsyncHttpxClient,
+    DefaultHttpxClient,
+    disable_sdk_retries,
+    wrap_transports,
+)
 from ._transport import AsyncResilientTransport, ResilientTransport
 from ._warming import Warming, WarmPlan, WarmProgress, WarmReport, awarm, cache_warmth, warm
 from ._webhooks import verify_webhook_signature
@@ -315,7 +320,11 @@ def _default_httpx_client(
     timeout: float | None,
     follow_redirects: bool | None,
 ) -> Any:
-    """The httpx client the SDK would have built for itself (same defaults)."""
+    """The httpx client the SDK would have built for itself (same defaults).
+
+    One of the seam's default clients: httpx's own class, except that a response setting no
+    cookie is not wrapped for `http.cookiejar` (which would keep nothing from it).
+    """
     defaulted = timeout if timeout is not None else 60
     if follow_redirects is None:
         return cls(timeout=defaulted)
@@ -349,7 +358,7 @@ def _set_up(
     facade._pipeline = pipeline
     facade._scope = pipeline.scope
     if httpx_client is None:
-        http_cls = httpx.AsyncClient if is_async else httpx.Client
+        http_cls = DefaultAsyncHttpxClient if is_async else DefaultHttpxClient
         httpx_client = _default_httpx_client(http_cls, timeout, follow_redirects)
     shell = AsyncResilientTransport if is_async else ResilientTransport
     wrap_transports(httpx_client, transport, lambda inner: shell(inner, pipeline))

@@ -163,12 +163,34 @@ def probe_api_error_request_id() -> None:
     assert ApiError(headers={"X-Request-Id": "req-2"}).request_id == "req-2"  # type: ignore[attr-defined]
 
 
+def probe_httpx_cookies() -> None:
+    # httpx reaches the jar through the `cookies` property on both sides of a request: a cookie a
+    # response sets lands in the overriding jar and goes out on the next request.
+    sent: list[str | None] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        return httpx.Response(200, headers={"set-cookie": "probe=1; Path=/"})
+
+    client = _sdk.DefaultHttpxClient(transport=httpx.MockTransport(handle))
+    client.get("https://probe.example/")
+    client.get("https://probe.example/")
+    assert sent == [None, "probe=1"], "httpx no longer reads its jar through `cookies`"
+    assert dict(client.cookies) == {"probe": "1"}
+    # ...and after each response it calls `extract_cookies(response)` on that jar.
+    source = inspect.getsource(httpx.Client._send_single_request)
+    assert "self.cookies.extract_cookies(response)" in source
+    source = inspect.getsource(httpx.AsyncClient._send_single_request)
+    assert "self.cookies.extract_cookies(response)" in source
+
+
 PROBES: dict[str, Callable[..., None]] = {
     _sdk.SDK_RETRIES.name: probe_sdk_retries_off,
     _sdk.CLIENT_WRAPPER.name: probe_client_wrapper,
     _sdk.HTTPX_TRANSPORT.name: probe_httpx_transport,
     _sdk.SEARCH_PAGERS.name: probe_search_pagers,
     _sdk.API_ERROR_REQUEST_ID.name: probe_api_error_request_id,
+    _sdk.HTTPX_COOKIES.name: probe_httpx_cookies,
 }
 
 
