@@ -57,9 +57,12 @@ def test_overhead_splits_a_whole_find_into_its_parts() -> None:
             assert 0 < fake < whole and 0 < outside < whole
             assert (0 < own < whole) if name != "raw SDK" else own == 0
     costs = bench.pipeline_cost(rounds=2, calls=5)
-    lines = bench.report_gap_split(splits, costs)
-    assert [line.split()[0] for line in lines[2:]] == ["raw", "pass-through", "full"]
-    assert all(" (+" in line or " (-" in line for line in lines[3:])
+    cookies = bench.cookie_pass(rounds=2, calls=20)
+    assert {name: len(values) for name, values in cookies.items()} == {"raw SDK": 2, "facade": 2}
+    assert all(seconds > 0 for values in cookies.values() for seconds in values)
+    lines = bench.report_gap_split(splits, costs, cookies)
+    assert [line.split()[0] for line in lines[2:]] == ["raw", "pass-through", "full", "outside,"]
+    assert all(" (+" in line or " (-" in line for line in lines[3:5])
 
 
 def test_threads_counts_calls_and_lock_waits() -> None:
